@@ -1,0 +1,135 @@
+#pragma once
+
+// The 2GETPRO metric catalog (DESIGN.md §4): PrometheusMetrics, CustomMetrics and the timers.
+// Every family lives in Registry::default_registry(); the names and labels are a contract.
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "monitoring/metrics/histogram.hpp"
+
+namespace monitoring::metrics {
+
+/// Label name -> value pairs, as the seed passes them: {{"payment_system", "yookassa"}}.
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+/// Observes the seconds from construction to destruction (or `stop()`) into one histogram
+/// series. Movable; a moved-from timer observes nothing.
+class ScopedTimer {
+ public:
+  explicit ScopedTimer(Histogram& series) noexcept
+      : series_(&series), start_(std::chrono::steady_clock::now()) {}
+  ScopedTimer(ScopedTimer&& other) noexcept
+      : series_(std::exchange(other.series_, nullptr)), start_(other.start_) {}
+  ScopedTimer& operator=(ScopedTimer&&) = delete;
+  ScopedTimer(const ScopedTimer&) = delete;
+  ~ScopedTimer() { stop(); }
+
+  /// Observes now; later calls and the destructor do nothing. Returns the seconds observed.
+  double stop() noexcept {
+    if (series_ == nullptr) return 0;
+    const double seconds = elapsed();
+    series_->observe(seconds);
+    series_ = nullptr;
+    return seconds;
+  }
+  /// Drops the measurement.
+  void cancel() noexcept { series_ = nullptr; }
+  double elapsed() const noexcept {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+ private:
+  Histogram* series_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+namespace detail {
+/// Resolves a timer kind (http, bot_handler, payment, panel_api) and its labels to a series.
+/// Throws MetricError for an unknown kind, a missing or an unexpected label.
+Histogram& timer_series(std::string_view kind, const Labels& labels);
+
+template <class T>
+struct is_awaitable : std::false_type {};
+template <class T, class E>
+struct is_awaitable<boost::asio::awaitable<T, E>> : std::true_type {};
+}  // namespace detail
+
+/// Wraps `fn` so each call is timed into the series of `series`. The call's result (or
+/// exception) passes through unchanged; the time is observed either way. Callables that
+/// return boost::asio::awaitable<T> are timed until the coroutine completes.
+template <class Fn>
+auto time_calls(Histogram& series, Fn fn) {
+  return [&series, fn = std::move(fn)](auto&&... args) mutable -> decltype(auto) {
+    using Result = std::invoke_result_t<Fn&, decltype(args)...>;
+    if constexpr (detail::is_awaitable<Result>::value) {
+      // Arguments are copied into the coroutine frame: the awaitable may outlive the caller's.
+      return [](Histogram& s, Fn& f, std::decay_t<decltype(args)>... copies) -> Result {
+        ScopedTimer timer(s);
+        co_return co_await f(std::move(copies)...);
+      }(series, fn, std::forward<decltype(args)>(args)...);
+    } else {
+      ScopedTimer timer(series);
+      return fn(std::forward<decltype(args)>(args)...);
+    }
+  };
+}
+
+/// The application metrics of the seed: HTTP, bot, errors, payments, subscriptions, users.
+class PrometheusMetrics {
+ public:
+  static void increment_http_requests(std::string_view method, std::string_view endpoint, int status);
+  static void increment_http_requests(std::string_view method, std::string_view endpoint,
+                                      std::string_view status);
+  static void increment_bot_messages(std::string_view message_type);
+  static void increment_errors(std::string_view error_type, std::string_view module);
+  static void increment_payment_requests(std::string_view payment_system);
+  static void increment_payment_success(std::string_view payment_system);
+  static void increment_subscription_created(std::string_view plan);
+
+  static void observe_http_request_duration(std::string_view method, std::string_view endpoint, double seconds);
+  static void observe_bot_handler_duration(std::string_view handler, double seconds);
+  static void observe_payment_processing_duration(std::string_view payment_system, double seconds);
+
+  static void set_active_users(double value);
+  static void set_active_subscriptions(double value);
+  static void set_database_connections(double value);
+
+  /// RAII timer for a kind: "http" (labels method, endpoint), "bot_handler" (handler),
+  /// "payment" (payment_system), "panel_api" (endpoint). Throws MetricError for an unknown
+  /// kind or wrong labels, at the call.
+  static ScopedTimer track_time(std::string_view kind, const Labels& labels = {}) {
+    return ScopedTimer(detail::timer_series(kind, labels));
+  }
+
+  /// Decorator form of track_time: returns a callable with `fn`'s signature that times every
+  /// call. The kind and labels are checked here, not at the first call.
+  template <class Fn>
+  static auto timed(std::string_view kind, const Labels& labels, Fn fn) {
+    return time_calls(detail::timer_series(kind, labels), std::move(fn));
+  }
+};
+
+/// The business metrics of the seed: conversion, churn, LTV, provider availability, panel
+/// API latency, referral revenue.
+class CustomMetrics {
+ public:
+  static void set_conversion_rate(std::string_view period, double percent);
+  static void set_churn_rate(std::string_view period, double percent);
+  static void set_average_ltv(std::string_view currency, double value);
+  static void set_payment_system_availability(std::string_view payment_system, bool available);
+  static void observe_panel_api_response_time(std::string_view endpoint, double seconds);
+  static void increment_referral_revenue(std::string_view currency, double amount);
+};
+
+/// Registers every catalog family in the default registry now (otherwise each appears on
+/// first use). Setup calls it so dashboards see all families from the first scrape.
+void register_catalog();
+
+}  // namespace monitoring::metrics

@@ -1,0 +1,76 @@
+#pragma once
+
+// Prometheus text format 0.0.4 and OpenMetrics 1.0 writing, content negotiation and gzip.
+
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace monitoring::metrics {
+
+class Registry;
+
+enum class MetricType { kCounter, kGauge, kHistogram, kUntyped };
+
+enum class ExpositionFormat {
+  kText,         ///< text/plain; version=0.0.4
+  kOpenMetrics,  ///< application/openmetrics-text; version=1.0.0 (ends with "# EOF")
+};
+
+/// The Content-Type header value for `format`.
+std::string_view content_type(ExpositionFormat format) noexcept;
+
+/// Picks the format a scraper asked for in its Accept header (q-values honoured; ties and
+/// an absent header go to the text format).
+ExpositionFormat negotiate_format(std::string_view accept) noexcept;
+
+/// True when an Accept-Encoding header allows gzip (q > 0, directly or through "*").
+bool accepts_gzip(std::string_view accept_encoding) noexcept;
+
+/// gzip (RFC 1952) of `data`, for Content-Encoding: gzip.
+std::string gzip_compress(std::string_view data, int level = 4);
+
+/// Appends families and samples to a string in one exposition format, doing all escaping
+/// and number formatting. Registries and custom collectors both write through it.
+///
+/// Call `family` once per metric family, then `sample` for each of its samples, then
+/// `finish` once at the end (it writes OpenMetrics' "# EOF").
+class MetricWriter {
+ public:
+  MetricWriter(std::string& out, ExpositionFormat format) : out_(out), format_(format) {}
+
+  /// Writes the HELP and TYPE lines. `name` is the registered name; for a counter in
+  /// OpenMetrics a trailing "_total" is dropped from the family name.
+  void family(std::string_view name, std::string_view help, MetricType type);
+
+  /// One sample line: family name + `suffix`, the labels, the value. For a counter family
+  /// the suffix is ignored and the OpenMetrics "_total" added. An optional extra label
+  /// (histogram "le") goes last.
+  void sample(std::string_view suffix, std::span<const std::string> label_names,
+              std::span<const std::string> label_values, double value,
+              std::string_view extra_label = {}, double extra_value = 0);
+
+  /// The buckets, sum and count of one histogram series. `cumulative` has one count per
+  /// bound plus the +Inf count.
+  void histogram(std::span<const std::string> label_names, std::span<const std::string> label_values,
+                 std::span<const double> bounds, std::span<const double> cumulative, double sum);
+
+  void finish();
+
+  ExpositionFormat format() const noexcept { return format_; }
+
+ private:
+  void labels(std::span<const std::string> names, std::span<const std::string> values,
+              std::string_view extra_label, double extra_value);
+  void number(double value);
+
+  std::string& out_;
+  ExpositionFormat format_;
+  std::string name_;         // sample base name of the current family
+  MetricType type_ = MetricType::kUntyped;
+};
+
+/// Renders a whole registry.
+std::string serialize(const Registry& registry, ExpositionFormat format = ExpositionFormat::kText);
+
+}  // namespace monitoring::metrics

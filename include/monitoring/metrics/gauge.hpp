@@ -1,0 +1,56 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <limits>
+
+#include "monitoring/metrics/detail/series_table.hpp"
+
+namespace monitoring::metrics {
+
+template <class T>
+class Family;
+
+namespace detail {
+[[noreturn]] void throw_non_finite_gauge(double value);
+double wall_clock_seconds() noexcept;
+}  // namespace detail
+
+/// A series of a gauge family: a value that goes up and down. `set` is a single relaxed
+/// store (last writer wins, as gauges require); `inc`/`dec` are atomic adds.
+class Gauge : public detail::SeriesKey {
+ public:
+  /// Throws MetricError for NaN or an infinity.
+  void set(double value) {
+    check(value);
+    value_.store(value, std::memory_order_relaxed);
+  }
+  void inc(double amount = 1.0) {
+    check(amount);
+    value_.fetch_add(amount, std::memory_order_relaxed);
+  }
+  void dec(double amount = 1.0) {
+    check(amount);
+    value_.fetch_sub(amount, std::memory_order_relaxed);
+  }
+  /// Sets the gauge to the current Unix time in seconds.
+  void set_to_current_time() { value_.store(detail::wall_clock_seconds(), std::memory_order_relaxed); }
+  double value() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  friend class Family<Gauge>;
+  struct Shape {};
+  Gauge(std::span<const std::string_view> values, std::uint64_t hash, const Shape&)
+      : SeriesKey(values, hash) {}
+  static void check(double v) {
+    if (!(v >= -std::numeric_limits<double>::max() && v <= std::numeric_limits<double>::max()))
+        [[unlikely]]
+      detail::throw_non_finite_gauge(v);
+  }
+  std::uint32_t cell_width() const noexcept { return 0; }
+  void reset() noexcept { value_.store(0.0, std::memory_order_relaxed); }
+
+  std::atomic<double> value_{0.0};
+};
+
+}  // namespace monitoring::metrics

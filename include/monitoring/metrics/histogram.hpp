@@ -1,0 +1,78 @@
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "monitoring/metrics/detail/cells.hpp"
+#include "monitoring/metrics/detail/series_table.hpp"
+
+namespace monitoring::metrics {
+
+template <class T>
+class Family;
+
+namespace detail {
+[[noreturn]] void throw_non_finite_observation(double value);
+}
+
+/// The Prometheus client default buckets (seconds): .005 .01 .025 .05 .1 .25 .5 1 2.5 5 10.
+std::vector<double> default_buckets();
+/// `count` buckets: start, start*factor, ...
+std::vector<double> exponential_buckets(double start, double factor, std::size_t count);
+/// `count` buckets: start, start+width, ...
+std::vector<double> linear_buckets(double start, double width, std::size_t count);
+
+/// A series of a histogram family. Each thread counts into its own cells
+/// (one per bucket, +Inf, and the sum); the count is the +Inf bucket, so `_count` always
+/// equals the `le="+Inf"` bucket in the exposition.
+class Histogram : public detail::SeriesKey {
+ public:
+  /// Records one observation. Throws MetricError for NaN or an infinity.
+  void observe(double value) {
+    if (!(value >= -std::numeric_limits<double>::max() &&
+          value <= std::numeric_limits<double>::max())) [[unlikely]]
+      detail::throw_non_finite_observation(value);
+    std::uint32_t bucket = 0;
+    if (bucket_count_ <= 16) {
+      while (bucket < bucket_count_ && value > bounds_[bucket]) ++bucket;
+    } else {
+      bucket = static_cast<std::uint32_t>(std::lower_bound(bounds_, bounds_ + bucket_count_, value) - bounds_);
+    }
+    detail::Cell* cells = &detail::local_cell(offset_);
+    cells[bucket].store(cells[bucket].load(std::memory_order_relaxed) + 1.0, std::memory_order_relaxed);
+    detail::Cell& sum = cells[bucket_count_ + 1];
+    sum.store(sum.load(std::memory_order_relaxed) + value, std::memory_order_relaxed);
+  }
+
+  struct Snapshot {
+    std::vector<double> cumulative_counts;  // one per bound, then +Inf
+    double sum = 0;
+    double count() const { return cumulative_counts.empty() ? 0 : cumulative_counts.back(); }
+  };
+  /// Totals over all threads. Takes the scrape lock; not for hot paths.
+  Snapshot snapshot() const;
+  std::span<const double> bounds() const noexcept { return {bounds_, bucket_count_}; }
+
+  std::uint32_t cell_offset() const noexcept { return offset_; }
+
+ private:
+  friend class Family<Histogram>;
+  struct Shape {
+    const double* bounds;
+    std::uint32_t count;
+  };
+  Histogram(std::span<const std::string_view> values, std::uint64_t hash, const Shape& shape)
+      : SeriesKey(values, hash),
+        bounds_(shape.bounds),
+        bucket_count_(shape.count),
+        offset_(detail::CellSpace::allocate(shape.count + 2)) {}
+  std::uint32_t cell_width() const noexcept { return bucket_count_ + 2; }
+
+  const double* bounds_;
+  std::uint32_t bucket_count_;
+  std::uint32_t offset_;
+};
+
+}  // namespace monitoring::metrics

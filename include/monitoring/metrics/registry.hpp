@@ -1,0 +1,73 @@
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "monitoring/metrics/exposition.hpp"
+#include "monitoring/metrics/family.hpp"
+
+namespace monitoring::metrics {
+
+/// Produces metric families at scrape time (process metrics, values owned elsewhere).
+/// `collect` runs on the scraping thread and writes through the MetricWriter.
+class Collector {
+ public:
+  virtual ~Collector() = default;
+  virtual void collect(MetricWriter& writer) const = 0;
+};
+
+/// A set of metric families, exposed together.
+///
+/// Registration validates names (Prometheus rules; `__` is reserved) and is idempotent:
+/// asking again for a family with the same name, type, labels (and buckets) returns the same
+/// family, anything else with that name throws MetricError. Families live as long as the
+/// registry; references to them and to their series stay valid.
+class Registry {
+ public:
+  Registry();
+  ~Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  /// The process-wide registry the catalog (PrometheusMetrics, CustomMetrics), the process
+  /// metrics and the library's own metrics live in; /metrics serves it.
+  static Registry& default_registry();
+
+  Family<Counter>& counter(std::string name, std::string help, std::vector<std::string> label_names = {});
+  Family<Gauge>& gauge(std::string name, std::string help, std::vector<std::string> label_names = {});
+  /// `buckets`: strictly increasing finite upper bounds; a trailing +Inf is implied.
+  Family<Histogram>& histogram(std::string name, std::string help,
+                               std::vector<std::string> label_names = {},
+                               std::vector<double> buckets = default_buckets());
+
+  void add_collector(std::shared_ptr<const Collector> collector);
+
+  /// Cardinality limit for families registered from now on (default kDefaultSeriesLimit).
+  void set_default_series_limit(std::size_t limit);
+
+  /// Writes every family, then every collector, through `writer` (without `finish`).
+  void collect(MetricWriter& writer) const;
+
+  std::size_t family_count() const;
+
+ private:
+  FamilyBase& find_or_add(std::string name, std::string help, MetricType type,
+                          std::vector<std::string> labels, std::vector<double> buckets);
+
+  mutable std::mutex mutex_;
+  std::vector<std::unique_ptr<FamilyBase>> families_;
+  std::vector<std::vector<double>> bucket_storage_;  // parallel to families_ for histograms
+  std::vector<std::shared_ptr<const Collector>> collectors_;
+  std::size_t default_limit_ = kDefaultSeriesLimit;
+};
+
+/// Checks a metric name against [a-zA-Z_:][a-zA-Z0-9_:]* (no leading "__"); throws MetricError.
+void validate_metric_name(std::string_view name);
+/// Checks a label name against [a-zA-Z_][a-zA-Z0-9_]* (no leading "__"); throws MetricError.
+void validate_label_name(std::string_view name);
+
+}  // namespace monitoring::metrics
