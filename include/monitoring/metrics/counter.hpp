@@ -35,9 +35,11 @@ class Counter : public detail::SeriesKey {
   static constexpr std::uint32_t kCells = 1;
   std::uint32_t cell_offset() const noexcept { return offset_; }
 
+ /// What a family passes to each new series (for histograms, the bucket bounds).
+  struct Shape {};
+
  private:
   friend class Family<Counter>;
-  struct Shape {};
   Counter(std::span<const std::string_view> values, std::uint64_t hash, const Shape&)
       : SeriesKey(values, hash), offset_(detail::CellSpace::allocate(kCells)) {}
   std::uint32_t cell_width() const noexcept { return kCells; }

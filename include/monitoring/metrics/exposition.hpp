@@ -20,8 +20,8 @@ enum class ExpositionFormat {
 /// The Content-Type header value for `format`.
 std::string_view content_type(ExpositionFormat format) noexcept;
 
-/// Picks the format a scraper asked for in its Accept header (q-values honoured; ties and
-/// an absent header go to the text format).
+/// Picks the format a scraper asked for in its Accept header: the highest q-value wins, on a
+/// tie the earlier entry; an absent or unsatisfiable header gets the text format.
 ExpositionFormat negotiate_format(std::string_view accept) noexcept;
 
 /// True when an Accept-Encoding header allows gzip (q > 0, directly or through "*").
@@ -62,11 +62,11 @@ class MetricWriter {
  private:
   void labels(std::span<const std::string> names, std::span<const std::string> values,
               std::string_view extra_label, double extra_value);
-  void number(double value);
 
   std::string& out_;
   ExpositionFormat format_;
-  std::string name_;         // sample base name of the current family
+  std::string name_;            // family name of the current family
+  std::string counter_sample_;  // sample name when the current family is a counter
   MetricType type_ = MetricType::kUntyped;
 };
 

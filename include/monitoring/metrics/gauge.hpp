@@ -37,9 +37,11 @@ class Gauge : public detail::SeriesKey {
   void set_to_current_time() { value_.store(detail::wall_clock_seconds(), std::memory_order_relaxed); }
   double value() const noexcept { return value_.load(std::memory_order_relaxed); }
 
+ /// What a family passes to each new series (for histograms, the bucket bounds).
+  struct Shape {};
+
  private:
   friend class Family<Gauge>;
-  struct Shape {};
   Gauge(std::span<const std::string_view> values, std::uint64_t hash, const Shape&)
       : SeriesKey(values, hash) {}
   static void check(double v) {

@@ -57,12 +57,14 @@ class Histogram : public detail::SeriesKey {
 
   std::uint32_t cell_offset() const noexcept { return offset_; }
 
- private:
-  friend class Family<Histogram>;
+ /// What a family passes to each new series (for histograms, the bucket bounds).
   struct Shape {
     const double* bounds;
     std::uint32_t count;
   };
+
+ private:
+  friend class Family<Histogram>;
   Histogram(std::span<const std::string_view> values, std::uint64_t hash, const Shape& shape)
       : SeriesKey(values, hash),
         bounds_(shape.bounds),

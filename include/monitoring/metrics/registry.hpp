@@ -58,9 +58,13 @@ class Registry {
   FamilyBase& find_or_add(std::string name, std::string help, MetricType type,
                           std::vector<std::string> labels, std::vector<double> buckets);
 
+  struct Entry {
+    std::unique_ptr<FamilyBase> family;
+    std::vector<double> buckets;  // histograms: the bounds their series point into
+  };
+
   mutable std::mutex mutex_;
-  std::vector<std::unique_ptr<FamilyBase>> families_;
-  std::vector<std::vector<double>> bucket_storage_;  // parallel to families_ for histograms
+  std::vector<Entry> entries_;  // registration order = exposition order
   std::vector<std::shared_ptr<const Collector>> collectors_;
   std::size_t default_limit_ = kDefaultSeriesLimit;
 };

@@ -60,25 +60,23 @@ class CellSpace {
   /// Zeroes the cells in every arena and makes the range reusable. The caller guarantees
   /// no thread still updates it.
   static void release(std::uint32_t offset, std::uint32_t width);
-  /// Sum of one cell over all arenas (live and retired). Takes the arena lock.
+  /// Sum of one cell over all arenas (live and retired). Takes the arena lock unless the
+  /// calling thread holds a Reader.
   static double sum(std::uint32_t offset);
-  /// Sums `width` cells starting at `offset` into `out`. Takes the arena lock.
+  /// Sums `width` cells starting at `offset` into `out`.
   static void sum(std::uint32_t offset, std::uint32_t width, double* out);
 
-  /// Holds the arena lock for a whole scrape so every series is summed over one stable set
-  /// of arenas, and sums without re-locking.
+  /// Holds the arena lock for a whole scrape: every series is summed over one stable set of
+  /// arenas and `sum` skips the per-call lock. Nestable on one thread.
   class Reader {
    public:
     Reader();
     ~Reader();
     Reader(const Reader&) = delete;
     Reader& operator=(const Reader&) = delete;
-    double sum(std::uint32_t offset) const;
-    void sum(std::uint32_t offset, std::uint32_t width, double* out) const;
 
    private:
-    const ThreadArena* const* arenas_;
-    std::size_t count_;
+    bool owner_;
   };
 };
 

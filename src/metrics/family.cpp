@@ -1,0 +1,147 @@
+#include "monitoring/metrics/family.hpp"
+
+#include <string>
+#include <vector>
+
+#include "monitoring/error.hpp"
+#include "monitoring/metrics/detail/cells.hpp"
+
+namespace monitoring::metrics {
+
+namespace detail {
+
+void throw_label_count(std::string_view family, std::size_t expected, std::size_t got) {
+  throw MetricError("metric '" + std::string(family) + "' takes " + std::to_string(expected) +
+                    " label value(s), got " + std::to_string(got));
+}
+
+}  // namespace detail
+
+FamilyBase::FamilyBase(std::string name, std::string help, MetricType type, std::vector<std::string> labels,
+                       std::size_t limit)
+    : name_(std::move(name)), help_(std::move(help)), type_(type), label_names_(std::move(labels)), limit_(limit) {}
+
+void FamilyBase::set_series_limit(std::size_t limit) {
+  if (limit == 0) throw MetricError("series limit of metric '" + name_ + "' must be at least 1");
+  limit_ = limit;
+}
+
+namespace {
+
+template <class T>
+std::uint32_t cells_of(const T& series) {
+  if constexpr (std::is_same_v<T, Counter>) return Counter::kCells;
+  else if constexpr (std::is_same_v<T, Histogram>) return static_cast<std::uint32_t>(series.bounds().size() + 2);
+  else return 0;
+}
+
+template <class T>
+std::uint32_t offset_of(const T& series) {
+  if constexpr (std::is_same_v<T, Gauge>) return 0;
+  else return series.cell_offset();
+}
+
+}  // namespace
+
+template <class T>
+Family<T>::~Family() {
+  for (auto& series : series_)
+    if (series) detail::CellSpace::release(offset_of(*series), cells_of(*series));
+  for (auto& series : retired_)
+    if (series) detail::CellSpace::release(offset_of(*series), cells_of(*series));
+  if (overflow_) detail::CellSpace::release(offset_of(*overflow_), cells_of(*overflow_));
+}
+
+template <class T>
+T& Family<T>::create(std::span<const std::string_view> values, std::uint64_t hash) {
+  bool refused = false;
+  T* result = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    if (detail::SeriesKey* key = table_.find(values, hash)) return static_cast<T&>(*key);
+    if (table_.size() >= limit_) {
+      if (!overflow_) overflow_.reset(new T(values, hash, shape_));
+      refused = true;
+      result = overflow_.get();
+    } else {
+      // A removed series with the same labels comes back instead of a new object, so churn
+      // over a fixed label set does not grow memory.
+      std::unique_ptr<T> series;
+      for (auto& old : retired_) {
+        if (old && old->matches(values, hash)) {
+          series = std::move(old);
+          old = std::move(retired_.back());
+          retired_.pop_back();
+          break;
+        }
+      }
+      if (!series) series.reset(new T(values, hash, shape_));
+      result = series.get();
+      series_.push_back(std::move(series));
+      table_.insert(result);
+    }
+  }
+  if (refused) detail::count_refused_series(name_);
+  return *result;
+}
+
+template <class T>
+bool Family<T>::remove(std::span<const std::string_view> values) {
+  if (values.size() != label_names_.size()) detail::throw_label_count(name_, label_names_.size(), values.size());
+  const std::uint64_t hash = detail::hash_label_values(values);
+  T* removed = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    detail::SeriesKey* key = table_.find(values, hash);
+    if (key == nullptr) return false;
+    removed = static_cast<T*>(key);
+    table_.erase(key);
+    for (auto& series : series_) {
+      if (series.get() == removed) {
+        // Kept alive: a lock-free reader may still hold the pointer from a probe.
+        retired_.push_back(std::move(series));
+        break;
+      }
+    }
+    std::erase(series_, nullptr);
+  }
+  // Zero outside the family lock (a scrape holds the cell lock, then family locks).
+  if constexpr (std::is_same_v<T, Gauge>) {
+    removed->reset();
+  } else {
+    const std::uint32_t width = cells_of(*removed);
+    detail::CellSpace::release(removed->cell_offset(), width);
+    // The object keeps its offset for reuse on revival; reserve a fresh range for it now so
+    // the released one is not shared.
+    removed->offset_ = detail::CellSpace::allocate(width);
+  }
+  return true;
+}
+
+template <class T>
+void Family<T>::collect(MetricWriter& writer) const {
+  writer.family(name_, help_, type_);
+  std::lock_guard lock(mutex_);
+  if constexpr (std::is_same_v<T, Counter>) {
+    for (const auto& series : series_)
+      writer.sample({}, label_names_, series->label_values(), detail::CellSpace::sum(series->cell_offset()));
+  } else if constexpr (std::is_same_v<T, Gauge>) {
+    for (const auto& series : series_) writer.sample({}, label_names_, series->label_values(), series->value());
+  } else {
+    const auto bounds = shape_.bounds;
+    const std::uint32_t n = shape_.count;
+    std::vector<double> cells(n + 2);
+    for (const auto& series : series_) {
+      detail::CellSpace::sum(series->cell_offset(), n + 2, cells.data());
+      const double sum = cells[n + 1];
+      for (std::uint32_t i = 1; i <= n; ++i) cells[i] += cells[i - 1];  // cumulative, +Inf last
+      writer.histogram(label_names_, series->label_values(), {bounds, n}, {cells.data(), n + 1}, sum);
+    }
+  }
+}
+
+template class Family<Counter>;
+template class Family<Gauge>;
+template class Family<Histogram>;
+
+}  // namespace monitoring::metrics

@@ -1,0 +1,184 @@
+#include "monitoring/metrics/registry.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "monitoring/error.hpp"
+#include "monitoring/metrics/detail/cells.hpp"
+
+namespace monitoring::metrics {
+
+namespace {
+
+const char* type_name(MetricType type) {
+  switch (type) {
+    case MetricType::kCounter: return "counter";
+    case MetricType::kGauge: return "gauge";
+    case MetricType::kHistogram: return "histogram";
+    case MetricType::kUntyped: return "untyped";
+  }
+  return "untyped";
+}
+
+// Shown in errors: printable, bounded, so a garbage name cannot flood a log line.
+std::string quoted(std::string_view value) {
+  std::string out = "'";
+  for (char c : value.substr(0, 200)) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) out += '?';
+    else out += c;
+  }
+  if (value.size() > 200) out += "...";
+  return out + "'";
+}
+
+bool name_char(char c, bool first, bool colon_allowed) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_') return true;
+  if (colon_allowed && c == ':') return true;
+  return !first && c >= '0' && c <= '9';
+}
+
+void check_buckets(const std::string& name, std::vector<double>& buckets) {
+  if (!buckets.empty() && buckets.back() == INFINITY) buckets.pop_back();
+  if (buckets.empty()) throw MetricError("histogram " + quoted(name) + " needs at least one finite bucket");
+  for (std::size_t i = 0; i < buckets.size(); ++i) {
+    if (!std::isfinite(buckets[i]))
+      throw MetricError("histogram " + quoted(name) + " has a non-finite bucket bound at position " + std::to_string(i));
+    if (i > 0 && !(buckets[i] > buckets[i - 1]))
+      throw MetricError("histogram " + quoted(name) + " buckets must be strictly increasing; bound " +
+                        std::to_string(i) + " (" + std::to_string(buckets[i]) + ") is not above the previous one");
+  }
+}
+
+}  // namespace
+
+void validate_metric_name(std::string_view name) {
+  if (name.empty()) throw MetricError("metric name must not be empty");
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    if (!name_char(name[i], i == 0, true))
+      throw MetricError("invalid metric name " + quoted(name) + ": must match [a-zA-Z_:][a-zA-Z0-9_:]*");
+  }
+  if (name.starts_with("__")) throw MetricError("invalid metric name " + quoted(name) + ": names starting with '__' are reserved");
+}
+
+void validate_label_name(std::string_view name) {
+  if (name.empty()) throw MetricError("label name must not be empty");
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    if (!name_char(name[i], i == 0, false))
+      throw MetricError("invalid label name " + quoted(name) + ": must match [a-zA-Z_][a-zA-Z0-9_]*");
+  }
+  if (name.starts_with("__")) throw MetricError("invalid label name " + quoted(name) + ": names starting with '__' are reserved");
+}
+
+Registry::Registry() = default;
+Registry::~Registry() = default;
+
+Registry& Registry::default_registry() {
+  // Leaked on purpose: metrics may be updated from threads or destructors running during exit.
+  static Registry* registry = new Registry();
+  return *registry;
+}
+
+FamilyBase& Registry::find_or_add(std::string name, std::string help, MetricType type, std::vector<std::string> labels,
+                                  std::vector<double> buckets) {
+  validate_metric_name(name);
+  std::set<std::string_view> seen;
+  for (const auto& label : labels) {
+    validate_label_name(label);
+    if (type == MetricType::kHistogram && label == "le")
+      throw MetricError("histogram " + quoted(name) + " cannot use the label name 'le'; it is reserved for buckets");
+    if (!seen.insert(label).second) throw MetricError("metric " + quoted(name) + " repeats the label name " + quoted(label));
+  }
+  if (type == MetricType::kHistogram) check_buckets(name, buckets);
+
+  std::lock_guard lock(mutex_);
+  for (auto& entry : entries_) {
+    FamilyBase& family = *entry.family;
+    if (family.name() != name) continue;
+    if (family.type() != type)
+      throw MetricError("metric " + quoted(name) + " is already registered as a " + type_name(family.type()) +
+                        ", not a " + type_name(type));
+    if (family.label_names() != labels)
+      throw MetricError("metric " + quoted(name) + " is already registered with different label names");
+    if (type == MetricType::kHistogram && entry.buckets != buckets)
+      throw MetricError("histogram " + quoted(name) + " is already registered with different buckets");
+    return family;
+  }
+  Entry entry;
+  switch (type) {
+    case MetricType::kCounter:
+      entry.family = std::make_unique<Family<Counter>>(std::move(name), std::move(help), type, std::move(labels), default_limit_);
+      break;
+    case MetricType::kGauge:
+      entry.family = std::make_unique<Family<Gauge>>(std::move(name), std::move(help), type, std::move(labels), default_limit_);
+      break;
+    default: {
+      entry.buckets = std::move(buckets);
+      Histogram::Shape shape{entry.buckets.data(), static_cast<std::uint32_t>(entry.buckets.size())};
+      entry.family =
+          std::make_unique<Family<Histogram>>(std::move(name), std::move(help), type, std::move(labels), default_limit_, shape);
+    }
+  }
+  entries_.push_back(std::move(entry));
+  return *entries_.back().family;
+}
+
+Family<Counter>& Registry::counter(std::string name, std::string help, std::vector<std::string> label_names) {
+  return static_cast<Family<Counter>&>(find_or_add(std::move(name), std::move(help), MetricType::kCounter, std::move(label_names), {}));
+}
+
+Family<Gauge>& Registry::gauge(std::string name, std::string help, std::vector<std::string> label_names) {
+  return static_cast<Family<Gauge>&>(find_or_add(std::move(name), std::move(help), MetricType::kGauge, std::move(label_names), {}));
+}
+
+Family<Histogram>& Registry::histogram(std::string name, std::string help, std::vector<std::string> label_names,
+                                       std::vector<double> buckets) {
+  return static_cast<Family<Histogram>&>(
+      find_or_add(std::move(name), std::move(help), MetricType::kHistogram, std::move(label_names), std::move(buckets)));
+}
+
+void Registry::add_collector(std::shared_ptr<const Collector> collector) {
+  if (!collector) throw MetricError("collector must not be null");
+  std::lock_guard lock(mutex_);
+  collectors_.push_back(std::move(collector));
+}
+
+void Registry::set_default_series_limit(std::size_t limit) {
+  if (limit == 0) throw MetricError("default series limit must be at least 1");
+  std::lock_guard lock(mutex_);
+  default_limit_ = limit;
+}
+
+void Registry::collect(MetricWriter& writer) const {
+  std::vector<const FamilyBase*> families;
+  std::vector<std::shared_ptr<const Collector>> collectors;
+  {
+    std::lock_guard lock(mutex_);
+    families.reserve(entries_.size());
+    for (const auto& entry : entries_) families.push_back(entry.family.get());
+    collectors = collectors_;
+  }
+  {
+    detail::CellSpace::Reader reader;  // one lock for every series of the scrape
+    for (const FamilyBase* family : families) family->collect(writer);
+  }
+  for (const auto& collector : collectors) collector->collect(writer);
+}
+
+std::size_t Registry::family_count() const {
+  std::lock_guard lock(mutex_);
+  return entries_.size();
+}
+
+namespace detail {
+
+void count_refused_series(std::string_view family) {
+  static Family<Counter>& refused = Registry::default_registry().counter(
+      "monitoring_metric_series_refused_total",
+      "New label sets refused because their metric family reached its series limit.", {"metric"});
+  refused.labels(family).inc();
+}
+
+}  // namespace detail
+
+}  // namespace monitoring::metrics
