@@ -36,6 +36,13 @@ std::uint32_t cells_of(const T& series) {
 }
 
 template <class T>
+std::uint32_t first_real_of(const T& series) {
+  if constexpr (std::is_same_v<T, Counter>) return Counter::kFirstReal;
+  else if constexpr (std::is_same_v<T, Histogram>) return static_cast<std::uint32_t>(series.bounds().size() + 1);
+  else return 0;
+}
+
+template <class T>
 std::uint32_t offset_of(const T& series) {
   if constexpr (std::is_same_v<T, Gauge>) return 0;
   else return series.cell_offset();
@@ -113,7 +120,7 @@ bool Family<T>::remove(std::span<const std::string_view> values) {
     detail::CellSpace::release(removed->cell_offset(), width);
     // The object keeps its offset for reuse on revival; reserve a fresh range for it now so
     // the released one is not shared.
-    removed->offset_ = detail::CellSpace::allocate(width);
+    removed->offset_ = detail::CellSpace::allocate(width, first_real_of(*removed));
   }
   return true;
 }
@@ -123,8 +130,11 @@ void Family<T>::collect(MetricWriter& writer) const {
   writer.family(name_, help_, type_);
   std::lock_guard lock(mutex_);
   if constexpr (std::is_same_v<T, Counter>) {
-    for (const auto& series : series_)
-      writer.sample({}, label_names_, series->label_values(), detail::CellSpace::sum(series->cell_offset()));
+    double cells[Counter::kCells];
+    for (const auto& series : series_) {
+      detail::CellSpace::sum(series->cell_offset(), Counter::kCells, Counter::kFirstReal, cells);
+      writer.sample({}, label_names_, series->label_values(), cells[0] + cells[1]);
+    }
   } else if constexpr (std::is_same_v<T, Gauge>) {
     for (const auto& series : series_) writer.sample({}, label_names_, series->label_values(), series->value());
   } else {
@@ -132,7 +142,7 @@ void Family<T>::collect(MetricWriter& writer) const {
     const std::uint32_t n = shape_.count;
     std::vector<double> cells(n + 2);
     for (const auto& series : series_) {
-      detail::CellSpace::sum(series->cell_offset(), n + 2, cells.data());
+      detail::CellSpace::sum(series->cell_offset(), n + 2, n + 1, cells.data());
       const double sum = cells[n + 1];
       for (std::uint32_t i = 1; i <= n; ++i) cells[i] += cells[i - 1];  // cumulative, +Inf last
       writer.histogram(label_names_, series->label_values(), {bounds, n}, {cells.data(), n + 1}, sum);

@@ -59,7 +59,7 @@ std::vector<double> linear_buckets(double start, double width, std::size_t count
 
 Histogram::Snapshot Histogram::snapshot() const {
   std::vector<double> cells(bucket_count_ + 2);
-  detail::CellSpace::sum(offset_, bucket_count_ + 2, cells.data());
+  detail::CellSpace::sum(offset_, bucket_count_ + 2, bucket_count_ + 1, cells.data());
   Snapshot result;
   result.sum = cells[bucket_count_ + 1];
   result.cumulative_counts.assign(cells.begin(), cells.begin() + bucket_count_ + 1);

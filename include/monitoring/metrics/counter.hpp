@@ -1,5 +1,6 @@
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 #include <limits>
 
@@ -18,21 +19,39 @@ namespace detail {
 /// A monotonically increasing series of a counter family (`family.labels(...)`).
 ///
 /// `inc` writes the calling thread's own cell: no lock, no atomic read-modify-write, no
-/// allocation after the thread's first update. The reference stays valid as long as the
-/// family, unless the series is removed with `Family::remove`.
+/// allocation after the thread's first update. Whole increments go to an integer cell (the
+/// fast path), fractional amounts to a floating-point one; the exported value is their sum.
+/// The reference stays valid as long as the family, unless the series is removed with
+/// `Family::remove`.
 class Counter : public detail::SeriesKey {
  public:
-  /// Adds `amount` (default 1). Throws MetricError for a negative or non-finite amount.
-  void inc(double amount = 1.0) {
+  /// Adds 1.
+  void inc() { detail::add_count(detail::local_cell(offset_), 1); }
+  /// Adds a whole amount. Throws MetricError when it is negative.
+  template <std::integral Int>
+  void inc(Int amount) {
+    if constexpr (std::is_signed_v<Int>) {
+      if (amount < 0) [[unlikely]]
+        detail::throw_invalid_counter_increment(static_cast<double>(amount));
+    }
+    detail::add_count(detail::local_cell(offset_), static_cast<std::uint64_t>(amount));
+  }
+  /// Adds `amount`. Throws MetricError for a negative or non-finite amount.
+  void inc(double amount) {
     if (!(amount >= 0.0 && amount <= std::numeric_limits<double>::max())) [[unlikely]]
       detail::throw_invalid_counter_increment(amount);
-    detail::local_add(offset_, amount);
+    detail::add_real(detail::local_cell(offset_ + 1), amount);
   }
 
   /// The total over all threads. Takes the scrape lock; not for hot paths.
-  double value() const { return detail::CellSpace::sum(offset_); }
+  double value() const {
+    double cells[kCells];
+    detail::CellSpace::sum(offset_, kCells, kFirstReal, cells);
+    return cells[0] + cells[1];
+  }
 
-  static constexpr std::uint32_t kCells = 1;
+  static constexpr std::uint32_t kCells = 2;      // whole count, fractional sum
+  static constexpr std::uint32_t kFirstReal = 1;
   std::uint32_t cell_offset() const noexcept { return offset_; }
 
  /// What a family passes to each new series (for histograms, the bucket bounds).
@@ -41,7 +60,7 @@ class Counter : public detail::SeriesKey {
  private:
   friend class Family<Counter>;
   Counter(std::span<const std::string_view> values, std::uint64_t hash, const Shape&)
-      : SeriesKey(values, hash), offset_(detail::CellSpace::allocate(kCells)) {}
+      : SeriesKey(values, hash), offset_(detail::CellSpace::allocate(kCells, kFirstReal)) {}
   std::uint32_t cell_width() const noexcept { return kCells; }
 
   std::uint32_t offset_;

@@ -24,8 +24,8 @@ std::vector<double> exponential_buckets(double start, double factor, std::size_t
 /// `count` buckets: start, start+width, ...
 std::vector<double> linear_buckets(double start, double width, std::size_t count);
 
-/// A series of a histogram family. Each thread counts into its own cells
-/// (one per bucket, +Inf, and the sum); the count is the +Inf bucket, so `_count` always
+/// A series of a histogram family. Each thread counts into its own cells (an integer per
+/// bucket and +Inf, a double for the sum); the count is the bucket total, so `_count` always
 /// equals the `le="+Inf"` bucket in the exposition.
 class Histogram : public detail::SeriesKey {
  public:
@@ -40,10 +40,9 @@ class Histogram : public detail::SeriesKey {
     } else {
       bucket = static_cast<std::uint32_t>(std::lower_bound(bounds_, bounds_ + bucket_count_, value) - bounds_);
     }
-    detail::Cell* cells = &detail::local_cell(offset_);
-    cells[bucket].store(cells[bucket].load(std::memory_order_relaxed) + 1.0, std::memory_order_relaxed);
-    detail::Cell& sum = cells[bucket_count_ + 1];
-    sum.store(sum.load(std::memory_order_relaxed) + value, std::memory_order_relaxed);
+    detail::Cell* cells = &detail::local_cell(offset_);  // a series never straddles chunks
+    detail::add_count(cells[bucket], 1);
+    detail::add_real(cells[bucket_count_ + 1], value);
   }
 
   struct Snapshot {
@@ -69,7 +68,7 @@ class Histogram : public detail::SeriesKey {
       : SeriesKey(values, hash),
         bounds_(shape.bounds),
         bucket_count_(shape.count),
-        offset_(detail::CellSpace::allocate(shape.count + 2)) {}
+        offset_(detail::CellSpace::allocate(shape.count + 2, shape.count + 1)) {}
   std::uint32_t cell_width() const noexcept { return bucket_count_ + 2; }
 
   const double* bounds_;
