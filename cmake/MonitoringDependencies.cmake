@@ -9,3 +9,8 @@ find_dependency(PkgConfig)
 if(NOT TARGET PkgConfig::LIBDEFLATE)
   pkg_check_modules(LIBDEFLATE REQUIRED IMPORTED_TARGET libdeflate)
 endif()
+find_dependency(PostgreSQL)
+# Debian's hiredis ships a CMake file without an imported target; its pkg-config file is reliable.
+if(NOT TARGET PkgConfig::HIREDIS)
+  pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
+endif()

@@ -12,29 +12,45 @@ namespace monitoring::metrics {
 namespace {
 
 // Payments take from a fraction of a second to a minute (3-D Secure, crypto confirmations).
-std::vector<double> payment_buckets() { return {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}; }
+std::vector<double> payment_buckets() {
+  return {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+}
 
 struct Catalog {
   explicit Catalog(Registry& r)
-      : http_requests(r.counter("http_requests_total", "Total HTTP requests.", {"method", "endpoint", "status"})),
-        bot_messages(r.counter("bot_messages_total", "Messages and updates handled by the bot.", {"message_type"})),
+      : http_requests(r.counter("http_requests_total", "Total HTTP requests.",
+                                {"method", "endpoint", "status"})),
+        bot_messages(r.counter("bot_messages_total", "Messages and updates handled by the bot.",
+                               {"message_type"})),
         errors(r.counter("errors_total", "Errors by type and module.", {"error_type", "module"})),
-        payment_requests(r.counter("payment_requests_total", "Payment requests sent to payment systems.", {"payment_system"})),
-        payment_success(r.counter("payment_success_total", "Successful payments.", {"payment_system"})),
-        subscription_created(r.counter("subscription_created_total", "Subscriptions created.", {"plan"})),
-        referral_revenue(r.counter("referral_revenue_total", "Revenue from referrals.", {"currency"})),
-        http_duration(r.histogram("http_request_duration_seconds", "HTTP request duration in seconds.", {"method", "endpoint"})),
-        bot_handler_duration(r.histogram("bot_handler_duration_seconds", "Bot handler duration in seconds.", {"handler"})),
-        payment_duration(r.histogram("payment_processing_duration_seconds", "Payment processing duration in seconds.",
-                                     {"payment_system"}, payment_buckets())),
-        panel_api_time(r.histogram("panel_api_response_time", "Panel API response time in seconds.", {"endpoint"})),
+        payment_requests(r.counter("payment_requests_total",
+                                   "Payment requests sent to payment systems.",
+                                   {"payment_system"})),
+        payment_success(
+            r.counter("payment_success_total", "Successful payments.", {"payment_system"})),
+        subscription_created(
+            r.counter("subscription_created_total", "Subscriptions created.", {"plan"})),
+        referral_revenue(
+            r.counter("referral_revenue_total", "Revenue from referrals.", {"currency"})),
+        http_duration(r.histogram("http_request_duration_seconds",
+                                  "HTTP request duration in seconds.", {"method", "endpoint"})),
+        bot_handler_duration(r.histogram("bot_handler_duration_seconds",
+                                         "Bot handler duration in seconds.", {"handler"})),
+        payment_duration(r.histogram("payment_processing_duration_seconds",
+                                     "Payment processing duration in seconds.", {"payment_system"},
+                                     payment_buckets())),
+        panel_api_time(r.histogram("panel_api_response_time", "Panel API response time in seconds.",
+                                   {"endpoint"})),
         active_users(r.gauge("active_users", "Currently active users.").labels()),
-        active_subscriptions(r.gauge("active_subscriptions", "Currently active subscriptions.").labels()),
-        database_connections(r.gauge("database_connections", "Open database connections.").labels()),
+        active_subscriptions(
+            r.gauge("active_subscriptions", "Currently active subscriptions.").labels()),
+        database_connections(
+            r.gauge("database_connections", "Open database connections.").labels()),
         conversion_rate(r.gauge("conversion_rate", "Conversion rate in percent.", {"period"})),
         churn_rate(r.gauge("churn_rate", "Churn rate in percent.", {"period"})),
         average_ltv(r.gauge("average_ltv", "Average customer lifetime value.", {"currency"})),
-        payment_availability(r.gauge("payment_system_availability", "Payment system availability (1 up, 0 down).",
+        payment_availability(r.gauge("payment_system_availability",
+                                     "Payment system availability (1 up, 0 down).",
                                      {"payment_system"})) {}
 
   Family<Counter>& http_requests;
@@ -83,7 +99,8 @@ Histogram& timer_series(std::string_view kind, const Labels& labels) {
   for (const auto& k : kTimerKinds)
     if (k.name == kind) found = &k;
   if (found == nullptr)
-    throw MetricError("unknown timer kind '" + std::string(kind) + "'; expected one of: http, bot_handler, payment, panel_api");
+    throw MetricError("unknown timer kind '" + std::string(kind) +
+                      "'; expected one of: http, bot_handler, payment, panel_api");
   Family<Histogram>& family = found->family(catalog());
   const auto& names = family.label_names();
   std::vector<std::string_view> values(names.size());
@@ -92,26 +109,33 @@ Histogram& timer_series(std::string_view kind, const Labels& labels) {
     std::size_t i = 0;
     while (i < names.size() && names[i] != name) ++i;
     if (i == names.size())
-      throw MetricError("timer kind '" + std::string(kind) + "' has no label '" + name + "' (metric " + family.name() + ")");
-    if (present[i]) throw MetricError("timer kind '" + std::string(kind) + "' got label '" + name + "' twice");
+      throw MetricError("timer kind '" + std::string(kind) + "' has no label '" + name +
+                        "' (metric " + family.name() + ")");
+    if (present[i])
+      throw MetricError("timer kind '" + std::string(kind) + "' got label '" + name + "' twice");
     values[i] = value;
     present[i] = true;
   }
   for (std::size_t i = 0; i < names.size(); ++i) {
     if (!present[i])
-      throw MetricError("timer kind '" + std::string(kind) + "' needs label '" + names[i] + "' (metric " + family.name() + ")");
+      throw MetricError("timer kind '" + std::string(kind) + "' needs label '" + names[i] +
+                        "' (metric " + family.name() + ")");
   }
   return family.labels(std::span<const std::string_view>(values));
 }
 
 }  // namespace detail
 
-void register_catalog() { (void)catalog(); }
+void register_catalog() {
+  (void)catalog();
+}
 
-void PrometheusMetrics::increment_http_requests(std::string_view method, std::string_view endpoint, int status) {
+void PrometheusMetrics::increment_http_requests(std::string_view method, std::string_view endpoint,
+                                                int status) {
   char buffer[16];
   const auto result = std::to_chars(buffer, buffer + sizeof buffer, status);
-  increment_http_requests(method, endpoint, std::string_view(buffer, static_cast<std::size_t>(result.ptr - buffer)));
+  increment_http_requests(method, endpoint,
+                          std::string_view(buffer, static_cast<std::size_t>(result.ptr - buffer)));
 }
 
 void PrometheusMetrics::increment_http_requests(std::string_view method, std::string_view endpoint,
@@ -139,7 +163,8 @@ void PrometheusMetrics::increment_subscription_created(std::string_view plan) {
   catalog().subscription_created.labels(plan).inc();
 }
 
-void PrometheusMetrics::observe_http_request_duration(std::string_view method, std::string_view endpoint, double seconds) {
+void PrometheusMetrics::observe_http_request_duration(std::string_view method,
+                                                      std::string_view endpoint, double seconds) {
   catalog().http_duration.labels(method, endpoint).observe(seconds);
 }
 
@@ -147,25 +172,35 @@ void PrometheusMetrics::observe_bot_handler_duration(std::string_view handler, d
   catalog().bot_handler_duration.labels(handler).observe(seconds);
 }
 
-void PrometheusMetrics::observe_payment_processing_duration(std::string_view payment_system, double seconds) {
+void PrometheusMetrics::observe_payment_processing_duration(std::string_view payment_system,
+                                                            double seconds) {
   catalog().payment_duration.labels(payment_system).observe(seconds);
 }
 
-void PrometheusMetrics::set_active_users(double value) { catalog().active_users.set(value); }
-void PrometheusMetrics::set_active_subscriptions(double value) { catalog().active_subscriptions.set(value); }
-void PrometheusMetrics::set_database_connections(double value) { catalog().database_connections.set(value); }
+void PrometheusMetrics::set_active_users(double value) {
+  catalog().active_users.set(value);
+}
+void PrometheusMetrics::set_active_subscriptions(double value) {
+  catalog().active_subscriptions.set(value);
+}
+void PrometheusMetrics::set_database_connections(double value) {
+  catalog().database_connections.set(value);
+}
 
 void CustomMetrics::set_conversion_rate(std::string_view period, double percent) {
   catalog().conversion_rate.labels(period).set(percent);
 }
 
-void CustomMetrics::set_churn_rate(std::string_view period, double percent) { catalog().churn_rate.labels(period).set(percent); }
+void CustomMetrics::set_churn_rate(std::string_view period, double percent) {
+  catalog().churn_rate.labels(period).set(percent);
+}
 
 void CustomMetrics::set_average_ltv(std::string_view currency, double value) {
   catalog().average_ltv.labels(currency).set(value);
 }
 
-void CustomMetrics::set_payment_system_availability(std::string_view payment_system, bool available) {
+void CustomMetrics::set_payment_system_availability(std::string_view payment_system,
+                                                    bool available) {
   catalog().payment_availability.labels(payment_system).set(available ? 1.0 : 0.0);
 }
 

@@ -16,12 +16,15 @@ constinit thread_local ThreadArena* tls_arena = nullptr;
 namespace {
 
 Cell* new_chunk() {
-  Cell* chunk = static_cast<Cell*>(::operator new(sizeof(Cell) * kChunkCells, std::align_val_t{64}));
+  Cell* chunk =
+      static_cast<Cell*>(::operator new (sizeof(Cell) * kChunkCells, std::align_val_t{64}));
   for (std::uint32_t i = 0; i < kChunkCells; ++i) new (&chunk[i]) Cell(0);  // 0 is also +0.0
   return chunk;
 }
 
-void delete_chunk(Cell* chunk) { ::operator delete(chunk, std::align_val_t{64}); }
+void delete_chunk(Cell* chunk) {
+  ::operator delete (chunk, std::align_val_t{64});
+}
 
 void free_arena(ThreadArena* arena) {
   for (auto& slot : arena->chunks) {
@@ -62,7 +65,8 @@ Cell* chunk_of(const ThreadArena* arena, std::uint32_t offset) {
   return arena->chunks[offset >> kChunkShift].load(std::memory_order_acquire);
 }
 
-void sum_locked(const State& s, std::uint32_t offset, std::uint32_t width, std::uint32_t first_real, double* out) {
+void sum_locked(const State& s, std::uint32_t offset, std::uint32_t width, std::uint32_t first_real,
+                double* out) {
   // Counts are summed as integers (exact past 2^53 per thread) and converted once.
   std::uint64_t counts[64];
   const std::uint32_t count_cells = first_real < 64 ? first_real : 64;
@@ -73,9 +77,12 @@ void sum_locked(const State& s, std::uint32_t offset, std::uint32_t width, std::
       const Cell* cells = chunk + (offset & (kChunkCells - 1));
       for (std::uint32_t i = 0; i < width; ++i) {
         const std::uint64_t raw = cells[i].load(std::memory_order_relaxed);
-        if (i < count_cells) counts[i] += raw;
-        else if (i < first_real) out[i] += static_cast<double>(raw);
-        else out[i] += std::bit_cast<double>(raw);
+        if (i < count_cells)
+          counts[i] += raw;
+        else if (i < first_real)
+          out[i] += static_cast<double>(raw);
+        else
+          out[i] += std::bit_cast<double>(raw);
       }
     }
   };
@@ -109,8 +116,10 @@ struct ArenaRetirer {
         for (std::uint32_t i = 0; i < kChunkCells; ++i) {
           const std::uint64_t raw = chunk[i].load(std::memory_order_relaxed);
           if (raw == 0) continue;
-          if (s.is_real(c * kChunkCells + i)) add_real(target[i], std::bit_cast<double>(raw));
-          else add_count(target[i], raw);
+          if (s.is_real(c * kChunkCells + i))
+            add_real(target[i], std::bit_cast<double>(raw));
+          else
+            add_count(target[i], raw);
         }
       }
       s.live.erase(std::find(s.live.begin(), s.live.end(), arena));
@@ -156,12 +165,16 @@ std::uint32_t CellSpace::allocate(std::uint32_t width, std::uint32_t first_real)
     it->second.pop_back();
     return mark(offset);
   }
-  if (width > kChunkCells) throw MetricError("metric series needs " + std::to_string(width) + " cells, more than the maximum of " + std::to_string(kChunkCells));
+  if (width > kChunkCells)
+    throw MetricError("metric series needs " + std::to_string(width) +
+                      " cells, more than the maximum of " + std::to_string(kChunkCells));
   std::uint32_t offset = s.next_offset;
   const std::uint32_t room = kChunkCells - (offset & (kChunkCells - 1));
   if (room < width) offset += room;  // a series never straddles two chunks
-  if (static_cast<std::uint64_t>(offset) + width > static_cast<std::uint64_t>(kChunkCells) * kMaxChunks)
-    throw MetricError("metric cell space exhausted (" + std::to_string(kChunkCells * kMaxChunks) + " cells); too many series");
+  if (static_cast<std::uint64_t>(offset) + width >
+      static_cast<std::uint64_t>(kChunkCells) * kMaxChunks)
+    throw MetricError("metric cell space exhausted (" + std::to_string(kChunkCells * kMaxChunks) +
+                      " cells); too many series");
   s.next_offset = offset + width;
   return mark(offset);
 }
@@ -188,7 +201,8 @@ namespace {
 thread_local bool tls_holds_reader = false;
 }
 
-void CellSpace::sum(std::uint32_t offset, std::uint32_t width, std::uint32_t first_real, double* out) {
+void CellSpace::sum(std::uint32_t offset, std::uint32_t width, std::uint32_t first_real,
+                    double* out) {
   State& s = state();
   if (tls_holds_reader) return sum_locked(s, offset, width, first_real, out);
   std::lock_guard lock(s.arenas_mutex);

@@ -2,12 +2,16 @@
 
 #include <libdeflate.h>
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 
 #include "monitoring/error.hpp"
+#include "monitoring/metrics/detail/series_table.hpp"
 #include "monitoring/metrics/registry.hpp"
 
 namespace monitoring::metrics {
@@ -20,7 +24,9 @@ constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD";
 // overlongs, no surrogates, nothing above U+10FFFF).
 std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
   const auto b0 = static_cast<unsigned char>(s[i]);
-  auto cont = [&](std::size_t k) { return i + k < s.size() && (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80; };
+  auto cont = [&](std::size_t k) {
+    return i + k < s.size() && (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+  };
   if (b0 < 0x80) return 1;
   if (b0 >= 0xC2 && b0 <= 0xDF) return cont(1) ? 2 : 0;
   if (b0 >= 0xE0 && b0 <= 0xEF) {
@@ -40,53 +46,132 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
   return 0;
 }
 
-// Appends `s` escaped for a label value or HELP text. Invalid UTF-8 becomes U+FFFD, since
-// Prometheus rejects a whole scrape over one bad byte.
-void append_escaped(std::string& out, std::string_view s, bool escape_quote) {
-  std::size_t plain_from = 0;
+// Bytes a label value or HELP text cannot copy verbatim: escapes and every non-ASCII byte
+// (checked as UTF-8). Everything else is copied in runs.
+constexpr std::array<bool, 256> kSpecialBytes = [] {
+  std::array<bool, 256> table{};
+  table['\\'] = table['"'] = table['\n'] = true;
+  for (int b = 0x80; b < 0x100; ++b) table[static_cast<std::size_t>(b)] = true;
+  return table;
+}();
+
+// Room one escaped byte can take: U+FFFD (3 bytes) for an invalid byte, 2 for an escape.
+constexpr std::size_t kEscapedBytesPerByte = 3;
+// Room for any number write_double produces (shortest doubles are at most 24 characters).
+constexpr std::size_t kNumberRoom = 32;
+
+// Writes `s` escaped for a label value or HELP text at `p` (kEscapedBytesPerByte * s.size()
+// bytes of room) and returns the end. Invalid UTF-8 becomes U+FFFD, since Prometheus rejects
+// a whole scrape over one bad byte.
+char* write_escaped(char* p, std::string_view s, bool escape_quote) {
+  const char* data = s.data();
+  const std::size_t n = s.size();
   std::size_t i = 0;
-  auto flush = [&](std::size_t upto) { out.append(s.data() + plain_from, upto - plain_from); };
-  while (i < s.size()) {
-    const char c = s[i];
-    const auto u = static_cast<unsigned char>(c);
-    if (u >= 0x80) {
-      const std::size_t n = utf8_sequence_length(s, i);
-      if (n == 0) {
-        flush(i);
-        out += kReplacementChar;
-        plain_from = ++i;
+  while (i < n) {
+    std::size_t run = i;
+    while (run < n && !kSpecialBytes[static_cast<unsigned char>(data[run])]) ++run;
+    if (run > i) std::memcpy(p, data + i, run - i);
+    p += run - i;
+    i = run;
+    if (i == n) break;
+    const char c = data[i];
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      const std::size_t length = utf8_sequence_length(s, i);
+      if (length == 0) {
+        std::memcpy(p, kReplacementChar.data(), kReplacementChar.size());
+        p += kReplacementChar.size();
+        ++i;
       } else {
-        i += n;
+        std::memcpy(p, data + i, length);
+        p += length;
+        i += length;
       }
-      continue;
+    } else if (c == '"' && !escape_quote) {
+      *p++ = c;
+      ++i;
+    } else {
+      *p++ = '\\';
+      *p++ = c == '\n' ? 'n' : c;
+      ++i;
     }
-    if (c == '\\' || c == '\n' || (escape_quote && c == '"')) {
-      flush(i);
-      out += '\\';
-      out += c == '\n' ? 'n' : c;
-      plain_from = ++i;
-      continue;
-    }
-    ++i;
   }
-  flush(s.size());
+  return p;
 }
 
-void append_double(std::string& out, double value, bool canonical_float) {
-  if (std::isnan(value)) {
-    out += "NaN";
-    return;
+char* write_text(char* p, std::string_view s) {
+  if (!s.empty()) std::memcpy(p, s.data(), s.size());  // an empty view may have a null data()
+  return p + s.size();
+}
+
+// Writes `value` at `p` (kNumberRoom bytes of room): NaN, +Inf, -Inf, or the shortest text
+// that parses back to the same double. Whole numbers below 2^53 are printed as integers
+// ("1000000", not "1e+06"): the common case for counts, and cheaper to format.
+char* write_double(char* p, double value, bool canonical_float) {
+  if (std::isnan(value)) return write_text(p, "NaN");
+  if (std::isinf(value)) return write_text(p, value > 0 ? "+Inf" : "-Inf");
+  constexpr double kExactIntegers = 9007199254740992.0;  // 2^53
+  char* end;
+  if (value > -kExactIntegers && value < kExactIntegers &&
+      value == static_cast<double>(static_cast<std::int64_t>(value)) &&
+      !(value == 0 && std::signbit(value))) {
+    end = std::to_chars(p, p + kNumberRoom, static_cast<std::int64_t>(value)).ptr;
+    // OpenMetrics wants "le" as a float ("1.0", not "1") so series match across exposers.
+    if (canonical_float) end = write_text(end, ".0");
+    return end;
   }
-  if (std::isinf(value)) {
-    out += value > 0 ? "+Inf" : "-Inf";
-    return;
+  end = std::to_chars(p, p + kNumberRoom, value).ptr;
+  const auto n = static_cast<std::size_t>(end - p);
+  if (canonical_float && std::memchr(p, '.', n) == nullptr && std::memchr(p, 'e', n) == nullptr)
+    end = write_text(end, ".0");
+  return end;
+}
+
+std::size_t label_room(std::span<const std::string> names, std::span<const std::string> values) {
+  std::size_t room = 2;  // braces
+  for (std::size_t i = 0; i < names.size(); ++i)
+    room += names[i].size() + 4 + kEscapedBytesPerByte * values[i].size();  // ,name="value"
+  return room;
+}
+
+// Writes `name="value",...` (no braces).
+char* write_label_pairs(char* p, std::span<const std::string> names,
+                        std::span<const std::string> values) {
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) *p++ = ',';
+    p = write_text(p, names[i]);
+    *p++ = '=';
+    *p++ = '"';
+    p = write_escaped(p, values[i], true);
+    *p++ = '"';
   }
-  char buffer[32];
-  auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
-  const std::size_t n = static_cast<std::size_t>(result.ptr - buffer);
-  out.append(buffer, n);
-  // OpenMetrics wants "le" as a float ("1.0", not "1") so series match across exposers.
-  if (canonical_float && std::memchr(buffer, '.', n) == nullptr && std::memchr(buffer, 'e', n) == nullptr) out += ".0";
+  return p;
+}
+
+std::size_t series_label_room(std::span<const std::string> names, const detail::SeriesKey& series) {
+  std::size_t room = 2;
+  for (std::size_t i = 0; i < names.size(); ++i)
+    room += names[i].size() + 4 + series.exposed_label_value(i).size();
+  return room;
+}
+
+// Writes `name="value",...` from a series' stored, already escaped values.
+char* write_series_pairs(char* p, std::span<const std::string> names,
+                         const detail::SeriesKey& series) {
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) *p++ = ',';
+    p = write_text(p, names[i]);
+    *p++ = '=';
+    *p++ = '"';
+    p = write_text(p, series.exposed_label_value(i));
+    *p++ = '"';
+  }
+  return p;
+}
+
+void check_label_spans(std::span<const std::string> names, std::span<const std::string> values) {
+  if (names.size() != values.size()) [[unlikely]]
+    throw MetricError("metric sample has " + std::to_string(names.size()) + " label name(s) but " +
+                      std::to_string(values.size()) + " value(s)");
 }
 
 struct MediaRange {
@@ -129,7 +214,8 @@ void for_each_range(std::string_view header, Fn&& fn) {
     MediaRange range;
     const std::size_t semi = element.find(';');
     range.type = trim(element.substr(0, semi));
-    std::string_view params = semi == std::string_view::npos ? std::string_view{} : element.substr(semi + 1);
+    std::string_view params =
+        semi == std::string_view::npos ? std::string_view{} : element.substr(semi + 1);
     while (!params.empty()) {
       const std::size_t next = params.find(';');
       std::string_view param = trim(params.substr(0, next));
@@ -138,9 +224,12 @@ void for_each_range(std::string_view header, Fn&& fn) {
       if (eq == std::string_view::npos) continue;
       const std::string_view key = trim(param.substr(0, eq));
       std::string_view value = trim(param.substr(eq + 1));
-      if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
-      if (iequals(key, "q")) range.q = parse_q(value);
-      else if (iequals(key, "version")) range.version = value;
+      if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
+        value = value.substr(1, value.size() - 2);
+      if (iequals(key, "q"))
+        range.q = parse_q(value);
+      else if (iequals(key, "version"))
+        range.version = value;
     }
     if (!range.type.empty()) fn(range);
   }
@@ -152,9 +241,36 @@ struct CompressorDeleter {
 
 }  // namespace
 
+namespace detail {
+
+std::size_t escape_label_value(std::string_view value, char* out) noexcept {
+  if (out != nullptr) return static_cast<std::size_t>(write_escaped(out, value, true) - out);
+  std::size_t size = 0;
+  for (std::size_t i = 0; i < value.size();) {
+    const auto byte = static_cast<unsigned char>(value[i]);
+    if (!kSpecialBytes[byte]) {
+      ++size;
+      ++i;
+    } else if (byte < 0x80) {
+      size += 2;  // backslash escape
+      ++i;
+    } else if (const std::size_t length = utf8_sequence_length(value, i); length == 0) {
+      size += kReplacementChar.size();
+      ++i;
+    } else {
+      size += length;
+      i += length;
+    }
+  }
+  return size;
+}
+
+}  // namespace detail
+
 std::string_view content_type(ExpositionFormat format) noexcept {
-  return format == ExpositionFormat::kOpenMetrics ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
-                                                   : "text/plain; version=0.0.4; charset=utf-8";
+  return format == ExpositionFormat::kOpenMetrics
+             ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
+             : "text/plain; version=0.0.4; charset=utf-8";
 }
 
 ExpositionFormat negotiate_format(std::string_view accept) noexcept {
@@ -165,7 +281,8 @@ ExpositionFormat negotiate_format(std::string_view accept) noexcept {
     if (iequals(range.type, "application/openmetrics-text")) {
       if (!range.version.empty() && range.version != "1.0.0" && range.version != "0.0.1") return;
       format = ExpositionFormat::kOpenMetrics;
-    } else if (iequals(range.type, "text/plain") || iequals(range.type, "text/*") || iequals(range.type, "*/*")) {
+    } else if (iequals(range.type, "text/plain") || iequals(range.type, "text/*") ||
+               iequals(range.type, "*/*")) {
       if (!range.version.empty() && range.version != "0.0.4") return;
       format = ExpositionFormat::kText;
     } else {
@@ -182,15 +299,18 @@ ExpositionFormat negotiate_format(std::string_view accept) noexcept {
 bool accepts_gzip(std::string_view accept_encoding) noexcept {
   double gzip_q = -1, any_q = -1;
   for_each_range(accept_encoding, [&](const MediaRange& range) {
-    if (iequals(range.type, "gzip") || iequals(range.type, "x-gzip")) gzip_q = range.q;
-    else if (range.type == "*") any_q = range.q;
+    if (iequals(range.type, "gzip") || iequals(range.type, "x-gzip"))
+      gzip_q = range.q;
+    else if (range.type == "*")
+      any_q = range.q;
   });
   if (gzip_q >= 0) return gzip_q > 0;
   return any_q > 0;
 }
 
 std::string gzip_compress(std::string_view data, int level) {
-  if (level < 0 || level > 12) throw Error("gzip level must be 0..12, got " + std::to_string(level));
+  if (level < 0 || level > 12)
+    throw Error("gzip level must be 0..12, got " + std::to_string(level));
   // One compressor per thread and level: allocating one costs more than compressing 100 KB.
   thread_local std::unique_ptr<libdeflate_compressor, CompressorDeleter> compressor;
   thread_local int compressor_level = -1;
@@ -201,16 +321,30 @@ std::string gzip_compress(std::string_view data, int level) {
   }
   std::string out;
   out.resize(libdeflate_gzip_compress_bound(compressor.get(), data.size()));
-  const std::size_t n = libdeflate_gzip_compress(compressor.get(), data.data(), data.size(), out.data(), out.size());
+  const std::size_t n =
+      libdeflate_gzip_compress(compressor.get(), data.data(), data.size(), out.data(), out.size());
   if (n == 0) throw Error("gzip compression failed");
   out.resize(n);
   return out;
 }
 
+char* MetricWriter::reserve_tail(std::size_t room) {
+  const std::size_t size = out_.size();
+  // Geometric growth; resize() alone would grow to the exact size and reallocate per line.
+  if (out_.capacity() - size < room) out_.reserve(std::max(out_.capacity() * 2, size + room));
+  out_.resize(size + room);
+  return out_.data() + size;
+}
+
+void MetricWriter::commit(const char* end) {
+  out_.resize(static_cast<std::size_t>(end - out_.data()));
+}
+
 void MetricWriter::family(std::string_view name, std::string_view help, MetricType type) {
   type_ = type;
   std::string_view family_name = name;
-  if (format_ == ExpositionFormat::kOpenMetrics && type == MetricType::kCounter && name.ends_with("_total"))
+  if (format_ == ExpositionFormat::kOpenMetrics && type == MetricType::kCounter &&
+      name.ends_with("_total"))
     family_name.remove_suffix(6);
   name_.assign(family_name);
   if (format_ == ExpositionFormat::kOpenMetrics && type == MetricType::kCounter) {
@@ -218,66 +352,141 @@ void MetricWriter::family(std::string_view name, std::string_view help, MetricTy
   } else if (type == MetricType::kCounter) {
     counter_sample_.assign(name);
   }
-  if (!help.empty()) {
-    out_ += "# HELP ";
-    out_ += family_name;
-    out_ += ' ';
-    append_escaped(out_, help, format_ == ExpositionFormat::kOpenMetrics);
-    out_ += '\n';
-  }
-  out_ += "# TYPE ";
-  out_ += family_name;
+  std::string_view type_text = " untyped\n";
   switch (type) {
-    case MetricType::kCounter: out_ += " counter\n"; break;
-    case MetricType::kGauge: out_ += " gauge\n"; break;
-    case MetricType::kHistogram: out_ += " histogram\n"; break;
-    case MetricType::kUntyped: out_ += format_ == ExpositionFormat::kOpenMetrics ? " unknown\n" : " untyped\n"; break;
+    case MetricType::kCounter:
+      type_text = " counter\n";
+      break;
+    case MetricType::kGauge:
+      type_text = " gauge\n";
+      break;
+    case MetricType::kHistogram:
+      type_text = " histogram\n";
+      break;
+    case MetricType::kUntyped:
+      type_text = format_ == ExpositionFormat::kOpenMetrics ? " unknown\n" : " untyped\n";
+      break;
   }
+  char* p = reserve_tail(2 * family_name.size() + kEscapedBytesPerByte * help.size() + 32);
+  if (!help.empty()) {
+    p = write_text(p, "# HELP ");
+    p = write_text(p, family_name);
+    *p++ = ' ';
+    p = write_escaped(p, help, format_ == ExpositionFormat::kOpenMetrics);
+    *p++ = '\n';
+  }
+  p = write_text(p, "# TYPE ");
+  p = write_text(p, family_name);
+  p = write_text(p, type_text);
+  commit(p);
 }
 
 void MetricWriter::sample(std::string_view suffix, std::span<const std::string> label_names,
-                          std::span<const std::string> label_values, double value, std::string_view extra_label,
-                          double extra_value) {
-  if (type_ == MetricType::kCounter) {
-    out_ += counter_sample_;
-  } else {
-    out_ += name_;
-    out_ += suffix;
-  }
-  labels(label_names, label_values, extra_label, extra_value);
-  out_ += ' ';
-  append_double(out_, value, false);
-  out_ += '\n';
-}
-
-void MetricWriter::histogram(std::span<const std::string> label_names, std::span<const std::string> label_values,
-                             std::span<const double> bounds, std::span<const double> cumulative, double sum) {
-  for (std::size_t i = 0; i < bounds.size(); ++i) sample("_bucket", label_names, label_values, cumulative[i], "le", bounds[i]);
-  const double count = cumulative.empty() ? 0 : cumulative.back();
-  sample("_bucket", label_names, label_values, count, "le", INFINITY);
-  sample("_sum", label_names, label_values, sum);
-  sample("_count", label_names, label_values, count);
-}
-
-void MetricWriter::labels(std::span<const std::string> names, std::span<const std::string> values,
+                          std::span<const std::string> label_values, double value,
                           std::string_view extra_label, double extra_value) {
-  if (names.empty() && extra_label.empty()) return;
-  out_ += '{';
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (i > 0) out_ += ',';
-    out_ += names[i];
-    out_ += "=\"";
-    append_escaped(out_, values[i], true);
-    out_ += '"';
+  check_label_spans(label_names, label_values);
+  const std::string_view name =
+      type_ == MetricType::kCounter ? std::string_view(counter_sample_) : name_;
+  if (type_ == MetricType::kCounter) suffix = {};
+  char* p = reserve_tail(name.size() + suffix.size() + label_room(label_names, label_values) +
+                         extra_label.size() + kNumberRoom + 4 + kNumberRoom + 2);
+  p = write_text(p, name);
+  p = write_text(p, suffix);
+  if (!label_names.empty() || !extra_label.empty()) {
+    *p++ = '{';
+    p = write_label_pairs(p, label_names, label_values);
+    if (!extra_label.empty()) {
+      if (!label_names.empty()) *p++ = ',';
+      p = write_text(p, extra_label);
+      *p++ = '=';
+      *p++ = '"';
+      p = write_double(p, extra_value, format_ == ExpositionFormat::kOpenMetrics);
+      *p++ = '"';
+    }
+    *p++ = '}';
   }
-  if (!extra_label.empty()) {
-    if (!names.empty()) out_ += ',';
-    out_ += extra_label;
-    out_ += "=\"";
-    append_double(out_, extra_value, format_ == ExpositionFormat::kOpenMetrics);
-    out_ += '"';
+  *p++ = ' ';
+  p = write_double(p, value, false);
+  *p++ = '\n';
+  commit(p);
+}
+
+void MetricWriter::histogram(std::span<const std::string> label_names,
+                             std::span<const std::string> label_values,
+                             std::span<const double> bounds, std::span<const double> cumulative,
+                             double sum) {
+  check_label_spans(label_names, label_values);
+  // The escaped label pairs are the same on every line of the series: render them once.
+  label_pairs_.resize(label_room(label_names, label_values));
+  label_pairs_.resize(static_cast<std::size_t>(
+      write_label_pairs(label_pairs_.data(), label_names, label_values) - label_pairs_.data()));
+  histogram_lines(label_pairs_, bounds, cumulative, sum);
+}
+
+void MetricWriter::series_sample(std::span<const std::string> label_names,
+                                 const detail::SeriesKey& series, double value) {
+  const std::string_view name =
+      type_ == MetricType::kCounter ? std::string_view(counter_sample_) : name_;
+  char* p = reserve_tail(name.size() + series_label_room(label_names, series) + kNumberRoom + 2);
+  p = write_text(p, name);
+  if (!label_names.empty()) {
+    *p++ = '{';
+    p = write_series_pairs(p, label_names, series);
+    *p++ = '}';
   }
-  out_ += '}';
+  *p++ = ' ';
+  p = write_double(p, value, false);
+  *p++ = '\n';
+  commit(p);
+}
+
+void MetricWriter::series_histogram(std::span<const std::string> label_names,
+                                    const detail::SeriesKey& series, std::span<const double> bounds,
+                                    std::span<const double> cumulative, double sum) {
+  label_pairs_.resize(series_label_room(label_names, series));
+  label_pairs_.resize(static_cast<std::size_t>(
+      write_series_pairs(label_pairs_.data(), label_names, series) - label_pairs_.data()));
+  histogram_lines(label_pairs_, bounds, cumulative, sum);
+}
+
+void MetricWriter::histogram_lines(std::string_view pairs, std::span<const double> bounds,
+                                   std::span<const double> cumulative, double sum) {
+  if (cumulative.size() != bounds.size() + 1) [[unlikely]]
+    throw MetricError("histogram " + name_ + " has " + std::to_string(bounds.size()) +
+                      " bound(s) but " + std::to_string(cumulative.size()) +
+                      " cumulative count(s); expected one more (+Inf)");
+  const bool canonical = format_ == ExpositionFormat::kOpenMetrics;
+  const std::size_t line = name_.size() + 8 + pairs.size() + 8 + 2 * kNumberRoom + 8;
+  char* p = reserve_tail(line * (bounds.size() + 3));
+  auto bucket = [&](double count, const double* bound) {
+    p = write_text(p, name_);
+    p = write_text(p, "_bucket{");
+    p = write_text(p, pairs);
+    if (!pairs.empty()) *p++ = ',';
+    p = write_text(p, "le=\"");
+    p = bound ? write_double(p, *bound, canonical) : write_text(p, "+Inf");
+    p = write_text(p, "\"} ");
+    p = write_double(p, count, false);
+    *p++ = '\n';
+  };
+  auto plain = [&](std::string_view suffix, double value) {
+    p = write_text(p, name_);
+    p = write_text(p, suffix);
+    if (!pairs.empty()) {
+      *p++ = '{';
+      p = write_text(p, pairs);
+      *p++ = '}';
+    }
+    *p++ = ' ';
+    p = write_double(p, value, false);
+    *p++ = '\n';
+  };
+  for (std::size_t i = 0; i < bounds.size(); ++i) bucket(cumulative[i], &bounds[i]);
+  const double count = cumulative.back();
+  bucket(count, nullptr);
+  plain("_sum", sum);
+  plain("_count", count);
+  commit(p);
 }
 
 void MetricWriter::finish() {
@@ -285,11 +494,15 @@ void MetricWriter::finish() {
 }
 
 std::string serialize(const Registry& registry, ExpositionFormat format) {
+  // Start at the size of this thread's previous scrape (plus slack): one allocation, no
+  // doubling copies of a multi-megabyte exposition.
+  thread_local std::size_t previous_size = 64 * 1024;
   std::string out;
-  out.reserve(64 * 1024);
+  out.reserve(previous_size + previous_size / 8);
   MetricWriter writer(out, format);
   registry.collect(writer);
   writer.finish();
+  previous_size = out.size();
   return out;
 }
 

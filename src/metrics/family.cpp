@@ -1,5 +1,7 @@
 #include "monitoring/metrics/family.hpp"
 
+#include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -17,9 +19,13 @@ void throw_label_count(std::string_view family, std::size_t expected, std::size_
 
 }  // namespace detail
 
-FamilyBase::FamilyBase(std::string name, std::string help, MetricType type, std::vector<std::string> labels,
-                       std::size_t limit)
-    : name_(std::move(name)), help_(std::move(help)), type_(type), label_names_(std::move(labels)), limit_(limit) {}
+FamilyBase::FamilyBase(std::string name, std::string help, MetricType type,
+                       std::vector<std::string> labels, std::size_t limit)
+    : name_(std::move(name)),
+      help_(std::move(help)),
+      type_(type),
+      label_names_(std::move(labels)),
+      limit_(limit) {}
 
 void FamilyBase::set_series_limit(std::size_t limit) {
   if (limit == 0) throw MetricError("series limit of metric '" + name_ + "' must be at least 1");
@@ -30,22 +36,44 @@ namespace {
 
 template <class T>
 std::uint32_t cells_of(const T& series) {
-  if constexpr (std::is_same_v<T, Counter>) return Counter::kCells;
-  else if constexpr (std::is_same_v<T, Histogram>) return static_cast<std::uint32_t>(series.bounds().size() + 2);
-  else return 0;
+  if constexpr (std::is_same_v<T, Counter>)
+    return Counter::kCells;
+  else if constexpr (std::is_same_v<T, Histogram>)
+    return static_cast<std::uint32_t>(series.bounds().size() + 2);
+  else
+    return 0;
 }
 
 template <class T>
 std::uint32_t first_real_of(const T& series) {
-  if constexpr (std::is_same_v<T, Counter>) return Counter::kFirstReal;
-  else if constexpr (std::is_same_v<T, Histogram>) return static_cast<std::uint32_t>(series.bounds().size() + 1);
-  else return 0;
+  if constexpr (std::is_same_v<T, Counter>)
+    return Counter::kFirstReal;
+  else if constexpr (std::is_same_v<T, Histogram>)
+    return static_cast<std::uint32_t>(series.bounds().size() + 1);
+  else
+    return 0;
 }
 
 template <class T>
 std::uint32_t offset_of(const T& series) {
-  if constexpr (std::is_same_v<T, Gauge>) return 0;
-  else return series.cell_offset();
+  if constexpr (std::is_same_v<T, Gauge>)
+    return 0;
+  else
+    return series.cell_offset();
+}
+
+// A scrape walks series objects scattered over the heap (series are created as label sets
+// appear, interleaved with everything else); with 100 000 series that walk is bound by cache
+// and TLB misses. The label text lives inside the object, so fetching a few objects ahead
+// (both cache lines of a typical series) hides most of them.
+template <class T>
+void prefetch_ahead(const std::vector<std::unique_ptr<T>>& series, std::size_t i) {
+  constexpr std::size_t kDistance = 8;
+  if (i + kDistance < series.size()) {
+    const char* object = reinterpret_cast<const char*>(series[i + kDistance].get());
+    __builtin_prefetch(object);
+    __builtin_prefetch(object + 64);
+  }
 }
 
 }  // namespace
@@ -60,6 +88,20 @@ Family<T>::~Family() {
 }
 
 template <class T>
+std::unique_ptr<T> Family<T>::make_series(std::span<const std::string_view> values,
+                                          std::uint64_t hash) const {
+  static_assert(sizeof(T) % alignof(std::uint32_t) == 0, "label storage must start aligned");
+  void* memory = ::operator new(sizeof(T) + detail::SeriesKey::storage_size(values));
+  try {
+    return std::unique_ptr<T>(new (memory)
+                                  T(values, hash, shape_, static_cast<char*>(memory) + sizeof(T)));
+  } catch (...) {
+    ::operator delete(memory);
+    throw;
+  }
+}
+
+template <class T>
 T& Family<T>::create(std::span<const std::string_view> values, std::uint64_t hash) {
   bool refused = false;
   T* result = nullptr;
@@ -67,7 +109,7 @@ T& Family<T>::create(std::span<const std::string_view> values, std::uint64_t has
     std::lock_guard lock(mutex_);
     if (detail::SeriesKey* key = table_.find(values, hash)) return static_cast<T&>(*key);
     if (table_.size() >= limit_) {
-      if (!overflow_) overflow_.reset(new T(values, hash, shape_));
+      if (!overflow_) overflow_ = make_series(values, hash);
       refused = true;
       result = overflow_.get();
     } else {
@@ -82,7 +124,7 @@ T& Family<T>::create(std::span<const std::string_view> values, std::uint64_t has
           break;
         }
       }
-      if (!series) series.reset(new T(values, hash, shape_));
+      if (!series) series = make_series(values, hash);
       result = series.get();
       series_.push_back(std::move(series));
       table_.insert(result);
@@ -94,7 +136,8 @@ T& Family<T>::create(std::span<const std::string_view> values, std::uint64_t has
 
 template <class T>
 bool Family<T>::remove(std::span<const std::string_view> values) {
-  if (values.size() != label_names_.size()) detail::throw_label_count(name_, label_names_.size(), values.size());
+  if (values.size() != label_names_.size())
+    detail::throw_label_count(name_, label_names_.size(), values.size());
   const std::uint64_t hash = detail::hash_label_values(values);
   T* removed = nullptr;
   {
@@ -131,21 +174,28 @@ void Family<T>::collect(MetricWriter& writer) const {
   std::lock_guard lock(mutex_);
   if constexpr (std::is_same_v<T, Counter>) {
     double cells[Counter::kCells];
-    for (const auto& series : series_) {
-      detail::CellSpace::sum(series->cell_offset(), Counter::kCells, Counter::kFirstReal, cells);
-      writer.sample({}, label_names_, series->label_values(), cells[0] + cells[1]);
+    for (std::size_t i = 0; i < series_.size(); ++i) {
+      prefetch_ahead(series_, i);
+      const Counter& series = *series_[i];
+      detail::CellSpace::sum(series.cell_offset(), Counter::kCells, Counter::kFirstReal, cells);
+      writer.series_sample(label_names_, series, cells[0] + cells[1]);
     }
   } else if constexpr (std::is_same_v<T, Gauge>) {
-    for (const auto& series : series_) writer.sample({}, label_names_, series->label_values(), series->value());
+    for (std::size_t i = 0; i < series_.size(); ++i) {
+      prefetch_ahead(series_, i);
+      writer.series_sample(label_names_, *series_[i], series_[i]->value());
+    }
   } else {
     const auto bounds = shape_.bounds;
     const std::uint32_t n = shape_.count;
     std::vector<double> cells(n + 2);
-    for (const auto& series : series_) {
+    for (std::size_t i = 0; i < series_.size(); ++i) {
+      prefetch_ahead(series_, i);
+      const auto& series = series_[i];
       detail::CellSpace::sum(series->cell_offset(), n + 2, n + 1, cells.data());
       const double sum = cells[n + 1];
       for (std::uint32_t i = 1; i <= n; ++i) cells[i] += cells[i - 1];  // cumulative, +Inf last
-      writer.histogram(label_names_, series->label_values(), {bounds, n}, {cells.data(), n + 1}, sum);
+      writer.series_histogram(label_names_, *series, {bounds, n}, {cells.data(), n + 1}, sum);
     }
   }
 }

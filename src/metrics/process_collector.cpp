@@ -8,8 +8,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <mutex>
-#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -45,7 +43,8 @@ double count_open_fds() {
   return count - 1;  // the descriptor opendir itself holds
 }
 
-void write_one(MetricWriter& writer, const char* name, const char* help, MetricType type, double value) {
+void write_one(MetricWriter& writer, const char* name, const char* help, MetricType type,
+               double value) {
   writer.family(name, help, type);
   writer.sample({}, {}, {}, value);
 }
@@ -70,30 +69,37 @@ void ProcessCollector::collect(MetricWriter& writer) const {
     return index < fields.size() ? std::strtod(fields[index].c_str(), nullptr) : 0.0;
   };
   if (fields.size() >= 22) {
-    write_one(writer, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
-              MetricType::kCounter, (field(14) + field(15)) / ticks);
-    write_one(writer, "process_resident_memory_bytes", "Resident memory size in bytes.", MetricType::kGauge,
-              field(24) * page);
-    write_one(writer, "process_virtual_memory_bytes", "Virtual memory size in bytes.", MetricType::kGauge, field(23));
-    write_one(writer, "process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
-              MetricType::kGauge, boot_time_seconds() + field(22) / ticks);
-    write_one(writer, "process_threads", "Number of OS threads in the process.", MetricType::kGauge, field(20));
+    write_one(writer, "process_cpu_seconds_total",
+              "Total user and system CPU time spent in seconds.", MetricType::kCounter,
+              (field(14) + field(15)) / ticks);
+    write_one(writer, "process_resident_memory_bytes", "Resident memory size in bytes.",
+              MetricType::kGauge, field(24) * page);
+    write_one(writer, "process_virtual_memory_bytes", "Virtual memory size in bytes.",
+              MetricType::kGauge, field(23));
+    write_one(writer, "process_start_time_seconds",
+              "Start time of the process since unix epoch in seconds.", MetricType::kGauge,
+              boot_time_seconds() + field(22) / ticks);
+    write_one(writer, "process_threads", "Number of OS threads in the process.", MetricType::kGauge,
+              field(20));
   }
   if (const double fds = count_open_fds(); fds >= 0)
-    write_one(writer, "process_open_fds", "Number of open file descriptors.", MetricType::kGauge, fds);
+    write_one(writer, "process_open_fds", "Number of open file descriptors.", MetricType::kGauge,
+              fds);
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
-    const double max_fds = limit.rlim_cur == RLIM_INFINITY ? INFINITY : static_cast<double>(limit.rlim_cur);
-    write_one(writer, "process_max_fds", "Maximum number of open file descriptors.", MetricType::kGauge, max_fds);
+    const double max_fds =
+        limit.rlim_cur == RLIM_INFINITY ? INFINITY : static_cast<double>(limit.rlim_cur);
+    write_one(writer, "process_max_fds", "Maximum number of open file descriptors.",
+              MetricType::kGauge, max_fds);
   }
 }
 
 void register_process_collector(Registry& registry) {
-  static std::mutex mutex;
-  static std::set<const Registry*> done;
-  std::lock_guard lock(mutex);
-  if (!done.insert(&registry).second) return;
-  registry.add_collector(std::make_shared<ProcessCollector>());
+  // One shared instance: Registry::add_collector ignores an object it already has, so this is
+  // idempotent per registry without remembering registry addresses (a destroyed registry's
+  // address can be reused by a new one).
+  static const auto instance = std::make_shared<const ProcessCollector>();
+  registry.add_collector(instance);
 }
 
 }  // namespace monitoring::metrics

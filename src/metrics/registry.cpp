@@ -13,10 +13,14 @@ namespace {
 
 const char* type_name(MetricType type) {
   switch (type) {
-    case MetricType::kCounter: return "counter";
-    case MetricType::kGauge: return "gauge";
-    case MetricType::kHistogram: return "histogram";
-    case MetricType::kUntyped: return "untyped";
+    case MetricType::kCounter:
+      return "counter";
+    case MetricType::kGauge:
+      return "gauge";
+    case MetricType::kHistogram:
+      return "histogram";
+    case MetricType::kUntyped:
+      return "untyped";
   }
   return "untyped";
 }
@@ -25,8 +29,10 @@ const char* type_name(MetricType type) {
 std::string quoted(std::string_view value) {
   std::string out = "'";
   for (char c : value.substr(0, 200)) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) out += '?';
-    else out += c;
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      out += '?';
+    else
+      out += c;
   }
   if (value.size() > 200) out += "...";
   return out + "'";
@@ -40,13 +46,32 @@ bool name_char(char c, bool first, bool colon_allowed) {
 
 void check_buckets(const std::string& name, std::vector<double>& buckets) {
   if (!buckets.empty() && buckets.back() == INFINITY) buckets.pop_back();
-  if (buckets.empty()) throw MetricError("histogram " + quoted(name) + " needs at least one finite bucket");
+  if (buckets.empty())
+    throw MetricError("histogram " + quoted(name) + " needs at least one finite bucket");
   for (std::size_t i = 0; i < buckets.size(); ++i) {
     if (!std::isfinite(buckets[i]))
-      throw MetricError("histogram " + quoted(name) + " has a non-finite bucket bound at position " + std::to_string(i));
+      throw MetricError("histogram " + quoted(name) +
+                        " has a non-finite bucket bound at position " + std::to_string(i));
     if (i > 0 && !(buckets[i] > buckets[i - 1]))
-      throw MetricError("histogram " + quoted(name) + " buckets must be strictly increasing; bound " +
-                        std::to_string(i) + " (" + std::to_string(buckets[i]) + ") is not above the previous one");
+      throw MetricError("histogram " + quoted(name) +
+                        " buckets must be strictly increasing; bound " + std::to_string(i) + " (" +
+                        std::to_string(buckets[i]) + ") is not above the previous one");
+  }
+}
+
+// The sample and family names a family occupies in either exposition format. Two families
+// whose sets meet would produce an invalid scrape: e.g. counter "x_total" and gauge "x" are
+// both family "x" in OpenMetrics, and gauge "h_count" duplicates histogram "h"'s count.
+std::vector<std::string> exposed_names(std::string_view name, MetricType type) {
+  std::string base(name);
+  switch (type) {
+    case MetricType::kCounter:
+      if (base.ends_with("_total")) base.resize(base.size() - 6);
+      return {base, base + "_total", base + "_created"};
+    case MetricType::kHistogram:
+      return {base, base + "_bucket", base + "_sum", base + "_count", base + "_created"};
+    default:
+      return {base};
   }
 }
 
@@ -56,18 +81,24 @@ void validate_metric_name(std::string_view name) {
   if (name.empty()) throw MetricError("metric name must not be empty");
   for (std::size_t i = 0; i < name.size(); ++i) {
     if (!name_char(name[i], i == 0, true))
-      throw MetricError("invalid metric name " + quoted(name) + ": must match [a-zA-Z_:][a-zA-Z0-9_:]*");
+      throw MetricError("invalid metric name " + quoted(name) +
+                        ": must match [a-zA-Z_:][a-zA-Z0-9_:]*");
   }
-  if (name.starts_with("__")) throw MetricError("invalid metric name " + quoted(name) + ": names starting with '__' are reserved");
+  if (name.starts_with("__"))
+    throw MetricError("invalid metric name " + quoted(name) +
+                      ": names starting with '__' are reserved");
 }
 
 void validate_label_name(std::string_view name) {
   if (name.empty()) throw MetricError("label name must not be empty");
   for (std::size_t i = 0; i < name.size(); ++i) {
     if (!name_char(name[i], i == 0, false))
-      throw MetricError("invalid label name " + quoted(name) + ": must match [a-zA-Z_][a-zA-Z0-9_]*");
+      throw MetricError("invalid label name " + quoted(name) +
+                        ": must match [a-zA-Z_][a-zA-Z0-9_]*");
   }
-  if (name.starts_with("__")) throw MetricError("invalid label name " + quoted(name) + ": names starting with '__' are reserved");
+  if (name.starts_with("__"))
+    throw MetricError("invalid label name " + quoted(name) +
+                      ": names starting with '__' are reserved");
 }
 
 Registry::Registry() = default;
@@ -79,15 +110,17 @@ Registry& Registry::default_registry() {
   return *registry;
 }
 
-FamilyBase& Registry::find_or_add(std::string name, std::string help, MetricType type, std::vector<std::string> labels,
-                                  std::vector<double> buckets) {
+FamilyBase& Registry::find_or_add(std::string name, std::string help, MetricType type,
+                                  std::vector<std::string> labels, std::vector<double> buckets) {
   validate_metric_name(name);
   std::set<std::string_view> seen;
   for (const auto& label : labels) {
     validate_label_name(label);
     if (type == MetricType::kHistogram && label == "le")
-      throw MetricError("histogram " + quoted(name) + " cannot use the label name 'le'; it is reserved for buckets");
-    if (!seen.insert(label).second) throw MetricError("metric " + quoted(name) + " repeats the label name " + quoted(label));
+      throw MetricError("histogram " + quoted(name) +
+                        " cannot use the label name 'le'; it is reserved for buckets");
+    if (!seen.insert(label).second)
+      throw MetricError("metric " + quoted(name) + " repeats the label name " + quoted(label));
   }
   if (type == MetricType::kHistogram) check_buckets(name, buckets);
 
@@ -96,50 +129,73 @@ FamilyBase& Registry::find_or_add(std::string name, std::string help, MetricType
     FamilyBase& family = *entry.family;
     if (family.name() != name) continue;
     if (family.type() != type)
-      throw MetricError("metric " + quoted(name) + " is already registered as a " + type_name(family.type()) +
-                        ", not a " + type_name(type));
+      throw MetricError("metric " + quoted(name) + " is already registered as a " +
+                        type_name(family.type()) + ", not a " + type_name(type));
     if (family.label_names() != labels)
-      throw MetricError("metric " + quoted(name) + " is already registered with different label names");
+      throw MetricError("metric " + quoted(name) +
+                        " is already registered with different label names");
     if (type == MetricType::kHistogram && entry.buckets != buckets)
-      throw MetricError("histogram " + quoted(name) + " is already registered with different buckets");
+      throw MetricError("histogram " + quoted(name) +
+                        " is already registered with different buckets");
     return family;
+  }
+  const std::vector<std::string> claimed = exposed_names(name, type);
+  for (const auto& entry : entries_) {
+    const FamilyBase& family = *entry.family;
+    for (const std::string& taken : exposed_names(family.name(), family.type())) {
+      if (std::find(claimed.begin(), claimed.end(), taken) != claimed.end())
+        throw MetricError("metric " + quoted(name) + " clashes with the " +
+                          type_name(family.type()) + " " + quoted(family.name()) +
+                          ": both would expose " + quoted(taken));
+    }
   }
   Entry entry;
   switch (type) {
     case MetricType::kCounter:
-      entry.family = std::make_unique<Family<Counter>>(std::move(name), std::move(help), type, std::move(labels), default_limit_);
+      entry.family = std::make_unique<Family<Counter>>(std::move(name), std::move(help), type,
+                                                       std::move(labels), default_limit_);
       break;
     case MetricType::kGauge:
-      entry.family = std::make_unique<Family<Gauge>>(std::move(name), std::move(help), type, std::move(labels), default_limit_);
+      entry.family = std::make_unique<Family<Gauge>>(std::move(name), std::move(help), type,
+                                                     std::move(labels), default_limit_);
       break;
     default: {
       entry.buckets = std::move(buckets);
-      Histogram::Shape shape{entry.buckets.data(), static_cast<std::uint32_t>(entry.buckets.size())};
-      entry.family =
-          std::make_unique<Family<Histogram>>(std::move(name), std::move(help), type, std::move(labels), default_limit_, shape);
+      Histogram::Shape shape{entry.buckets.data(),
+                             static_cast<std::uint32_t>(entry.buckets.size())};
+      entry.family = std::make_unique<Family<Histogram>>(std::move(name), std::move(help), type,
+                                                         std::move(labels), default_limit_, shape);
     }
   }
   entries_.push_back(std::move(entry));
   return *entries_.back().family;
 }
 
-Family<Counter>& Registry::counter(std::string name, std::string help, std::vector<std::string> label_names) {
-  return static_cast<Family<Counter>&>(find_or_add(std::move(name), std::move(help), MetricType::kCounter, std::move(label_names), {}));
+Family<Counter>& Registry::counter(std::string name, std::string help,
+                                   std::vector<std::string> label_names) {
+  return static_cast<Family<Counter>&>(find_or_add(
+      std::move(name), std::move(help), MetricType::kCounter, std::move(label_names), {}));
 }
 
-Family<Gauge>& Registry::gauge(std::string name, std::string help, std::vector<std::string> label_names) {
-  return static_cast<Family<Gauge>&>(find_or_add(std::move(name), std::move(help), MetricType::kGauge, std::move(label_names), {}));
+Family<Gauge>& Registry::gauge(std::string name, std::string help,
+                               std::vector<std::string> label_names) {
+  return static_cast<Family<Gauge>&>(find_or_add(std::move(name), std::move(help),
+                                                 MetricType::kGauge, std::move(label_names), {}));
 }
 
-Family<Histogram>& Registry::histogram(std::string name, std::string help, std::vector<std::string> label_names,
+Family<Histogram>& Registry::histogram(std::string name, std::string help,
+                                       std::vector<std::string> label_names,
                                        std::vector<double> buckets) {
-  return static_cast<Family<Histogram>&>(
-      find_or_add(std::move(name), std::move(help), MetricType::kHistogram, std::move(label_names), std::move(buckets)));
+  return static_cast<Family<Histogram>&>(find_or_add(std::move(name), std::move(help),
+                                                     MetricType::kHistogram, std::move(label_names),
+                                                     std::move(buckets)));
 }
 
 void Registry::add_collector(std::shared_ptr<const Collector> collector) {
   if (!collector) throw MetricError("collector must not be null");
   std::lock_guard lock(mutex_);
+  // Adding the same object twice would expose its families twice (an invalid scrape).
+  if (std::find(collectors_.begin(), collectors_.end(), collector) != collectors_.end()) return;
   collectors_.push_back(std::move(collector));
 }
 

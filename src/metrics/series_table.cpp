@@ -6,6 +6,53 @@ namespace {
 constexpr std::size_t kInitialCapacity = 16;
 }
 
+std::size_t SeriesKey::storage_size(std::span<const std::string_view> values) noexcept {
+  std::size_t raw = 0, escaped = 0;
+  for (std::string_view value : values) {
+    raw += value.size();
+    escaped += escape_label_value(value, nullptr);
+  }
+  const std::size_t table = values.size() * sizeof(std::uint32_t);
+  // Escaping only ever lengthens a value, so equal sizes mean nothing needed it.
+  return escaped == raw ? table + raw : 2 * table + raw + escaped;
+}
+
+SeriesKey::SeriesKey(std::span<const std::string_view> values, std::uint64_t hash,
+                     char* storage) noexcept
+    : storage_(storage),
+      hash_(hash),
+      count_(static_cast<std::uint32_t>(values.size())),
+      escaped_(false) {
+  std::size_t raw_total = 0, escaped_total = 0;
+  for (std::string_view value : values) {
+    raw_total += value.size();
+    escaped_total += escape_label_value(value, nullptr);
+  }
+  escaped_ = escaped_total != raw_total;
+  char* bytes = storage_ + (escaped_ ? 2 : 1) * count_ * sizeof(std::uint32_t);
+  std::uint32_t end = 0;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (!values[i].empty()) std::memcpy(bytes + end, values[i].data(), values[i].size());
+    end += static_cast<std::uint32_t>(values[i].size());
+    std::memcpy(storage_ + i * sizeof end, &end, sizeof end);
+  }
+  if (!escaped_) return;
+  char* escaped_bytes = bytes + end;
+  std::uint32_t escaped_end = 0;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    escaped_end +=
+        static_cast<std::uint32_t>(escape_label_value(values[i], escaped_bytes + escaped_end));
+    std::memcpy(storage_ + (count_ + i) * sizeof escaped_end, &escaped_end, sizeof escaped_end);
+  }
+}
+
+std::vector<std::string> SeriesKey::label_values() const {
+  std::vector<std::string> values;
+  values.reserve(count_);
+  for (std::size_t i = 0; i < count_; ++i) values.emplace_back(label_value(i));
+  return values;
+}
+
 SeriesTable::Table::Table(std::size_t capacity)
     : mask(capacity - 1), slots(new std::atomic<SeriesKey*>[capacity]) {
   for (std::size_t i = 0; i < capacity; ++i) slots[i].store(nullptr, std::memory_order_relaxed);

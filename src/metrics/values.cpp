@@ -25,7 +25,9 @@ void throw_invalid_counter_increment(double value) {
   throw MetricError("counter increment must be finite and non-negative, got " + describe(value));
 }
 
-void throw_non_finite_gauge(double value) { throw MetricError("gauge value must be finite, got " + describe(value)); }
+void throw_non_finite_gauge(double value) {
+  throw MetricError("gauge value must be finite, got " + describe(value));
+}
 
 void throw_non_finite_observation(double value) {
   throw MetricError("histogram observation must be finite, got " + describe(value));
@@ -37,11 +39,15 @@ double wall_clock_seconds() noexcept {
 
 }  // namespace detail
 
-std::vector<double> default_buckets() { return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}; }
+std::vector<double> default_buckets() {
+  return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+}
 
 std::vector<double> exponential_buckets(double start, double factor, std::size_t count) {
-  if (!(start > 0) || !std::isfinite(start)) throw MetricError("exponential buckets need a positive start, got " + describe(start));
-  if (!(factor > 1) || !std::isfinite(factor)) throw MetricError("exponential buckets need a factor above 1, got " + describe(factor));
+  if (!(start > 0) || !std::isfinite(start))
+    throw MetricError("exponential buckets need a positive start, got " + describe(start));
+  if (!(factor > 1) || !std::isfinite(factor))
+    throw MetricError("exponential buckets need a factor above 1, got " + describe(factor));
   if (count == 0) throw MetricError("exponential buckets need a count of at least 1");
   std::vector<double> buckets;
   for (double bound = start; buckets.size() < count; bound *= factor) buckets.push_back(bound);
@@ -49,8 +55,10 @@ std::vector<double> exponential_buckets(double start, double factor, std::size_t
 }
 
 std::vector<double> linear_buckets(double start, double width, std::size_t count) {
-  if (!std::isfinite(start)) throw MetricError("linear buckets need a finite start, got " + describe(start));
-  if (!(width > 0) || !std::isfinite(width)) throw MetricError("linear buckets need a positive width, got " + describe(width));
+  if (!std::isfinite(start))
+    throw MetricError("linear buckets need a finite start, got " + describe(start));
+  if (!(width > 0) || !std::isfinite(width))
+    throw MetricError("linear buckets need a positive width, got " + describe(width));
   if (count == 0) throw MetricError("linear buckets need a count of at least 1");
   std::vector<double> buckets;
   for (std::size_t i = 0; i < count; ++i) buckets.push_back(start + width * static_cast<double>(i));

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+// After <utility>: Boost 1.74's awaitable.hpp uses std::exchange without including it.
 #include <boost/asio/awaitable.hpp>
 
 #include "monitoring/metrics/histogram.hpp"
@@ -84,7 +85,8 @@ auto time_calls(Histogram& series, Fn fn) {
 /// The application metrics of the seed: HTTP, bot, errors, payments, subscriptions, users.
 class PrometheusMetrics {
  public:
-  static void increment_http_requests(std::string_view method, std::string_view endpoint, int status);
+  static void increment_http_requests(std::string_view method, std::string_view endpoint,
+                                      int status);
   static void increment_http_requests(std::string_view method, std::string_view endpoint,
                                       std::string_view status);
   static void increment_bot_messages(std::string_view message_type);
@@ -93,7 +95,8 @@ class PrometheusMetrics {
   static void increment_payment_success(std::string_view payment_system);
   static void increment_subscription_created(std::string_view plan);
 
-  static void observe_http_request_duration(std::string_view method, std::string_view endpoint, double seconds);
+  static void observe_http_request_duration(std::string_view method, std::string_view endpoint,
+                                            double seconds);
   static void observe_bot_handler_duration(std::string_view handler, double seconds);
   static void observe_payment_processing_duration(std::string_view payment_system, double seconds);
 

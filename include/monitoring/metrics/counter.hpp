@@ -50,17 +50,18 @@ class Counter : public detail::SeriesKey {
     return cells[0] + cells[1];
   }
 
-  static constexpr std::uint32_t kCells = 2;      // whole count, fractional sum
+  static constexpr std::uint32_t kCells = 2;  // whole count, fractional sum
   static constexpr std::uint32_t kFirstReal = 1;
   std::uint32_t cell_offset() const noexcept { return offset_; }
 
- /// What a family passes to each new series (for histograms, the bucket bounds).
+  /// What a family passes to each new series (for histograms, the bucket bounds).
   struct Shape {};
 
  private:
   friend class Family<Counter>;
-  Counter(std::span<const std::string_view> values, std::uint64_t hash, const Shape&)
-      : SeriesKey(values, hash), offset_(detail::CellSpace::allocate(kCells, kFirstReal)) {}
+  Counter(std::span<const std::string_view> values, std::uint64_t hash, const Shape&, char* storage)
+      : SeriesKey(values, hash, storage),
+        offset_(detail::CellSpace::allocate(kCells, kFirstReal)) {}
   std::uint32_t cell_width() const noexcept { return kCells; }
 
   std::uint32_t offset_;

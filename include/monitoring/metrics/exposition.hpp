@@ -9,6 +9,9 @@
 namespace monitoring::metrics {
 
 class Registry;
+namespace detail {
+class SeriesKey;
+}
 
 enum class MetricType { kCounter, kGauge, kHistogram, kUntyped };
 
@@ -45,29 +48,43 @@ class MetricWriter {
 
   /// One sample line: family name + `suffix`, the labels, the value. For a counter family
   /// the suffix is ignored and the OpenMetrics "_total" added. An optional extra label
-  /// (histogram "le") goes last.
+  /// (histogram "le") goes last. Throws MetricError when names and values differ in number.
   void sample(std::string_view suffix, std::span<const std::string> label_names,
               std::span<const std::string> label_values, double value,
               std::string_view extra_label = {}, double extra_value = 0);
 
   /// The buckets, sum and count of one histogram series. `cumulative` has one count per
-  /// bound plus the +Inf count.
-  void histogram(std::span<const std::string> label_names, std::span<const std::string> label_values,
-                 std::span<const double> bounds, std::span<const double> cumulative, double sum);
+  /// bound plus the +Inf count. Throws MetricError when the spans do not fit together.
+  void histogram(std::span<const std::string> label_names,
+                 std::span<const std::string> label_values, std::span<const double> bounds,
+                 std::span<const double> cumulative, double sum);
+
+  /// `sample` and `histogram` for a series of a registered family: its label values are
+  /// stored escaped already, so they are copied, not scanned.
+  void series_sample(std::span<const std::string> label_names, const detail::SeriesKey& series,
+                     double value);
+  void series_histogram(std::span<const std::string> label_names, const detail::SeriesKey& series,
+                        std::span<const double> bounds, std::span<const double> cumulative,
+                        double sum);
 
   void finish();
 
   ExpositionFormat format() const noexcept { return format_; }
 
  private:
-  void labels(std::span<const std::string> names, std::span<const std::string> values,
-              std::string_view extra_label, double extra_value);
+  // Grows out_ by `room` bytes and returns where they start; commit() trims to the bytes
+  // actually written. Lines are written through a raw pointer: one size check per line.
+  char* reserve_tail(std::size_t room);
+  void commit(const char* end);
+  void histogram_lines(std::string_view label_pairs, std::span<const double> bounds,
+                       std::span<const double> cumulative, double sum);
 
   std::string& out_;
   ExpositionFormat format_;
   std::string name_;            // family name of the current family
   std::string counter_sample_;  // sample name when the current family is a counter
   MetricType type_ = MetricType::kUntyped;
+  std::string label_pairs_;  // histogram: the escaped labels shared by a series' lines
 };
 
 /// Renders a whole registry.

@@ -74,7 +74,8 @@ class Family final : public FamilyBase {
 
   Family(std::string name, std::string help, MetricType type, std::vector<std::string> labels,
          std::size_t limit, Shape shape = {})
-      : FamilyBase(std::move(name), std::move(help), type, std::move(labels), limit), shape_(shape) {}
+      : FamilyBase(std::move(name), std::move(help), type, std::move(labels), limit),
+        shape_(shape) {}
   ~Family() override;
 
   /// The series for these label values, in the order of the label names. Throws MetricError
@@ -91,9 +92,9 @@ class Family final : public FamilyBase {
     return labels(std::span<const std::string_view>(values.begin(), values.size()));
   }
   template <class... V>
-    requires(std::is_convertible_v<const V&, std::string_view> && ...)
-  T& labels(const V&... values) {
-    const std::string_view array[sizeof...(V) == 0 ? 1 : sizeof...(V)] = {std::string_view(values)...};
+  requires(std::is_convertible_v<const V&, std::string_view>&&...) T& labels(const V&... values) {
+    const std::string_view array[sizeof...(V) == 0 ? 1 : sizeof...(V)] = {
+        std::string_view(values)...};
     return labels(std::span<const std::string_view>(array, sizeof...(V)));
   }
 
@@ -120,13 +121,16 @@ class Family final : public FamilyBase {
 
  private:
   T& create(std::span<const std::string_view> values, std::uint64_t hash);
+  /// A new series with its label storage behind it, in one allocation.
+  std::unique_ptr<T> make_series(std::span<const std::string_view> values,
+                                 std::uint64_t hash) const;
 
   Shape shape_;
   mutable std::mutex mutex_;
   detail::SeriesTable table_;
-  std::vector<std::unique_ptr<T>> series_;    // creation order; removed entries are null
-  std::vector<std::unique_ptr<T>> retired_;   // removed, kept alive for racing lock-free readers
-  std::unique_ptr<T> overflow_;               // returned past the cardinality limit
+  std::vector<std::unique_ptr<T>> series_;   // creation order; removed entries are null
+  std::vector<std::unique_ptr<T>> retired_;  // removed, kept alive for racing lock-free readers
+  std::unique_ptr<T> overflow_;              // returned past the cardinality limit
 };
 
 extern template class Family<Counter>;

@@ -34,16 +34,18 @@ class Gauge : public detail::SeriesKey {
     value_.fetch_sub(amount, std::memory_order_relaxed);
   }
   /// Sets the gauge to the current Unix time in seconds.
-  void set_to_current_time() { value_.store(detail::wall_clock_seconds(), std::memory_order_relaxed); }
+  void set_to_current_time() {
+    value_.store(detail::wall_clock_seconds(), std::memory_order_relaxed);
+  }
   double value() const noexcept { return value_.load(std::memory_order_relaxed); }
 
- /// What a family passes to each new series (for histograms, the bucket bounds).
+  /// What a family passes to each new series (for histograms, the bucket bounds).
   struct Shape {};
 
  private:
   friend class Family<Gauge>;
-  Gauge(std::span<const std::string_view> values, std::uint64_t hash, const Shape&)
-      : SeriesKey(values, hash) {}
+  Gauge(std::span<const std::string_view> values, std::uint64_t hash, const Shape&, char* storage)
+      : SeriesKey(values, hash, storage) {}
   static void check(double v) {
     if (!(v >= -std::numeric_limits<double>::max() && v <= std::numeric_limits<double>::max()))
         [[unlikely]]

@@ -38,7 +38,8 @@ class Histogram : public detail::SeriesKey {
     if (bucket_count_ <= 16) {
       while (bucket < bucket_count_ && value > bounds_[bucket]) ++bucket;
     } else {
-      bucket = static_cast<std::uint32_t>(std::lower_bound(bounds_, bounds_ + bucket_count_, value) - bounds_);
+      bucket = static_cast<std::uint32_t>(
+          std::lower_bound(bounds_, bounds_ + bucket_count_, value) - bounds_);
     }
     detail::Cell* cells = &detail::local_cell(offset_);  // a series never straddles chunks
     detail::add_count(cells[bucket], 1);
@@ -56,7 +57,7 @@ class Histogram : public detail::SeriesKey {
 
   std::uint32_t cell_offset() const noexcept { return offset_; }
 
- /// What a family passes to each new series (for histograms, the bucket bounds).
+  /// What a family passes to each new series (for histograms, the bucket bounds).
   struct Shape {
     const double* bounds;
     std::uint32_t count;
@@ -64,8 +65,9 @@ class Histogram : public detail::SeriesKey {
 
  private:
   friend class Family<Histogram>;
-  Histogram(std::span<const std::string_view> values, std::uint64_t hash, const Shape& shape)
-      : SeriesKey(values, hash),
+  Histogram(std::span<const std::string_view> values, std::uint64_t hash, const Shape& shape,
+            char* storage)
+      : SeriesKey(values, hash, storage),
         bounds_(shape.bounds),
         bucket_count_(shape.count),
         offset_(detail::CellSpace::allocate(shape.count + 2, shape.count + 1)) {}

@@ -24,8 +24,10 @@ class Collector {
 ///
 /// Registration validates names (Prometheus rules; `__` is reserved) and is idempotent:
 /// asking again for a family with the same name, type, labels (and buckets) returns the same
-/// family, anything else with that name throws MetricError. Families live as long as the
-/// registry; references to them and to their series stay valid.
+/// family, anything else with that name throws MetricError. So does a name whose samples
+/// would clash with another family's in either format (counter "x_total" and gauge "x" are
+/// both family "x" in OpenMetrics; gauge "h_count" collides with histogram "h"). Families
+/// live as long as the registry; references to them and to their series stay valid.
 class Registry {
  public:
   Registry();
@@ -37,13 +39,16 @@ class Registry {
   /// metrics and the library's own metrics live in; /metrics serves it.
   static Registry& default_registry();
 
-  Family<Counter>& counter(std::string name, std::string help, std::vector<std::string> label_names = {});
-  Family<Gauge>& gauge(std::string name, std::string help, std::vector<std::string> label_names = {});
+  Family<Counter>& counter(std::string name, std::string help,
+                           std::vector<std::string> label_names = {});
+  Family<Gauge>& gauge(std::string name, std::string help,
+                       std::vector<std::string> label_names = {});
   /// `buckets`: strictly increasing finite upper bounds; a trailing +Inf is implied.
   Family<Histogram>& histogram(std::string name, std::string help,
                                std::vector<std::string> label_names = {},
                                std::vector<double> buckets = default_buckets());
 
+  /// Adds a collector; adding the same collector object again does nothing.
   void add_collector(std::shared_ptr<const Collector> collector);
 
   /// Cardinality limit for families registered from now on (default kDefaultSeriesLimit).

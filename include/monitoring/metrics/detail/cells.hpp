@@ -38,7 +38,8 @@ struct ThreadArena {
 ThreadArena* attach_current_thread();
 Cell* allocate_chunk(ThreadArena* arena, std::uint32_t chunk_index);
 
-extern thread_local ThreadArena* tls_arena;
+// constinit: no dynamic initialization, so callers access it without a TLS wrapper call.
+extern thread_local constinit ThreadArena* tls_arena;
 
 /// The calling thread's cell at `offset`.
 [[gnu::always_inline]] inline Cell& local_cell(std::uint32_t offset) {

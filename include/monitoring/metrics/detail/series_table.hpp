@@ -49,26 +49,73 @@ inline std::uint64_t hash_label_values(std::span<const std::string_view> values)
   return h;
 }
 
+/// Bytes `value` takes once escaped for the exposition (backslash, quote and newline
+/// escaped, invalid UTF-8 replaced by U+FFFD); writes them to `out` when it is not null.
+std::size_t escape_label_value(std::string_view value, char* out) noexcept;
+
 /// What every series shares: its label values and their hash.
+///
+/// The values live right behind the series object, in the same allocation (see
+/// Family::make_series), together with their escaped form when it differs: a lookup compares
+/// bytes without chasing pointers, a scrape copies ready-made text, and a 3-label series costs
+/// one heap block instead of four.
 class SeriesKey {
  public:
-  SeriesKey(std::span<const std::string_view> values, std::uint64_t hash)
-      : label_values_(values.begin(), values.end()), hash_(hash) {}
+  SeriesKey(const SeriesKey&) = delete;
+  SeriesKey& operator=(const SeriesKey&) = delete;
 
-  const std::vector<std::string>& label_values() const noexcept { return label_values_; }
+  std::size_t label_count() const noexcept { return count_; }
+  /// The i-th label value as given to `labels(...)`.
+  std::string_view label_value(std::size_t i) const noexcept { return slice(raw_bytes(), 0, i); }
+  /// The i-th label value escaped for the exposition (the same bytes in text and OpenMetrics).
+  std::string_view exposed_label_value(std::size_t i) const noexcept {
+    return escaped_ ? slice(raw_bytes() + raw_size(), count_, i) : label_value(i);
+  }
+  /// Copies of the label values, in label-name order.
+  std::vector<std::string> label_values() const;
   std::uint64_t hash() const noexcept { return hash_; }
 
   bool matches(std::span<const std::string_view> values, std::uint64_t hash) const noexcept {
     if (hash != hash_) return false;
     for (std::size_t i = 0; i < values.size(); ++i) {
-      if (values[i] != label_values_[i]) return false;
+      if (values[i] != label_value(i)) return false;
     }
     return true;
   }
 
+  /// Bytes of label storage a series with these values needs behind its object.
+  static std::size_t storage_size(std::span<const std::string_view> values) noexcept;
+
+  /// Series are allocated by Family::make_series with their storage behind them; the unsized
+  /// form releases that whole block (a sized delete would name the object's size only).
+  static void operator delete(void* memory) noexcept { ::operator delete(memory); }
+
+ protected:
+  /// `storage`: storage_size(values) bytes right behind the derived object.
+  SeriesKey(std::span<const std::string_view> values, std::uint64_t hash, char* storage) noexcept;
+  ~SeriesKey() = default;
+
  private:
-  std::vector<std::string> label_values_;
+  // Storage: count_ end offsets of the raw values (uint32), the same for the escaped values
+  // when escaped_, then the raw bytes, then the escaped bytes.
+  std::uint32_t end_of(std::size_t table, std::size_t i) const noexcept {
+    std::uint32_t end;
+    std::memcpy(&end, storage_ + (table + i) * sizeof(std::uint32_t), sizeof end);
+    return end;
+  }
+  std::string_view slice(const char* bytes, std::size_t table, std::size_t i) const noexcept {
+    const std::uint32_t begin = i == 0 ? 0 : end_of(table, i - 1);
+    return {bytes + begin, end_of(table, i) - begin};
+  }
+  const char* raw_bytes() const noexcept {
+    return storage_ + (escaped_ ? 2 : 1) * count_ * sizeof(std::uint32_t);
+  }
+  std::uint32_t raw_size() const noexcept { return count_ == 0 ? 0 : end_of(0, count_ - 1); }
+
+  char* storage_;
   std::uint64_t hash_;
+  std::uint32_t count_;
+  bool escaped_;  // some value needed escaping, so an escaped copy is stored
 };
 
 class SeriesTable {
@@ -102,7 +149,9 @@ class SeriesTable {
     std::size_t mask;
     std::unique_ptr<std::atomic<SeriesKey*>[]> slots;
   };
-  static SeriesKey* tombstone() noexcept { return reinterpret_cast<SeriesKey*>(alignof(SeriesKey)); }
+  static SeriesKey* tombstone() noexcept {
+    return reinterpret_cast<SeriesKey*>(alignof(SeriesKey));
+  }
   void grow();
 
   std::atomic<Table*> table_;

@@ -1,0 +1,354 @@
+// Logging benchmarks, with spdlog 1.10 (async, Debian package) as the same-run baseline.
+//
+// 1. Caller latency (quill's method): bursts of 20 log calls, each timed with rdtsc, then a
+//    ~10 us pause so the backend catches up; percentiles over 2 M calls. The message has 4
+//    fields: typed fields for us, the same values formatted into the message for spdlog
+//    (it has no structured fields). Both write to a file in a temp directory.
+// 2. Throughput: 1 producer logs 1 M records as fast as it can to a JSON file; the time runs
+//    until the last record is written (flush / thread pool drained).
+// 3. Google Benchmark micro-benchmarks of the backend's per-record helpers: scrubbing and
+//    JSON escaping.
+//
+// Usage: logging_bench [--quick] [google-benchmark flags]
+
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <new>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "monitoring/detail/json.hpp"
+#include "monitoring/logging.hpp"
+
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
+
+#if MONITORING_BENCH_SPDLOG
+#include <spdlog/async.h>
+#include <spdlog/async_logger.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/spdlog.h>
+#endif
+
+// ---- allocation counting (calling thread only) ---------------------------------------------
+
+// The replacement operator new below is malloc-based, so free() in operator delete is the
+// matching release; GCC cannot see that through the replacement.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+namespace {
+thread_local std::uint64_t tl_allocations = 0;
+}
+
+void* operator new(std::size_t size) {
+  ++tl_allocations;
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace logging = monitoring::logging;
+
+std::uint64_t ticks() {
+#if defined(__x86_64__)
+  return __rdtsc();
+#else
+  return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+#endif
+}
+
+double ns_per_tick() {
+  static const double value = [] {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::uint64_t c0 = ticks();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const auto t1 = std::chrono::steady_clock::now();
+    const std::uint64_t c1 = ticks();
+    return std::chrono::duration<double, std::nano>(t1 - t0).count() / static_cast<double>(c1 - c0);
+  }();
+  return value;
+}
+
+void spin_for(std::chrono::nanoseconds pause) {
+  const std::uint64_t end =
+      ticks() + static_cast<std::uint64_t>(static_cast<double>(pause.count()) / ns_per_tick());
+  while (ticks() < end) {
+  }
+}
+
+struct Percentiles {
+  double p50, p90, p99, p999, p9999, max;
+};
+
+Percentiles percentiles(std::vector<std::uint64_t>& samples) {
+  std::sort(samples.begin(), samples.end());
+  const auto at = [&](double q) {
+    const auto index = static_cast<std::size_t>(q * static_cast<double>(samples.size() - 1));
+    return static_cast<double>(samples[index]) * ns_per_tick();
+  };
+  return {at(0.5),   at(0.9),    at(0.99),
+          at(0.999), at(0.9999), static_cast<double>(samples.back()) * ns_per_tick()};
+}
+
+void print_latency(const char* name, const Percentiles& p, double allocations_per_call) {
+  std::printf(
+      "  %-34s p50 %7.1f  p90 %7.1f  p99 %7.1f  p99.9 %8.1f  p99.99 %9.1f  max %10.1f ns   "
+      "allocs/call %.3f\n",
+      name, p.p50, p.p90, p.p99, p.p999, p.p9999, p.max, allocations_per_call);
+}
+
+constexpr int kBurst = 20;
+
+// Runs `bursts` bursts of 20 timed calls of `call(i)`; returns the per-call samples (ticks).
+template <class Call>
+std::vector<std::uint64_t> measure_bursts(int bursts, Call call, std::uint64_t& allocations) {
+  std::vector<std::uint64_t> samples;
+  samples.reserve(static_cast<std::size_t>(bursts) * kBurst);
+  int sequence = 0;
+  // Warm-up: first-use paths (queue creation, page faults) are not the steady state.
+  for (int i = 0; i < 2000; ++i) call(sequence++);
+  const std::uint64_t allocations_before = tl_allocations;
+  for (int burst = 0; burst < bursts; ++burst) {
+    for (int k = 0; k < kBurst; ++k) {
+      const std::uint64_t start = ticks();
+      call(sequence++);
+      const std::uint64_t end = ticks();
+      samples.push_back(end - start);
+    }
+    spin_for(std::chrono::microseconds(10));
+  }
+  allocations = tl_allocations - allocations_before;
+  return samples;
+}
+
+std::string temp_dir(const char* name) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("monitoring-bench-" + std::to_string(::getpid())) / name;
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+logging::LoggingOptions bench_options(const std::string& dir) {
+  logging::LoggingOptions options;
+  options.log_dir = dir;
+  options.console = logging::ConsoleTarget::kNone;
+  options.max_bytes = 0;  // one file, no rotation inside the measurement
+  return options;
+}
+
+void latency_ours(int bursts) {
+  const std::string dir = temp_dir("latency-ours");
+  logging::configure(bench_options(dir));
+  monitoring::StructuredLogger logger("payment_service");
+  auto request = logger.with_request_id();
+  std::uint64_t allocations = 0;
+  auto samples = measure_bursts(
+      bursts,
+      [&](int i) {
+        logger.info("Processing payment",
+                    {{"payment_id", i}, {"amount", 1000}, {"user", "john"}, {"success", true}});
+      },
+      allocations);
+  logging::shutdown();
+  print_latency("monitoring StructuredLogger", percentiles(samples),
+                static_cast<double>(allocations) / static_cast<double>(samples.size()));
+  fs::remove_all(dir);
+}
+
+void latency_timer_overhead(int bursts) {
+  std::uint64_t allocations = 0;
+  auto samples = measure_bursts(
+      bursts, [](int) { benchmark::ClobberMemory(); }, allocations);
+  print_latency("(rdtsc pair, no call)", percentiles(samples), 0);
+}
+
+#if MONITORING_BENCH_SPDLOG
+std::shared_ptr<spdlog::details::thread_pool> spdlog_pool() {
+  // spdlog's defaults for async logging: 8192-slot queue, one worker thread.
+  return std::make_shared<spdlog::details::thread_pool>(8192, 1);
+}
+
+std::shared_ptr<spdlog::async_logger> spdlog_logger(
+    const std::string& file, const std::shared_ptr<spdlog::details::thread_pool>& pool) {
+  auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file, true);
+  auto logger = std::make_shared<spdlog::async_logger>("bench", sink, pool,
+                                                       spdlog::async_overflow_policy::block);
+  // A JSON line as close to ours as spdlog's pattern language allows.
+  logger->set_pattern(
+      R"({"@timestamp":"%Y-%m-%dT%H:%M:%S.%fZ","log.level":"%l","message":"%v","log.logger":"%n","process.pid":%P,"process.thread.id":%t})",
+      spdlog::pattern_time_type::utc);
+  return logger;
+}
+
+void latency_spdlog(int bursts) {
+  const std::string dir = temp_dir("latency-spdlog");
+  auto pool = spdlog_pool();
+  auto logger = spdlog_logger(dir + "/app.log", pool);
+  std::uint64_t allocations = 0;
+  auto samples = measure_bursts(
+      bursts,
+      [&](int i) {
+        logger->info("Processing payment payment_id={} amount={} user={} success={}", i, 1000,
+                     "john", true);
+      },
+      allocations);
+  logger.reset();
+  pool.reset();
+  print_latency("spdlog 1.10 async", percentiles(samples),
+                static_cast<double>(allocations) / static_cast<double>(samples.size()));
+  fs::remove_all(dir);
+}
+#endif
+
+void print_throughput(const char* name, int records, double seconds, std::uintmax_t bytes) {
+  std::printf("  %-34s %8.2f M records/s   (%d records in %.3f s, %.1f MB written)\n", name,
+              records / seconds / 1e6, records, seconds, static_cast<double>(bytes) / 1e6);
+}
+
+void throughput_ours(int records) {
+  const std::string dir = temp_dir("throughput-ours");
+  logging::configure(bench_options(dir));
+  monitoring::StructuredLogger logger("payment_service");
+  auto request = logger.with_request_id();
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < records; ++i)
+    logger.info("Processing payment",
+                {{"payment_id", i}, {"amount", 1000}, {"user", "john"}, {"success", true}});
+  logging::flush();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  logging::shutdown();
+  print_throughput("monitoring StructuredLogger", records, seconds,
+                   fs::file_size(dir + "/app.log"));
+  fs::remove_all(dir);
+}
+
+#if MONITORING_BENCH_SPDLOG
+void throughput_spdlog(int records) {
+  const std::string dir = temp_dir("throughput-spdlog");
+  auto pool = spdlog_pool();
+  auto logger = spdlog_logger(dir + "/app.log", pool);
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < records; ++i)
+    logger->info("Processing payment payment_id={} amount={} user={} success={}", i, 1000, "john",
+                 true);
+  logger->flush();  // queued behind every record
+  logger.reset();
+  pool.reset();  // the worker drains the queue and joins
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  print_throughput("spdlog 1.10 async", records, seconds, fs::file_size(dir + "/app.log"));
+  fs::remove_all(dir);
+}
+#endif
+
+// ---- micro-benchmarks ------------------------------------------------------------------------
+
+const std::string kPlainMessage =
+    "Processing payment for user john: plan premium, 1000 RUB via yookassa";
+const std::string kSecretMessage =
+    "POST https://api.telegram.org/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawq/sendMessage "
+    "failed";
+
+void BM_ScrubPlainMessage(benchmark::State& state) {
+  const monitoring::Scrubber scrubber;
+  std::string out;
+  for (auto _ : state) benchmark::DoNotOptimize(scrubber.scrub(kPlainMessage, out));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kPlainMessage.size()));
+}
+BENCHMARK(BM_ScrubPlainMessage);
+
+void BM_ScrubMessageWithToken(benchmark::State& state) {
+  const monitoring::Scrubber scrubber;
+  std::string out;
+  for (auto _ : state) benchmark::DoNotOptimize(scrubber.scrub(kSecretMessage, out));
+}
+BENCHMARK(BM_ScrubMessageWithToken);
+
+void BM_SensitiveKeyCheck(benchmark::State& state) {
+  const monitoring::Scrubber scrubber;
+  const std::string keys[] = {"payment_id", "amount", "user_password", "X-Auth-Token", "author"};
+  std::size_t i = 0;
+  for (auto _ : state) benchmark::DoNotOptimize(scrubber.is_sensitive_key(keys[i++ % 5]));
+}
+BENCHMARK(BM_SensitiveKeyCheck);
+
+void BM_JsonEscapeAscii(benchmark::State& state) {
+  std::string out;
+  for (auto _ : state) {
+    out.clear();
+    monitoring::detail::append_json_escaped(out, kPlainMessage);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kPlainMessage.size()));
+}
+BENCHMARK(BM_JsonEscapeAscii);
+
+void BM_JsonEscapeCyrillic(benchmark::State& state) {
+  const std::string text = "Платёж пользователя john: тариф премиум, 1000 руб. через ЮKassa";
+  std::string out;
+  for (auto _ : state) {
+    out.clear();
+    monitoring::detail::append_json_escaped(out, text);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * text.size()));
+}
+BENCHMARK(BM_JsonEscapeCyrillic);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  std::vector<char*> rest = {argv[0]};
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0)
+      quick = true;
+    else
+      rest.push_back(argv[i]);
+  }
+  const int bursts = quick ? 10'000 : 100'000;
+  const int records = quick ? 200'000 : 1'000'000;
+  ns_per_tick();
+
+  std::printf(
+      "Caller latency, message + 4 fields, bursts of %d calls then ~10 us pause, %d calls each:\n",
+      kBurst, bursts * kBurst);
+  latency_timer_overhead(bursts);
+  latency_ours(bursts);
+#if MONITORING_BENCH_SPDLOG
+  latency_spdlog(bursts);
+#else
+  std::printf("  (spdlog not found at build time: no baseline)\n");
+#endif
+  std::printf("\nThroughput, 1 producer, JSON lines to a file, until written:\n");
+  throughput_ours(records);
+#if MONITORING_BENCH_SPDLOG
+  throughput_spdlog(records);
+#endif
+  std::printf("\n");
+  fs::remove_all(fs::temp_directory_path() / ("monitoring-bench-" + std::to_string(::getpid())));
+
+  int rest_count = static_cast<int>(rest.size());
+  benchmark::Initialize(&rest_count, rest.data());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+}

@@ -1,0 +1,53 @@
+#pragma once
+
+// Built-in checks. Each factory validates its configuration at once (ConfigError naming the
+// setting, secrets redacted) and returns a CheckFunction for HealthChecker/ReadinessChecker.
+// Every check sizes its I/O timeouts from the run's deadline, so its thread returns on time,
+// and never reports a password, token or credential-bearing URL.
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "monitoring/health/check.hpp"
+
+namespace monitoring::health {
+
+/// PostgreSQL through libpq: connects with `database_url` (postgresql:// or postgres:// URI,
+/// a "+driver" suffix such as postgresql+asyncpg:// is accepted, or a key=value conninfo
+/// string), runs `SELECT 1` and disconnects. Connection and query are bounded by the deadline.
+CheckFunction postgres_check(std::string database_url);
+
+/// The "through the application's own pool" variant: `execute` runs an SQL statement on a
+/// pooled connection and throws on failure; the check calls it with "SELECT 1".
+CheckFunction postgres_pool_check(std::function<void(std::string_view sql)> execute);
+
+/// Redis through hiredis: redis://[user:password@]host[:port][/db], rediss:// is refused
+/// (no TLS in this build), unix:///path/to.sock[?db=N&password=...]. AUTH and SELECT as the
+/// URL says, then PING, which must answer PONG.
+CheckFunction redis_check(std::string redis_url);
+
+/// Telegram Bot API `getMe` at `api_url` (default https://api.telegram.org): 200 with "ok":true
+/// is healthy, 401/404 unhealthy ("invalid token"), 429 degraded (rate limited), anything
+/// else unhealthy. The token appears nowhere in results.
+CheckFunction telegram_check(std::string token, std::string api_url = "https://api.telegram.org");
+
+/// An HTTP dependency (the admin panel): GET `url`; any answer below 500 means up, 5xx or no
+/// answer means down. When an answer arrives its latency is observed into
+/// panel_api_response_time{endpoint="health_check"}.
+CheckFunction panel_check(std::string url);
+
+/// A payment provider: like panel_check, and payment_system_availability{payment_system=name}
+/// is set to 1 or 0 after every run.
+CheckFunction payment_system_check(std::string name, std::string url);
+
+/// Schema migrations in PostgreSQL (readiness). The table layout is recognized by its columns:
+/// Alembic (`version_num`), golang-migrate (`version`, `dirty`: dirty = not ready) or Flyway
+/// (`flyway_schema_history`, `success`: a failed migration = not ready). A missing or empty
+/// table is not ready. With `expected_version`, the applied version must equal it (Alembic
+/// revisions are not ordered) or be at least it (golang-migrate, Flyway). `table` may be
+/// schema-qualified; anything but plain identifiers is a ConfigError.
+CheckFunction migrations_check(std::string database_url, std::string table = "alembic_version",
+                               std::string expected_version = {});
+
+}  // namespace monitoring::health

@@ -1,0 +1,109 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "monitoring/logging/level.hpp"
+#include "monitoring/scrub.hpp"
+
+namespace monitoring::logging {
+
+/// Where console output goes.
+enum class ConsoleTarget : std::uint8_t { kNone, kStdout, kStderr };
+/// ANSI colors on the console (text format only). kAuto: when the stream is a terminal and
+/// NO_COLOR is not set.
+enum class ColorMode : std::uint8_t { kAuto, kAlways, kNever };
+/// What a log call does when its thread's queue is full.
+enum class OverflowPolicy : std::uint8_t {
+  kBlock,  ///< wait for the backend (no record is lost; the default)
+  kDrop,   ///< drop the record and count it in
+           ///< monitoring_log_records_dropped_total{reason="queue_full"}
+};
+
+/// Everything the logging backend can be told. The fields map one-to-one to
+/// MonitoringConfig (log_level, log_levels, log_dir, use_json_logs, log_max_bytes,
+/// log_backup_count) and to the LOG_* environment variables (see from_env()).
+struct LoggingOptions {
+  Level level = Level::kInfo;  ///< LOG_LEVEL: threshold for every logger...
+  ModuleLevels module_levels;  ///< LOG_LEVELS: ...except these (exact name or dotted prefix)
+
+  /// LOG_DIR: directory of the JSON log file; empty = no file. Created if missing; an
+  /// unwritable directory makes configure() throw ConfigError naming it.
+  std::string log_dir;
+  std::string file_name = "app.log";  ///< the file inside log_dir (always ECS JSON lines)
+
+  /// USE_JSON_LOGS: console format. true = the same ECS JSON lines as the file (containers);
+  /// false = readable, colored text.
+  bool json = true;
+  ConsoleTarget console = ConsoleTarget::kStderr;
+  ColorMode colors = ColorMode::kAuto;
+
+  std::uint64_t max_bytes = 10u << 20;  ///< LOG_MAX_BYTES: rotate past this size; 0 = never
+  unsigned backup_count = 5;            ///< LOG_BACKUP_COUNT: app.log.1 .. app.log.N kept
+  bool daily_rotation = false;          ///< also rotate when the UTC date changes
+  bool compress_backups = false;        ///< gzip backups in the background (app.log.1.gz ...)
+
+  /// Bytes of each producer thread's queue (rounded up to a power of two, at least 64 KiB).
+  /// Applies to threads that log for the first time after configure().
+  std::size_t queue_capacity = 1u << 20;
+  OverflowPolicy overflow = OverflowPolicy::kBlock;
+  /// Strings (message and field values) longer than this are cut on a character boundary
+  /// and end with "...[truncated, N bytes]". At least 64.
+  std::size_t max_field_bytes = 16u << 10;
+
+  /// ECS service.* fields. A logger's context fields "service", "version" and
+  /// "environment" (add_context) override these for that logger.
+  std::string service_name;
+  std::string service_version;
+  std::string service_environment;
+
+  bool scrub = true;  ///< pass every record through the scrubber (Scrubber::shared())
+  /// When set, configure() makes these the process-wide Scrubber::shared() options (which
+  /// Sentry and health output use too); when empty, the current shared scrubber stays.
+  std::optional<ScrubOptions> scrub_options;
+
+  bool reopen_on_sighup = true;       ///< SIGHUP reopens the log file (logrotate "postrotate")
+  bool flush_on_fatal_signal = true;  ///< SIGSEGV/SIGBUS/SIGFPE/SIGILL/SIGABRT flush, then chain
+  /// How often the file is checked for having been moved or removed (logrotate "create").
+  std::chrono::milliseconds reopen_check_interval{1000};
+
+  /// Reads LOG_LEVEL, LOG_LEVELS, LOG_DIR, USE_JSON_LOGS, LOG_MAX_BYTES (bytes, or with a
+  /// K/M/G suffix) and LOG_BACKUP_COUNT over the defaults. A bad value throws ConfigError
+  /// naming the variable.
+  static LoggingOptions from_env();
+};
+
+/// Starts (or restarts with new options) the logging backend. Logging also starts by itself
+/// on the first log call, with LoggingOptions::from_env(). Throws ConfigError for an
+/// unusable log_dir or option; the previous configuration then stays in effect.
+void configure(const LoggingOptions& options);
+
+/// Writes every queued record to its outputs and stops the backend (no fsync: what was
+/// written survives the process; the fatal-signal path does fdatasync).
+/// Idempotent. Records logged afterwards are dropped and counted
+/// (monitoring_log_records_dropped_total{reason="shutdown"}) until configure() is called
+/// again. Also runs at exit.
+void shutdown() noexcept;
+
+/// Blocks until every record logged (by any thread) before the call has been written.
+/// Returns immediately when logging is not running.
+void flush();
+
+/// Reopens the log file (what SIGHUP does), then returns once it happened.
+void reopen();
+
+/// True between configure() (or the first log call) and shutdown().
+bool is_running() noexcept;
+
+/// Counters since process start (also exported as metrics).
+struct LoggingStats {
+  std::uint64_t records_written = 0;  ///< records formatted by the backend
+  std::uint64_t records_dropped = 0;  ///< queue full (drop policy), after shutdown, write errors
+  std::uint64_t write_errors = 0;     ///< failed write() calls on log outputs
+};
+LoggingStats stats() noexcept;
+
+}  // namespace monitoring::logging

@@ -1,0 +1,148 @@
+#pragma once
+
+// Configuration and the one-call setup of the monitoring stack (the seed's monitor.py):
+// MonitoringConfig, setup_monitoring, shutdown_monitoring and the MonitoringServer handle.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "monitoring/error.hpp"
+
+namespace monitoring {
+
+namespace server {
+class HttpServer;
+}
+
+/// Looks up one environment variable: its value, or nullopt when it is not set.
+/// MonitoringConfig::from_env takes one so tests and embedders can supply their own source.
+using EnvSource = std::function<std::optional<std::string>(std::string_view name)>;
+
+/// Everything setup_monitoring needs, as one aggregate: build it with designated
+/// initializers or read it from the environment with from_env().
+///
+/// Empty URLs and DSNs mean "not configured" (no check, no Sentry), never an error.
+/// Every field has a default member initializer, so designated initializers may skip any of
+/// them without tripping -Wmissing-field-initializers.
+/// Level names are DEBUG, INFO, WARNING (alias WARN), ERROR and CRITICAL, in any case.
+struct MonitoringConfig {
+  // --- the seed's setup_monitoring() arguments, in the seed's order (contract) ---
+  std::string log_level = "INFO";                 ///< LOG_LEVEL
+  std::string log_dir = "logs";                   ///< LOG_DIR
+  bool use_json_logs = true;                      ///< USE_JSON_LOGS
+  std::string sentry_dsn{};                       ///< SENTRY_DSN ("" = Sentry off)
+  std::string sentry_environment = "production";  ///< SENTRY_ENVIRONMENT
+  double sentry_traces_sample_rate = 0.1;         ///< SENTRY_TRACES_SAMPLE_RATE, 0..1
+  std::string monitoring_host = "0.0.0.0";        ///< MONITORING_HOST (IP literal or localhost)
+  int monitoring_port = 9090;                     ///< MONITORING_PORT, 0 = ephemeral
+  bool enable_monitoring_server = true;           ///< ENABLE_MONITORING_SERVER
+  std::string database_url{};                     ///< DATABASE_URL (seed: db_session)
+  std::string redis_url{};                        ///< REDIS_URL
+  std::string telegram_token{};                   ///< TELEGRAM_TOKEN (secret)
+  std::string panel_url{};                        ///< PANEL_URL
+  std::map<std::string, std::string> payment_systems{};  ///< PAYMENT_SYSTEMS: name -> base URL
+
+  // --- dependencies ---
+  std::string telegram_api_url = "https://api.telegram.org";  ///< TELEGRAM_API_URL
+  std::string migrations_table = "alembic_version";           ///< MIGRATIONS_TABLE ([schema.]table)
+  std::string migrations_expected_version{};                  ///< MIGRATIONS_EXPECTED_VERSION
+
+  // --- Sentry ---
+  std::string sentry_release{};              ///< SENTRY_RELEASE
+  std::string sentry_cache_dir = ".sentry";  ///< SENTRY_CACHE_DIR (unsent envelopes)
+  double sentry_sample_rate = 1.0;           ///< SENTRY_SAMPLE_RATE, 0..1 (error events)
+
+  // --- logging ---
+  std::map<std::string, std::string> log_levels{};  ///< LOG_LEVELS: module -> level
+  std::uint64_t log_max_bytes = 10u << 20;          ///< LOG_MAX_BYTES; 0 = no size rotation
+  int log_backup_count = 5;                         ///< LOG_BACKUP_COUNT, 0..10000
+
+  // --- monitoring server ---
+  std::string
+      monitoring_auth_token{};  ///< MONITORING_AUTH_TOKEN: bearer token for /metrics (secret)
+  int server_threads = 1;       ///< MONITORING_SERVER_THREADS, 1..64
+  std::size_t max_connections = 1024;   ///< MONITORING_MAX_CONNECTIONS (more are answered 503)
+  std::size_t max_header_bytes = 8192;  ///< MONITORING_MAX_HEADER_BYTES (larger → 431)
+  std::chrono::milliseconds read_timeout{10000};  ///< MONITORING_READ_TIMEOUT_MS (slow clients)
+  std::chrono::milliseconds keep_alive_timeout{30000};  ///< MONITORING_KEEP_ALIVE_TIMEOUT_MS
+  std::chrono::milliseconds write_timeout{10000};       ///< MONITORING_WRITE_TIMEOUT_MS
+  /// MONITORING_SHUTDOWN_GRACE_MS: how long shutdown lets in-flight requests finish.
+  std::chrono::milliseconds shutdown_grace{2000};
+
+  // --- metrics ---
+  /// METRICS_SERIES_LIMIT: cardinality limit per family, for families registered by setup
+  /// and after it.
+  std::size_t metrics_series_limit = 10000;
+
+  /// Reads the process environment (see README "Configuration" for every variable).
+  /// An unset or empty variable keeps the default; surrounding whitespace is ignored.
+  /// Throws ConfigError naming the variable and its value (secrets redacted) for a bad value.
+  static MonitoringConfig from_env();
+  /// Same, from `source` instead of the process environment.
+  static MonitoringConfig from_env(const EnvSource& source);
+
+  /// Checks every field of a config built in code; throws ConfigError naming the field and
+  /// its value (secrets redacted). setup_monitoring calls it.
+  void validate() const;
+};
+
+/// The canonical upper-case name of a log level ("warn" → "WARNING"), or nullopt when
+/// `level` is not one of DEBUG, INFO, WARNING/WARN, ERROR, CRITICAL (any case).
+std::optional<std::string> normalize_log_level(std::string_view level);
+
+/// The running monitoring stack: the HTTP server and everything setup_monitoring started.
+///
+/// A movable RAII handle: destroying it (or calling shutdown_monitoring) stops the server
+/// and releases what setup started. A default-constructed or moved-from handle owns nothing.
+class MonitoringServer {
+ public:
+  struct Impl;
+
+  MonitoringServer() noexcept;
+  explicit MonitoringServer(std::unique_ptr<Impl> impl) noexcept;
+  MonitoringServer(MonitoringServer&& other) noexcept;
+  /// Shuts down what this handle owned, then takes over `other`'s.
+  MonitoringServer& operator=(MonitoringServer&& other) noexcept;
+  MonitoringServer(const MonitoringServer&) = delete;
+  MonitoringServer& operator=(const MonitoringServer&) = delete;
+  ~MonitoringServer();  ///< shutdown_monitoring(*this)
+
+  /// The bound port (the ephemeral one when the config said 0); 0 when the server is disabled.
+  std::uint16_t port() const noexcept;
+  /// The configured listen host ("0.0.0.0", "127.0.0.1", "::", ...); "" for an empty handle.
+  const std::string& host() const noexcept;
+  /// A URL that reaches the server from this machine, e.g. "http://127.0.0.1:9090": wildcard
+  /// hosts become the loopback address, IPv6 literals get brackets. "" when disabled.
+  std::string url() const;
+  /// True while the HTTP server accepts requests.
+  bool running() const noexcept;
+  /// The configuration setup ran with. Throws Error for an empty handle.
+  const MonitoringConfig& config() const;
+  /// The HTTP server, for adding routes; nullptr when the server is disabled or the handle
+  /// is empty.
+  server::HttpServer* http_server() noexcept;
+
+  /// The implementation state (for the library's own components).
+  Impl* impl() noexcept { return impl_.get(); }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Validates `config` (ConfigError), registers the metric catalog and the process metrics in
+/// the default registry and, when enable_monitoring_server is set, starts the HTTP server
+/// with /metrics and /live. Throws Error naming host:port when the server cannot listen.
+MonitoringServer setup_monitoring(const MonitoringConfig& config);
+
+/// Stops the server and releases everything setup started. Idempotent; safe on an empty
+/// handle; the handle's accessors keep working afterwards (running() is false).
+void shutdown_monitoring(MonitoringServer& server);
+
+}  // namespace monitoring

@@ -1,0 +1,140 @@
+#pragma once
+
+// A small HTTP/1.1 server for the monitoring endpoints (/metrics, /health, /ready, /live).
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace monitoring::server {
+
+/// One parsed request, as a handler sees it.
+///
+/// Every view points into the connection's buffers and is valid only during the handler
+/// call; an async handler copies what it needs before it returns.
+struct Request {
+  std::string_view method;  ///< "GET", "HEAD", ... (HEAD reaches the GET handler as "HEAD")
+  std::string_view target;  ///< raw request target, e.g. "/metrics?x=1"
+  std::string_view path;    ///< "/metrics" (the target without its query)
+  std::string_view query;   ///< "x=1" (no '?'; empty when absent)
+  std::string_view body;    ///< decoded body (chunked bodies are joined), at most max_body_bytes
+  std::string_view remote_address;  ///< peer address, "127.0.0.1" or "::1"
+  unsigned version = 11;            ///< 10 for HTTP/1.0, 11 for HTTP/1.1
+  /// Header fields in arrival order, names as received.
+  std::span<const std::pair<std::string_view, std::string_view>> headers;
+
+  /// The value of the first header field named `name` (case-insensitive); "" when absent.
+  std::string_view header(std::string_view name) const noexcept;
+};
+
+/// What a handler answers. The server adds Content-Length, Date and Connection itself and
+/// ignores Content-Length, Transfer-Encoding, Connection, Keep-Alive, Date and Content-Type in
+/// `headers` (it owns the framing; the type comes from `content_type`). A header name or value
+/// that could split the response (CR, LF, NUL, non-token name) turns the answer into a 500.
+/// 204 and 304 go out without a body; HEAD gets the headers (real Content-Length) only.
+struct Response {
+  unsigned status = 200;  ///< 200..999; anything else (including 1xx) becomes a 500
+  std::string content_type = "text/plain; charset=utf-8";  ///< omitted when empty
+  std::string body;
+  /// Extra headers (Content-Encoding, Vary, WWW-Authenticate, Cache-Control, ...).
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+/// Runs on a server thread, inline with the connection's I/O: it must be quick.
+using Handler = std::function<Response(const Request&)>;
+/// Completes an async request. Callable once (later calls do nothing), from any thread, even
+/// after the connection or the whole server is gone (then it does nothing).
+using Responder = std::function<void(Response)>;
+/// Starts work for a request and answers later through the Responder (for example health
+/// checks running on another executor). If it throws before answering, the client gets a 500.
+using AsyncHandler = std::function<void(const Request&, Responder)>;
+
+/// Listening address, threads and the limits that keep slow or hostile clients from holding
+/// the server.
+struct HttpServerOptions {
+  std::string host = "0.0.0.0";  ///< IPv4 or IPv6 literal (brackets allowed) or "localhost"
+  int port = 9090;               ///< 0 = ephemeral (read the bound port with HttpServer::port())
+  unsigned threads = 1;          ///< I/O threads, each with its own event loop
+  /// Open connections beyond this are answered 503 and closed at once, never queued.
+  std::size_t max_connections = 1024;
+  std::size_t max_header_bytes = 8192;  ///< request line + header fields; larger → 431 and close
+  std::size_t max_body_bytes = 64 * 1024;  ///< larger → 413 and close
+  /// The whole request (head and body) must arrive within this after its first byte, and the
+  /// first request within this after connect (slowloris); otherwise the connection is closed.
+  std::chrono::milliseconds read_timeout{10000};
+  /// An idle keep-alive connection is closed after this.
+  std::chrono::milliseconds keep_alive_timeout{30000};
+  /// Writing a response must finish within this; an async handler must answer within it
+  /// (otherwise the client gets a 503 and the connection is closed).
+  std::chrono::milliseconds write_timeout{10000};
+};
+
+/// Counters of a running (or stopped) server, summed over its threads.
+struct HttpServerStats {
+  std::uint64_t connections_accepted = 0;  ///< accepted and served
+  std::uint64_t connections_rejected = 0;  ///< refused because of max_connections
+  std::uint64_t connections_open = 0;      ///< currently open
+  std::uint64_t requests = 0;              ///< responses sent (any status)
+  std::uint64_t bad_requests = 0;          ///< requests refused as malformed or too large (4xx/505)
+  std::uint64_t timeouts = 0;              ///< connections closed by a read/write/async timeout
+};
+
+/// HTTP/1.1 server over Boost.Asio/Beast, running on its own thread(s).
+///
+/// Routes match the request path exactly (the query string is ignored). HEAD is served
+/// wherever GET is (same headers and Content-Length, no body); a known path with a method it
+/// does not allow gets 405 with `Allow`, OPTIONS on it 204 with `Allow`; unknown paths 404.
+/// Keep-alive (default on HTTP/1.1, opt-in on 1.0), `Connection: close` and pipelining are
+/// supported, and `Expect: 100-continue` is answered. Malformed requests get 400 (431 / 413 /
+/// 505 for an oversized header, body, or an unsupported version) and the connection is closed.
+/// An HTTP/1.1 request without exactly one Host field is malformed (RFC 9112 §3.2).
+///
+/// Each thread runs its own event loop and owns its connections, so a synchronous handler
+/// runs on the thread that read the request, without any hop. Timeouts are enforced by a
+/// per-thread sweep: a connection never waits longer than its deadline plus a short tick.
+///
+/// Routes may be added before or after start(), from any thread. start()/stop() must not be
+/// called from a handler (stop() joins the server threads and throws when called on one).
+class HttpServer {
+ public:
+  explicit HttpServer(HttpServerOptions options);
+  ~HttpServer();  ///< stops (with the default grace)
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  /// Serves `path` with a synchronous handler for `methods` (HEAD is implied by GET). A second
+  /// registration of the same path replaces the first. Throws monitoring::Error for a path
+  /// that does not start with '/', an invalid method token or an empty method list.
+  void route(std::string path, Handler handler, std::vector<std::string> methods = {"GET"});
+  /// Same, for a handler that answers later through its Responder.
+  void route_async(std::string path, AsyncHandler handler,
+                   std::vector<std::string> methods = {"GET"});
+
+  /// Binds, listens and starts the threads. Throws monitoring::Error naming host:port when the
+  /// address is invalid or cannot be bound (port in use, address not local), or when already
+  /// running; monitoring::ConfigError for invalid options (port outside 0..65535, zero threads
+  /// or max_connections, non-positive timeouts). A stopped server can be started again.
+  void start();
+  /// Stops accepting, closes idle connections at once, lets in-flight requests finish within
+  /// `grace`, closes the rest and joins the threads. Idempotent.
+  void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(2000));
+
+  /// The bound port (after start()); the configured one before.
+  std::uint16_t port() const noexcept;
+  const std::string& host() const noexcept;
+  bool running() const noexcept;
+  HttpServerStats stats() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace monitoring::server

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine: dependencies, format check, Release
+# build, unit and integration tests (real Prometheus, Pushgateway, ...), install + consumer
+# builds (CMake package and pkg-config), a benchmark smoke run, unit tests under
+# AddressSanitizer+UBSan, and the concurrency tests under ThreadSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+JOBS=${JOBS:-$(nproc)}
+BUILD=${BUILD_ROOT:-$ROOT/build}
+start=$(date +%s)
+step() { printf '\n=== %s (%ss) ===\n' "$*" "$(( $(date +%s) - start ))"; }
+
+step "dependencies"
+bash scripts/install-deps.sh
+
+step "format check"
+bash scripts/check-format.sh
+
+step "release build"
+cmake -S . -B "$BUILD/release" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$BUILD/release" -j"$JOBS"
+
+step "unit tests"
+ctest --test-dir "$BUILD/release" -L unit --output-on-failure -j"$JOBS" --timeout 300
+
+step "integration tests"
+ctest --test-dir "$BUILD/release" -L integration --output-on-failure --timeout 600
+
+step "install and consumers"
+rm -rf "$BUILD/install" "$BUILD/consumer"
+cmake --install "$BUILD/release" --prefix "$BUILD/install" >/dev/null
+cmake -S tests/install -B "$BUILD/consumer" -DCMAKE_PREFIX_PATH="$BUILD/install" >/dev/null
+cmake --build "$BUILD/consumer" -j"$JOBS" >/dev/null
+"$BUILD/consumer/consumer"
+pc_dir=$(dirname "$(find "$BUILD/install" -name monitoring.pc | head -n 1)")
+g++ -std=c++20 tests/install/main.cpp -o "$BUILD/consumer/consumer-pkgconfig" \
+  $(PKG_CONFIG_PATH="$pc_dir" pkg-config --cflags --libs monitoring)
+"$BUILD/consumer/consumer-pkgconfig"
+
+step "benchmark smoke run"
+for bench in "$BUILD"/release/bench/*_bench; do
+  [ -x "$bench" ] || continue
+  "$bench" --benchmark_min_time=0.01 >/dev/null
+  echo "ok: $(basename "$bench")"
+done
+
+step "AddressSanitizer + UBSan: unit tests"
+unit_targets=$(cd tests/unit && for d in */; do printf 'unit_%s ' "${d%/}"; done)
+cmake -S . -B "$BUILD/asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMONITORING_SANITIZE=address \
+  -DMONITORING_BUILD_BENCH=OFF -DMONITORING_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build "$BUILD/asan" -j"$JOBS" --target $unit_targets
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir "$BUILD/asan" -L unit --output-on-failure -j"$JOBS" --timeout 600
+
+step "ThreadSanitizer: concurrency tests"
+cmake -S . -B "$BUILD/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMONITORING_SANITIZE=thread \
+  -DMONITORING_BUILD_BENCH=OFF -DMONITORING_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build "$BUILD/tsan" -j"$JOBS" --target $unit_targets
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  ctest --test-dir "$BUILD/tsan" -L unit -R Concurrency --output-on-failure -j"$JOBS" --timeout 600
+
+step "all tests passed"

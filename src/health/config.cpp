@@ -1,0 +1,69 @@
+// The default checks for a MonitoringConfig (DESIGN §5 check names).
+
+#include "monitoring/health/checker.hpp"
+#include "monitoring/health/checks.hpp"
+#include "monitoring/monitor.hpp"
+
+namespace monitoring::health {
+
+namespace {
+
+CheckOptions background(std::chrono::milliseconds interval, std::chrono::milliseconds timeout,
+                        bool critical) {
+  CheckOptions options;
+  options.timeout = timeout;
+  options.critical = critical;
+  options.interval = interval;
+  return options;
+}
+
+}  // namespace
+
+HealthChecker HealthChecker::from_config(const MonitoringConfig& config, CheckerOptions options,
+                                         DefaultChecksOptions timing) {
+  // Build every check first: a malformed setting throws before any thread starts.
+  std::vector<std::pair<std::string, std::pair<CheckFunction, CheckOptions>>> checks;
+  const auto local = [&](bool critical) {
+    return background(timing.dependency_interval, timing.timeout, critical);
+  };
+  const auto external = background(timing.external_interval, timing.timeout, false);
+  if (!config.database_url.empty())
+    checks.push_back({"database", {postgres_check(config.database_url), local(true)}});
+  if (!config.redis_url.empty())
+    checks.push_back({"redis", {redis_check(config.redis_url), local(true)}});
+  if (!config.telegram_token.empty())
+    checks.push_back(
+        {"telegram", {telegram_check(config.telegram_token, config.telegram_api_url), external}});
+  if (!config.panel_url.empty())
+    checks.push_back({"panel", {panel_check(config.panel_url), external}});
+  for (const auto& [name, url] : config.payment_systems)
+    if (!url.empty())
+      checks.push_back({"payment:" + name, {payment_system_check(name, url), external}});
+
+  HealthChecker checker(options);
+  for (auto& [name, check] : checks) checker.add(name, std::move(check.first), check.second);
+  return checker;
+}
+
+ReadinessChecker ReadinessChecker::from_config(const MonitoringConfig& config,
+                                               CheckerOptions options,
+                                               DefaultChecksOptions timing) {
+  std::vector<std::pair<std::string, CheckFunction>> checks;
+  if (!config.database_url.empty()) {
+    // An application without schema migrations clears migrations_table to drop the check.
+    if (!config.migrations_table.empty())
+      checks.emplace_back("migrations",
+                          migrations_check(config.database_url, config.migrations_table,
+                                           config.migrations_expected_version));
+    checks.emplace_back("connections", postgres_check(config.database_url));
+  }
+  if (!config.redis_url.empty()) checks.emplace_back("cache", redis_check(config.redis_url));
+
+  ReadinessChecker checker(options);
+  for (auto& [name, check] : checks)
+    checker.add(name, std::move(check),
+                background(timing.dependency_interval, timing.timeout, true));
+  return checker;
+}
+
+}  // namespace monitoring::health

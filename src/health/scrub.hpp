@@ -1,0 +1,19 @@
+#pragma once
+
+// Keeps secrets out of health messages: every check message (built-in or user-supplied, and
+// every exception text) passes through scrub_message before anyone can see it.
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+
+namespace monitoring::health::detail {
+
+/// `text` with these replaced by "[Filtered]": each given secret (3 bytes or longer) wherever
+/// it occurs; the secret parts of URLs (user-info, secret-looking query parameters, bot
+/// tokens in paths, via common::redact_url); Telegram bot tokens; `Bearer <token>`; and the
+/// values of password=/token=/secret= pairs (libpq conninfo style).
+std::string scrub_message(std::string_view text,
+                          std::initializer_list<std::string_view> secrets = {});
+
+}  // namespace monitoring::health::detail

@@ -1,0 +1,747 @@
+// The logging backend: one thread that drains every producer queue in timestamp order,
+// formats, scrubs and writes; plus configure/shutdown/flush and the hot path's slow paths.
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <new>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "clock.hpp"
+#include "formatter.hpp"
+#include "monitoring/error.hpp"
+#include "monitoring/logging/observer.hpp"
+#include "monitoring/logging/options.hpp"
+#include "monitoring/metrics/registry.hpp"
+#include "runtime.hpp"
+#include "signals.hpp"
+#include "sinks.hpp"
+
+namespace monitoring::logging {
+namespace detail {
+
+constinit std::atomic<RunState> g_run_state{RunState::kNotStarted};
+constinit std::atomic<OverflowPolicy> g_overflow{OverflowPolicy::kBlock};
+constinit std::atomic<std::uint32_t> g_max_field_bytes{16u << 10};
+[[gnu::tls_model("initial-exec")]] thread_local constinit ProducerQueue* tls_queue = nullptr;
+[[gnu::tls_model("initial-exec")]] thread_local constinit bool tls_is_backend = false;
+
+namespace {
+
+thread_local constinit bool tls_thread_exiting = false;
+
+constexpr std::size_t kFlushThreshold = 1u << 20;  // write a buffer out once it holds 1 MiB
+
+void print_stderr(std::string_view text) {
+  std::string line = "monitoring: ";
+  line.append(text);
+  line.push_back('\n');
+  [[maybe_unused]] const ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
+}
+
+// ---- library metrics ---------------------------------------------------------------------
+
+struct LibraryMetrics {
+  metrics::Counter* dropped_queue_full = nullptr;
+  metrics::Counter* dropped_shutdown = nullptr;
+  metrics::Counter* dropped_write_error = nullptr;
+  metrics::Counter* write_errors = nullptr;
+};
+
+LibraryMetrics& library_metrics() noexcept {
+  static LibraryMetrics metrics = []() noexcept {
+    LibraryMetrics result;
+    try {
+      auto& registry = metrics::Registry::default_registry();
+      auto& dropped = registry.counter("monitoring_log_records_dropped_total",
+                                       "Log records lost: queue full with the drop policy, logged "
+                                       "after shutdown, or not written because of a "
+                                       "write error.",
+                                       {"reason"});
+      result.dropped_queue_full = &dropped.labels("queue_full");
+      result.dropped_shutdown = &dropped.labels("shutdown");
+      result.dropped_write_error = &dropped.labels("write_error");
+      result.write_errors = &registry
+                                 .counter("monitoring_log_write_errors_total",
+                                          "Failed writes to log outputs (file, console).")
+                                 .labels();
+    } catch (...) {
+      // The counters are an extra; logging works without them.
+    }
+    return result;
+  }();
+  return metrics;
+}
+
+// ---- process-wide state ------------------------------------------------------------------
+
+class Backend;
+
+struct Runtime {
+  std::mutex control;  // configure / shutdown / flush / reopen
+  std::unique_ptr<Backend> backend;
+  std::atomic<std::size_t> queue_capacity{1u << 20};
+  bool process_hooks_installed = false;
+
+  std::mutex queues_mutex;
+  std::vector<ProducerQueue*> queues;
+  std::atomic<std::uint64_t> queues_version{0};
+
+  std::mutex retire_mutex;
+  std::vector<const LoggerState*> retired;
+  bool retire_deferred = false;  // a backend consumes: retired states wait for its next pass
+
+  std::mutex wake_mutex;
+  std::condition_variable wake_cv;
+  bool wake = false;
+
+  std::atomic<std::uint64_t> flush_requested{0};
+  std::atomic<std::uint64_t> flush_done{0};
+  std::atomic<std::uint64_t> reopen_requested{0};
+  std::atomic<std::uint64_t> reopen_done{0};
+  std::mutex done_mutex;
+  std::condition_variable done_cv;
+
+  std::mutex observer_mutex;
+  RecordObserver observer;
+  Level observer_level = Level::kInfo;
+  std::atomic<bool> has_observer{false};
+
+  std::atomic<std::uint64_t> written{0};
+  std::atomic<std::uint64_t> dropped{0};
+  std::atomic<std::uint64_t> write_errors{0};
+};
+
+Runtime& runtime() {
+  // Leaked on purpose: threads may log (and exit) while the process runs its destructors.
+  static Runtime* instance = new Runtime();
+  return *instance;
+}
+
+void wake_backend() {
+  Runtime& rt = runtime();
+  {
+    std::lock_guard lock(rt.wake_mutex);
+    rt.wake = true;
+  }
+  rt.wake_cv.notify_one();
+}
+
+void publish_done(std::atomic<std::uint64_t>& done, std::uint64_t ticket) {
+  Runtime& rt = runtime();
+  {
+    std::lock_guard lock(rt.done_mutex);
+    if (done.load(std::memory_order_relaxed) < ticket)
+      done.store(ticket, std::memory_order_release);
+  }
+  rt.done_cv.notify_all();
+}
+
+// Thread-exit hook: the queue is handed to the backend, which frees it once drained.
+struct QueueOwner {
+  ProducerQueue* queue = nullptr;
+  ~QueueOwner() {
+    tls_thread_exiting = true;
+    tls_queue = nullptr;
+    if (queue != nullptr) queue->abandoned.store(true, std::memory_order_release);
+  }
+};
+thread_local QueueOwner tls_queue_owner;
+
+// ---- the backend -------------------------------------------------------------------------
+
+class Backend {
+ public:
+  Backend(const LoggingOptions& options, std::unique_ptr<FileSink> file,
+          std::unique_ptr<ConsoleSink> console)
+      : file_(std::move(file)), console_(std::move(console)), formatter_(options) {
+    json_scratch_.reserve(4096);
+  }
+  ~Backend() { stop(); }
+
+  /// Drops what earlier runs left in the queues (records whose logger may be gone) and
+  /// applies their context updates, so the queues start consistent. Before start() only.
+  void discard_leftovers() { pass(true); }
+
+  void start() {
+    // The thread blocks every signal: the application's handlers (and our SIGHUP flag) run
+    // on its own threads, and a write to a closed pipe returns EPIPE instead of killing us.
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+    thread_ = std::thread([this] { run(); });
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  }
+
+  void stop() noexcept {
+    stop_.store(true, std::memory_order_release);
+    wake_backend();
+    if (thread_.joinable()) {
+      try {
+        thread_.join();
+      } catch (...) {
+      }
+    }
+    file_.reset();  // finishes pending compression
+    console_.reset();
+  }
+
+ private:
+  struct Cursor {
+    ProducerQueue* queue;
+    std::uint64_t position;
+    std::uint64_t end;
+    std::uint64_t released;
+    bool abandoned;
+  };
+
+  void run() noexcept {
+    tls_is_backend = true;
+    g_backend_tid.store(current_thread_id(), std::memory_order_relaxed);
+    unsigned idle = 0;
+    bool reported_failure = false;
+    while (true) {
+      Runtime& rt = runtime();
+      const bool stopping = stop_.load(std::memory_order_acquire);
+      const std::uint64_t flush_ticket = rt.flush_requested.load(std::memory_order_acquire);
+      const std::uint64_t reopen_ticket = rt.reopen_requested.load(std::memory_order_acquire);
+      const std::uint64_t crash_ticket = g_crash_request.load(std::memory_order_acquire);
+      std::size_t processed = 0;
+      try {
+        if (g_sighup_pending.exchange(false, std::memory_order_acq_rel) ||
+            reopen_ticket != rt.reopen_done.load(std::memory_order_relaxed)) {
+          if (file_) file_->reopen();
+        }
+        periodic();  // first: a day change or a moved file applies to this sweep's records
+        processed = pass(false);
+        flush_outputs();
+      } catch (const std::exception& e) {
+        if (!reported_failure) print_stderr(std::string("log backend error: ") + e.what());
+        reported_failure = true;
+      }
+      if (written_ != 0) {
+        rt.written.fetch_add(written_, std::memory_order_relaxed);
+        written_ = 0;
+      }
+      if (reopen_ticket != rt.reopen_done.load(std::memory_order_relaxed))
+        publish_done(rt.reopen_done, reopen_ticket);
+      if (flush_ticket > rt.flush_done.load(std::memory_order_relaxed))
+        publish_done(rt.flush_done, flush_ticket);
+      if (crash_ticket != g_crash_done.load(std::memory_order_relaxed)) {
+        if (file_) file_->sync();
+        g_crash_done.store(crash_ticket, std::memory_order_release);
+      }
+      if (stopping && processed == 0) break;
+      if (processed != 0) {
+        idle = 0;
+      } else {
+        idle_wait(idle++);
+      }
+    }
+    try {
+      flush_outputs();  // to the OS; no fsync: a clean exit loses nothing from the page cache
+    } catch (...) {
+    }
+  }
+
+  // Nothing to do: yield a few times (a burst may be coming), then sleep with growing
+  // timeouts up to 1 ms. Producers with a full queue, flush() and stop() wake us early.
+  void idle_wait(unsigned idle) {
+    if (idle < 3) {
+      std::this_thread::yield();
+      return;
+    }
+    const auto timeout = std::min(std::chrono::microseconds(1000),
+                                  std::chrono::microseconds(50 << std::min(idle - 3, 5u)));
+    Runtime& rt = runtime();
+    std::unique_lock lock(rt.wake_mutex);
+    rt.wake_cv.wait_for(lock, timeout, [&] { return rt.wake; });
+    rt.wake = false;
+  }
+
+  void periodic() {
+    const auto now = std::chrono::steady_clock::now();
+    if (file_) file_->tick(realtime_ns(), now);
+    if (now >= next_resync_) {
+      next_resync_ = now + std::chrono::seconds(1);
+      clock_.resync();
+      formatter_.refresh_scrubber();
+    }
+  }
+
+  void flush_outputs() {
+    if (file_) file_->flush();
+    if (console_) console_->flush();
+  }
+
+  // Applies context updates and skips padding up to the next log record of the cursor.
+  static void skip_to_record(Cursor& cursor) {
+    while (cursor.position < cursor.end) {
+      std::byte* chunk = cursor.queue->ring.at(cursor.position);
+      const auto header = load_unaligned<ChunkHeader>(chunk);
+      if (header.kind == kKindLog) return;
+      if (header.kind == kKindContext) {
+        auto* record = std::launder(reinterpret_cast<ContextRecord*>(chunk));
+        cursor.queue->context = std::move(record->context);
+        record->~ContextRecord();
+      }
+      cursor.position += header.size;
+    }
+  }
+
+  static std::uint64_t timestamp_at(const Cursor& cursor) {
+    return load_unaligned<std::uint64_t>(cursor.queue->ring.at(cursor.position) +
+                                         offsetof(LogHeader, timestamp));
+  }
+
+  // One sweep: everything published in every queue when the sweep starts, merged by
+  // timestamp. Returns the number of log records handled.
+  std::size_t pass(bool discard) {
+    Runtime& rt = runtime();
+    if (rt.queues_version.load(std::memory_order_acquire) != queues_version_) {
+      std::lock_guard lock(rt.queues_mutex);
+      queues_ = rt.queues;
+      queues_version_ = rt.queues_version.load(std::memory_order_relaxed);
+    }
+    // Taken before the snapshot: every record pointing to these states was published
+    // before they were retired, so this sweep sees it, and the states can go afterwards.
+    retired_.clear();
+    {
+      std::lock_guard lock(rt.retire_mutex);
+      retired_.swap(rt.retired);
+    }
+
+    cursors_.clear();
+    bool any_abandoned = false;
+    for (ProducerQueue* queue : queues_) {
+      const bool abandoned = queue->abandoned.load(std::memory_order_acquire);
+      const std::uint64_t start = queue->ring.consumer_position();
+      cursors_.push_back(Cursor{queue, start, queue->ring.published_end(), start, abandoned});
+      any_abandoned |= abandoned;
+    }
+
+    std::size_t handled = 0;
+    active_.clear();
+    for (Cursor& cursor : cursors_) {
+      skip_to_record(cursor);
+      if (cursor.position < cursor.end) active_.push_back(&cursor);
+    }
+    while (!active_.empty()) {
+      std::size_t pick = 0;
+      if (active_.size() > 1) {
+        std::uint64_t earliest = timestamp_at(*active_[0]);
+        for (std::size_t i = 1; i < active_.size(); ++i) {
+          const std::uint64_t timestamp = timestamp_at(*active_[i]);
+          if (timestamp < earliest) {
+            earliest = timestamp;
+            pick = i;
+          }
+        }
+      }
+      Cursor& cursor = *active_[pick];
+      const std::byte* record = cursor.queue->ring.at(cursor.position);
+      const auto size = load_unaligned<ChunkHeader>(record).size;
+      if (discard) {
+        count_dropped(DropReason::kShutdown);
+      } else {
+        process(*cursor.queue, record);
+      }
+      ++handled;
+      cursor.position += size;
+      skip_to_record(cursor);
+      cursor.queue->ring.advance_to(cursor.position);
+      // Hand space back in slices so a producer blocked on a full queue resumes early.
+      if (cursor.position - cursor.released >= cursor.queue->ring.capacity() / 8) {
+        cursor.queue->ring.release();
+        cursor.released = cursor.position;
+      }
+      if (cursor.position >= cursor.end) {
+        active_[pick] = active_.back();
+        active_.pop_back();
+      }
+    }
+    for (Cursor& cursor : cursors_) {
+      cursor.queue->ring.advance_to(cursor.position);
+      cursor.queue->ring.release();
+    }
+
+    for (const LoggerState* state : retired_) delete_state_chain(state);
+    retired_.clear();
+
+    if (any_abandoned) {
+      std::lock_guard lock(rt.queues_mutex);
+      for (const Cursor& cursor : cursors_) {
+        if (!cursor.abandoned) continue;
+        std::erase(rt.queues, cursor.queue);
+        delete cursor.queue;
+      }
+      rt.queues_version.fetch_add(1, std::memory_order_release);
+      queues_ = rt.queues;
+      queues_version_ = rt.queues_version.load(std::memory_order_relaxed);
+    }
+    return handled;
+  }
+
+  void process(ProducerQueue& queue, const std::byte* record) {
+    Runtime& rt = runtime();
+    const auto header = load_unaligned<LogHeader>(record);
+    const RecordView& view = formatter_.prepare(record, queue.context.get(), queue.thread_id,
+                                                clock_.to_unix_ns(header.timestamp));
+    const bool observe = rt.has_observer.load(std::memory_order_acquire);
+
+    std::string_view json_line;  // without the newline
+    std::size_t line_start = 0;
+    if (file_) {
+      std::string& buffer = file_->buffer();
+      line_start = buffer.size();
+      formatter_.append_json(buffer);
+      json_line = std::string_view(buffer).substr(line_start, buffer.size() - line_start - 1);
+    } else if ((console_ && console_->json()) || observe) {
+      json_scratch_.clear();
+      formatter_.append_json(json_scratch_);
+      json_line = std::string_view(json_scratch_).substr(0, json_scratch_.size() - 1);
+    }
+    if (console_) {
+      std::string& buffer = console_->buffer();
+      if (console_->json()) {
+        buffer.append(json_line);
+        buffer.push_back('\n');
+      } else {
+        formatter_.append_text(buffer, console_->colors());
+      }
+      if (buffer.size() >= kFlushThreshold) console_->flush();
+    }
+    if (observe) {
+      formatter_.view().json = json_line;
+      std::lock_guard lock(rt.observer_mutex);
+      if (rt.observer && view.level >= rt.observer_level) {
+        try {
+          rt.observer(view);
+        } catch (...) {
+          // An observer's failure must not stop logging.
+        }
+      }
+    }
+    if (file_) {
+      file_->after_line(line_start);
+      if (file_->buffer().size() >= kFlushThreshold) file_->flush();
+    }
+    ++written_;
+  }
+
+  std::unique_ptr<FileSink> file_;
+  std::unique_ptr<ConsoleSink> console_;
+  Formatter formatter_;
+  TickConverter clock_;
+  std::string json_scratch_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::vector<ProducerQueue*> queues_;
+  std::uint64_t queues_version_ = UINT64_MAX;
+  std::vector<const LoggerState*> retired_;
+  std::vector<Cursor> cursors_;
+  std::vector<Cursor*> active_;
+  std::uint64_t written_ = 0;
+  std::chrono::steady_clock::time_point next_resync_ =
+      std::chrono::steady_clock::now() + std::chrono::seconds(1);
+};
+
+// ---- fork --------------------------------------------------------------------------------
+
+// fork() copies only the calling thread: hold every lock across it so the child's copies are
+// consistent, then in the child forget the backend (its thread does not exist there).
+void before_fork() {
+  Runtime& rt = runtime();
+  rt.control.lock();
+  lock_logger_registry();
+  rt.queues_mutex.lock();
+  rt.retire_mutex.lock();
+  rt.observer_mutex.lock();
+  rt.wake_mutex.lock();
+  rt.done_mutex.lock();
+}
+
+void after_fork_parent() {
+  Runtime& rt = runtime();
+  rt.done_mutex.unlock();
+  rt.wake_mutex.unlock();
+  rt.observer_mutex.unlock();
+  rt.retire_mutex.unlock();
+  rt.queues_mutex.unlock();
+  unlock_logger_registry();
+  rt.control.unlock();
+}
+
+void after_fork_child() {
+  Runtime& rt = runtime();
+  if (g_run_state.load(std::memory_order_relaxed) == RunState::kRunning) {
+    g_run_state.store(RunState::kStopped, std::memory_order_relaxed);
+    (void)rt.backend.release();  // its thread is not in this process; configure() starts anew
+    rt.retire_deferred = false;
+  }
+  g_backend_tid.store(0, std::memory_order_relaxed);
+  after_fork_parent();
+}
+
+void normalize(LoggingOptions& options) {
+  if (options.level > Level::kOff)
+    throw ConfigError("log level " + std::to_string(static_cast<int>(options.level)) +
+                      " is not a level");
+  std::size_t capacity = std::size_t{64} << 10;
+  while (capacity < options.queue_capacity && capacity < (std::size_t{1} << 30)) capacity <<= 1;
+  options.queue_capacity = capacity;
+  options.max_field_bytes =
+      std::clamp<std::size_t>(options.max_field_bytes, 64, std::size_t{64} << 20);
+  if (options.reopen_check_interval <= std::chrono::milliseconds::zero())
+    options.reopen_check_interval = std::chrono::milliseconds(1000);
+}
+
+void configure_locked(const LoggingOptions& requested) {
+  Runtime& rt = runtime();
+  LoggingOptions options = requested;
+  normalize(options);
+  initialize_clock();
+  library_metrics();
+
+  // Open the outputs first: when that fails the previous configuration keeps running.
+  std::unique_ptr<FileSink> file;
+  if (!options.log_dir.empty()) file = std::make_unique<FileSink>(options);
+  std::unique_ptr<ConsoleSink> console;
+  if (options.console != ConsoleTarget::kNone)
+    console = std::make_unique<ConsoleSink>(options.console, options.json, options.colors);
+  if (options.scrub_options) Scrubber::set_shared(*options.scrub_options);
+
+  const bool was_running = g_run_state.load(std::memory_order_acquire) == RunState::kRunning;
+  // Switching backends while running loses nothing: producers keep filling their queues
+  // (blocking if full) and the new backend continues where the old one stopped.
+  if (rt.backend) {
+    rt.backend->stop();
+    rt.backend.reset();
+  }
+  apply_levels(options.level, options.module_levels);
+  g_overflow.store(options.overflow, std::memory_order_relaxed);
+  g_max_field_bytes.store(static_cast<std::uint32_t>(options.max_field_bytes),
+                          std::memory_order_relaxed);
+  rt.queue_capacity.store(options.queue_capacity, std::memory_order_relaxed);
+
+  auto backend = std::make_unique<Backend>(options, std::move(file), std::move(console));
+  if (!was_running) {
+    {
+      std::lock_guard lock(rt.retire_mutex);
+      rt.retire_deferred = true;
+    }
+    backend->discard_leftovers();
+  }
+  backend->start();
+  rt.backend = std::move(backend);
+
+  g_sighup_enabled.store(options.reopen_on_sighup, std::memory_order_relaxed);
+  g_fatal_flush_enabled.store(options.flush_on_fatal_signal, std::memory_order_relaxed);
+  install_signal_handlers(options.reopen_on_sighup, options.flush_on_fatal_signal);
+  if (!rt.process_hooks_installed) {
+    rt.process_hooks_installed = true;
+    std::atexit([] { logging::shutdown(); });
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+  }
+  g_run_state.store(RunState::kRunning, std::memory_order_release);
+}
+
+}  // namespace
+
+// ---- hot path slow paths -----------------------------------------------------------------
+
+std::uint64_t current_thread_id() noexcept {
+  return static_cast<std::uint64_t>(::gettid());
+}
+
+bool ensure_running() noexcept {
+  const RunState state = g_run_state.load(std::memory_order_acquire);
+  if (state != RunState::kNotStarted || tls_is_backend) return state == RunState::kRunning;
+  try {
+    Runtime& rt = runtime();
+    std::lock_guard lock(rt.control);
+    if (g_run_state.load(std::memory_order_acquire) == RunState::kNotStarted) {
+      LoggingOptions options;
+      try {
+        options = LoggingOptions::from_env();
+      } catch (const std::exception& e) {
+        print_stderr(std::string(e.what()) + "; logging starts with the defaults");
+      }
+      try {
+        configure_locked(options);
+      } catch (const std::exception& e) {
+        print_stderr(std::string(e.what()) + "; logging to the console only");
+        options.log_dir.clear();
+        configure_locked(options);
+      }
+    }
+  } catch (...) {
+    return false;
+  }
+  return g_run_state.load(std::memory_order_acquire) == RunState::kRunning;
+}
+
+ProducerQueue* attach_current_thread() noexcept {
+  if (tls_thread_exiting) return nullptr;
+  try {
+    Runtime& rt = runtime();
+    auto queue = std::make_unique<ProducerQueue>(rt.queue_capacity.load(std::memory_order_relaxed),
+                                                 current_thread_id());
+    {
+      std::lock_guard lock(rt.queues_mutex);
+      rt.queues.push_back(queue.get());
+      rt.queues_version.fetch_add(1, std::memory_order_release);
+    }
+    tls_queue = queue.release();
+    tls_queue_owner.queue = tls_queue;
+    return tls_queue;
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+std::byte* reserve_slow(ProducerQueue& queue, std::uint32_t size) noexcept {
+  // The backend must never wait for itself; the drop policy never waits at all.
+  if (tls_is_backend || g_overflow.load(std::memory_order_relaxed) == OverflowPolicy::kDrop)
+    return nullptr;
+  wake_backend();
+  for (unsigned attempt = 1;; ++attempt) {
+    if (g_run_state.load(std::memory_order_acquire) != RunState::kRunning) return nullptr;
+    if (std::byte* slot = queue.ring.try_reserve(size)) return slot;
+    if (attempt < 32) {
+#if defined(__x86_64__)
+      _mm_pause();
+#endif
+    } else if (attempt < 64) {
+      std::this_thread::yield();
+    } else {
+      if (attempt % 32 == 0) wake_backend();
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+  }
+}
+
+void count_dropped(DropReason reason, std::uint64_t records) noexcept {
+  runtime().dropped.fetch_add(records, std::memory_order_relaxed);
+  const LibraryMetrics& metrics = library_metrics();
+  metrics::Counter* counter = reason == DropReason::kQueueFull  ? metrics.dropped_queue_full
+                              : reason == DropReason::kShutdown ? metrics.dropped_shutdown
+                                                                : metrics.dropped_write_error;
+  if (counter != nullptr) counter->inc(records);
+}
+
+void count_write_error() noexcept {
+  runtime().write_errors.fetch_add(1, std::memory_order_relaxed);
+  if (metrics::Counter* counter = library_metrics().write_errors) counter->inc();
+}
+
+void retire_logger_states(const LoggerState* newest) noexcept {
+  Runtime& rt = runtime();
+  std::lock_guard lock(rt.retire_mutex);
+  if (rt.retire_deferred) {
+    try {
+      rt.retired.push_back(newest);
+      return;
+    } catch (...) {
+      // Out of memory: leaking the states is safer than freeing them under a queued record.
+      return;
+    }
+  }
+  delete_state_chain(newest);
+}
+
+}  // namespace detail
+
+using namespace detail;
+
+// ---- public control API --------------------------------------------------------------------
+
+void configure(const LoggingOptions& options) {
+  Runtime& rt = runtime();
+  if (tls_is_backend) throw Error("logging::configure() cannot be called from a record observer");
+  std::lock_guard lock(rt.control);
+  configure_locked(options);
+}
+
+void shutdown() noexcept {
+  if (tls_is_backend) return;
+  Runtime& rt = runtime();
+  std::lock_guard lock(rt.control);
+  if (g_run_state.load(std::memory_order_acquire) != RunState::kRunning) {
+    g_run_state.store(RunState::kStopped, std::memory_order_release);
+    return;
+  }
+  g_run_state.store(RunState::kStopped, std::memory_order_release);
+  if (rt.backend) {
+    rt.backend->stop();
+    rt.backend.reset();
+  }
+  {
+    std::lock_guard retire_lock(rt.retire_mutex);
+    rt.retire_deferred = false;
+    for (const LoggerState* state : rt.retired) delete_state_chain(state);
+    rt.retired.clear();
+  }
+  publish_done(rt.flush_done, rt.flush_requested.load(std::memory_order_acquire));
+  publish_done(rt.reopen_done, rt.reopen_requested.load(std::memory_order_acquire));
+}
+
+void flush() {
+  if (tls_is_backend) return;
+  Runtime& rt = runtime();
+  std::lock_guard lock(rt.control);
+  if (g_run_state.load(std::memory_order_acquire) != RunState::kRunning || !rt.backend) return;
+  const std::uint64_t ticket = rt.flush_requested.fetch_add(1, std::memory_order_acq_rel) + 1;
+  wake_backend();
+  std::unique_lock done_lock(rt.done_mutex);
+  rt.done_cv.wait(done_lock,
+                  [&] { return rt.flush_done.load(std::memory_order_acquire) >= ticket; });
+}
+
+void reopen() {
+  if (tls_is_backend) return;
+  Runtime& rt = runtime();
+  std::lock_guard lock(rt.control);
+  if (g_run_state.load(std::memory_order_acquire) != RunState::kRunning || !rt.backend) return;
+  const std::uint64_t ticket = rt.reopen_requested.fetch_add(1, std::memory_order_acq_rel) + 1;
+  wake_backend();
+  std::unique_lock done_lock(rt.done_mutex);
+  rt.done_cv.wait(done_lock,
+                  [&] { return rt.reopen_done.load(std::memory_order_acquire) >= ticket; });
+}
+
+bool is_running() noexcept {
+  return g_run_state.load(std::memory_order_acquire) == RunState::kRunning;
+}
+
+LoggingStats stats() noexcept {
+  Runtime& rt = runtime();
+  return LoggingStats{rt.written.load(std::memory_order_relaxed),
+                      rt.dropped.load(std::memory_order_relaxed),
+                      rt.write_errors.load(std::memory_order_relaxed)};
+}
+
+void set_record_observer(RecordObserver observer, Level min_level) {
+  Runtime& rt = runtime();
+  RecordObserver previous;
+  {
+    std::lock_guard lock(rt.observer_mutex);
+    previous = std::exchange(rt.observer, std::move(observer));
+    rt.observer_level = min_level;
+    rt.has_observer.store(static_cast<bool>(rt.observer), std::memory_order_release);
+  }
+  // `previous` is destroyed here, outside the lock.
+}
+
+}  // namespace monitoring::logging

@@ -1,0 +1,445 @@
+// StructuredLogger: the log call (the hot path) and the logger registry.
+
+#include "monitoring/logging/logger.hpp"
+
+#include <cxxabi.h>
+
+#include <algorithm>
+#include <charconv>
+#include <mutex>
+#include <new>
+#include <typeinfo>
+
+#include "clock.hpp"
+#include "record.hpp"
+#include "runtime.hpp"
+#include "stack_trace.hpp"
+
+namespace monitoring::logging {
+namespace detail {
+
+/// The library's side of a logger: name, current state, registry links.
+struct LoggerCoreImpl : LoggerCore {
+  std::string name;
+  std::atomic<const LoggerState*> state{nullptr};
+  std::mutex update_mutex;  // serializes add_context
+  LoggerCoreImpl* previous = nullptr;
+  LoggerCoreImpl* next = nullptr;
+};
+
+namespace {
+
+// Moved-from loggers point here: level off, so every call returns at the inline check.
+constinit LoggerCore g_disabled_core{Level::kOff};
+const std::string g_empty_name;
+
+struct LoggerRegistry {
+  std::mutex mutex;
+  LoggerCoreImpl* head = nullptr;
+  Level level = Level::kInfo;
+  ModuleLevels modules;
+};
+
+LoggerRegistry& logger_registry() {
+  // Leaked on purpose: loggers with static storage duration are destroyed during exit.
+  static LoggerRegistry* registry = new LoggerRegistry();
+  return *registry;
+}
+
+// The exact name or the longest dotted prefix ("payment" covers "payment.yookassa").
+Level level_for(const LoggerRegistry& registry, std::string_view name) {
+  std::string_view probe = name;
+  while (true) {
+    if (auto found = registry.modules.find(probe); found != registry.modules.end())
+      return found->second;
+    const std::size_t dot = probe.rfind('.');
+    if (dot == std::string_view::npos) return registry.level;
+    probe = probe.substr(0, dot);
+  }
+}
+
+LoggerCoreImpl* create_core(std::string_view name, const LoggerState* template_state) {
+  auto core = std::make_unique<LoggerCoreImpl>();
+  core->name.assign(name);
+  auto state = std::make_unique<LoggerState>();
+  if (template_state != nullptr) {
+    state->name = template_state->name;
+    state->fields = template_state->fields;
+    state->service_name = template_state->service_name;
+    state->service_version = template_state->service_version;
+    state->service_environment = template_state->service_environment;
+  } else {
+    state->name.assign(name);
+  }
+  core->state.store(state.release(), std::memory_order_release);
+  LoggerRegistry& registry = logger_registry();
+  std::lock_guard lock(registry.mutex);
+  core->min_level.store(level_for(registry, core->name), std::memory_order_relaxed);
+  core->next = registry.head;
+  if (registry.head != nullptr) registry.head->previous = core.get();
+  registry.head = core.get();
+  return core.release();
+}
+
+void destroy_core(LoggerCore* base) noexcept {
+  if (base == &g_disabled_core) return;
+  auto* core = static_cast<LoggerCoreImpl*>(base);
+  {
+    LoggerRegistry& registry = logger_registry();
+    std::lock_guard lock(registry.mutex);
+    if (core->previous != nullptr)
+      core->previous->next = core->next;
+    else
+      registry.head = core->next;
+    if (core->next != nullptr) core->next->previous = core->previous;
+  }
+  retire_logger_states(core->state.load(std::memory_order_acquire));
+  delete core;
+}
+
+std::string field_text(const FieldValue& value) {
+  char buffer[32];
+  switch (value.type()) {
+    case FieldValue::Type::kNull:
+      return {};
+    case FieldValue::Type::kBool:
+      return value.as_bool() ? "true" : "false";
+    case FieldValue::Type::kInt:
+      return std::string(buffer, std::to_chars(buffer, buffer + sizeof buffer, value.as_int()).ptr);
+    case FieldValue::Type::kUint:
+      return std::string(buffer,
+                         std::to_chars(buffer, buffer + sizeof buffer, value.as_uint()).ptr);
+    case FieldValue::Type::kDouble:
+      return std::string(buffer,
+                         std::to_chars(buffer, buffer + sizeof buffer, value.as_double()).ptr);
+    case FieldValue::Type::kString:
+      return std::string(value.as_string());
+  }
+  return {};
+}
+
+// Sends the thread's current context through the queue (only when it changed since the
+// last record, so the steady-state cost is one comparison).
+bool send_context(ProducerQueue& queue, std::uint64_t serial) noexcept {
+  constexpr auto kSize = static_cast<std::uint32_t>(sizeof(ContextRecord));
+  static_assert(kSize % 8 == 0);
+  std::byte* slot = queue.ring.try_reserve(kSize);
+  if (slot == nullptr) slot = reserve_slow(queue, kSize);
+  if (slot == nullptr) return false;
+  ContextSnapshot snapshot = context::current();  // the owner of tls_context (same serial)
+  new (slot) ContextRecord{ChunkHeader{kSize, kKindContext, 0, 0, 0}, snapshot.data()};
+  queue.ring.commit(kSize);
+  queue.last_context_serial = serial;
+  return true;
+}
+
+inline std::uint32_t stored_size(std::size_t size, std::uint32_t cap) {
+  return static_cast<std::uint32_t>(std::min<std::size_t>(size, cap));
+}
+inline std::uint32_t saturate32(std::size_t size) {
+  return static_cast<std::uint32_t>(std::min<std::size_t>(size, UINT32_MAX));
+}
+
+// Bytes of everything but the strings' contents.
+std::size_t fixed_size(const Field* fields, std::size_t count, const ErrorCapture* error) {
+  std::size_t size = sizeof(LogHeader);
+  for (std::size_t i = 0; i < count; ++i) {
+    size += sizeof(FieldHeader) + std::min<std::size_t>(fields[i].key.size(), kMaxKeyBytes);
+    const auto type = fields[i].value.type();
+    if (type != FieldValue::Type::kString && type != FieldValue::Type::kNull) size += 8;
+  }
+  if (error != nullptr) size += sizeof(ErrorHeader) + std::size_t{error->frame_count} * 8;
+  return size;
+}
+
+// Limits fields so that any record fits in the smallest ring (64 KiB -> 32 KiB per record)
+// whatever the caller passes: 64 fields with 256-byte keys take at most ~17.5 KiB.
+constexpr std::size_t kMaxFields = 64;
+// Extra bytes kept past max_field_bytes so the scrubber still sees a secret that straddles
+// the truncation point whole (the backend cuts after scrubbing).
+constexpr std::uint32_t kScrubSlack = 256;
+
+}  // namespace
+}  // namespace detail
+
+using namespace detail;
+
+StructuredLogger::StructuredLogger(std::string_view name) : core_(create_core(name, nullptr)) {}
+
+StructuredLogger::StructuredLogger(const StructuredLogger& other)
+    : core_(other.core_ == &g_disabled_core
+                ? &g_disabled_core
+                : create_core(other.name(), static_cast<LoggerCoreImpl*>(other.core_)
+                                                ->state.load(std::memory_order_acquire))) {}
+
+StructuredLogger& StructuredLogger::operator=(const StructuredLogger& other) {
+  if (this != &other) {
+    StructuredLogger copy(other);
+    *this = std::move(copy);
+  }
+  return *this;
+}
+
+StructuredLogger::StructuredLogger(StructuredLogger&& other) noexcept
+    : core_(std::exchange(other.core_, &g_disabled_core)) {}
+
+StructuredLogger& StructuredLogger::operator=(StructuredLogger&& other) noexcept {
+  if (this != &other) {
+    destroy_core(core_);
+    core_ = std::exchange(other.core_, &g_disabled_core);
+  }
+  return *this;
+}
+
+StructuredLogger::~StructuredLogger() {
+  destroy_core(core_);
+}
+
+const std::string& StructuredLogger::name() const noexcept {
+  return core_ == &g_disabled_core ? g_empty_name : static_cast<const LoggerCoreImpl*>(core_)->name;
+}
+
+void StructuredLogger::add_context(std::span<const Field> fields) {
+  if (core_ == &g_disabled_core) return;
+  auto* core = static_cast<LoggerCoreImpl*>(core_);
+  std::lock_guard lock(core->update_mutex);
+  const LoggerState* current = core->state.load(std::memory_order_relaxed);
+  auto next = std::make_unique<LoggerState>();
+  next->name = current->name;
+  next->fields = current->fields;
+  next->service_name = current->service_name;
+  next->service_version = current->service_version;
+  next->service_environment = current->service_environment;
+  for (const Field& field : fields) {
+    if (field.key == "service") {
+      next->service_name = field_text(field.value);
+    } else if (field.key == "version") {
+      next->service_version = field_text(field.value);
+    } else if (field.key == "environment") {
+      next->service_environment = field_text(field.value);
+    } else {
+      auto existing = std::find_if(next->fields.begin(), next->fields.end(),
+                                   [&](const OwnedField& f) { return f.key == field.key; });
+      if (existing != next->fields.end())
+        existing->value = OwnedValue(field.value);
+      else
+        next->fields.push_back(OwnedField{std::string(field.key), OwnedValue(field.value)});
+    }
+  }
+  next->older = current;
+  core->state.store(next.release(), std::memory_order_release);
+}
+
+void StructuredLogger::write(Level level, std::string_view message, const Field* fields,
+                             std::size_t count, const ErrorCapture* error) noexcept {
+  if (g_run_state.load(std::memory_order_acquire) != RunState::kRunning) [[unlikely]] {
+    if (!ensure_running()) {
+      count_dropped(DropReason::kShutdown);
+      return;
+    }
+  }
+  const std::uint64_t timestamp = now_ticks();
+  ProducerQueue* queue = tls_queue;
+  if (queue == nullptr) [[unlikely]] {
+    queue = attach_current_thread();
+    if (queue == nullptr) {
+      count_dropped(DropReason::kShutdown);
+      return;
+    }
+  }
+  const monitoring::detail::ContextData* context = monitoring::detail::tls_context;
+  const std::uint64_t serial = context != nullptr ? context->serial : 0;
+  if (serial != queue->last_context_serial) [[unlikely]] {
+    if (!send_context(*queue, serial)) {
+      count_dropped(g_run_state.load(std::memory_order_relaxed) == RunState::kRunning
+                        ? DropReason::kQueueFull
+                        : DropReason::kShutdown);
+      return;
+    }
+  }
+
+  // ---- size ----
+  count = std::min(count, kMaxFields);
+  std::uint32_t cap = g_max_field_bytes.load(std::memory_order_relaxed) + kScrubSlack;
+  std::size_t size = sizeof(LogHeader) + stored_size(message.size(), cap);
+  for (std::size_t i = 0; i < count; ++i) {
+    const Field& field = fields[i];
+    size += sizeof(FieldHeader) + std::min<std::size_t>(field.key.size(), kMaxKeyBytes);
+    switch (field.value.type()) {
+      case FieldValue::Type::kNull:
+        break;
+      case FieldValue::Type::kString:
+        size += stored_size(field.value.as_string().size(), cap);
+        break;
+      default:
+        size += 8;
+    }
+  }
+  if (error != nullptr)
+    size += sizeof(ErrorHeader) + stored_size(error->message.size(), cap) + error->frame_count * 8;
+  const std::size_t limit = queue->ring.capacity() / 2;
+  if (size > limit) [[unlikely]] {
+    // Huge strings: share what the fixed part leaves among them (truncation marks the cut).
+    std::size_t strings = 1 + (error != nullptr ? 1 : 0);
+    for (std::size_t i = 0; i < count; ++i)
+      if (fields[i].value.type() == FieldValue::Type::kString) ++strings;
+    const std::size_t fixed = fixed_size(fields, count, error);
+    cap = static_cast<std::uint32_t>(
+        std::max<std::size_t>(64, (limit - std::min(limit, fixed)) / strings));
+    size = fixed + stored_size(message.size(), cap);
+    for (std::size_t i = 0; i < count; ++i)
+      if (fields[i].value.type() == FieldValue::Type::kString)
+        size += stored_size(fields[i].value.as_string().size(), cap);
+    if (error != nullptr) size += stored_size(error->message.size(), cap);
+  }
+  const std::uint32_t total = align8(size);
+
+  // ---- reserve ----
+  std::byte* out = queue->ring.try_reserve(total);
+  if (out == nullptr) [[unlikely]] {
+    out = reserve_slow(*queue, total);
+    if (out == nullptr) {
+      count_dropped(g_overflow.load(std::memory_order_relaxed) == OverflowPolicy::kDrop &&
+                            g_run_state.load(std::memory_order_relaxed) == RunState::kRunning
+                        ? DropReason::kQueueFull
+                        : DropReason::kShutdown);
+      return;
+    }
+  }
+
+  // ---- encode ----
+  auto* core = static_cast<LoggerCoreImpl*>(core_);
+  const std::uint32_t message_stored = stored_size(message.size(), cap);
+  const LogHeader header{
+      ChunkHeader{total, kKindLog, static_cast<std::uint8_t>(level),
+                  static_cast<std::uint8_t>(error != nullptr ? kFlagError : 0), 0},
+      timestamp,
+      core->state.load(std::memory_order_acquire),
+      message_stored,
+      saturate32(message.size()),
+      static_cast<std::uint32_t>(count),
+      0};
+  std::byte* p = out;
+  std::memcpy(p, &header, sizeof header);
+  p += sizeof header;
+  std::memcpy(p, message.data(), message_stored);
+  p += message_stored;
+  for (std::size_t i = 0; i < count; ++i) {
+    const Field& field = fields[i];
+    const auto key_size =
+        static_cast<std::uint16_t>(std::min<std::size_t>(field.key.size(), kMaxKeyBytes));
+    const auto type = field.value.type();
+    FieldHeader field_header{static_cast<std::uint8_t>(type), 0, key_size, 0, 0};
+    if (type == FieldValue::Type::kString) {
+      field_header.stored = stored_size(field.value.as_string().size(), cap);
+      field_header.original = saturate32(field.value.as_string().size());
+    }
+    std::memcpy(p, &field_header, sizeof field_header);
+    p += sizeof field_header;
+    std::memcpy(p, field.key.data(), key_size);
+    p += key_size;
+    switch (type) {
+      case FieldValue::Type::kNull:
+        break;
+      case FieldValue::Type::kString:
+        std::memcpy(p, field.value.as_string().data(), field_header.stored);
+        p += field_header.stored;
+        break;
+      case FieldValue::Type::kBool: {
+        const std::uint64_t bits = field.value.as_bool() ? 1 : 0;
+        std::memcpy(p, &bits, 8);
+        p += 8;
+        break;
+      }
+      case FieldValue::Type::kInt: {
+        const std::int64_t bits = field.value.as_int();
+        std::memcpy(p, &bits, 8);
+        p += 8;
+        break;
+      }
+      case FieldValue::Type::kUint: {
+        const std::uint64_t bits = field.value.as_uint();
+        std::memcpy(p, &bits, 8);
+        p += 8;
+        break;
+      }
+      case FieldValue::Type::kDouble: {
+        const double bits = field.value.as_double();
+        std::memcpy(p, &bits, 8);
+        p += 8;
+        break;
+      }
+    }
+  }
+  if (error != nullptr) {
+    const ErrorHeader error_header{error->type_name, stored_size(error->message.size(), cap),
+                                   saturate32(error->message.size()), error->frame_count, 0};
+    std::memcpy(p, &error_header, sizeof error_header);
+    p += sizeof error_header;
+    std::memcpy(p, error->message.data(), error_header.message_stored);
+    p += error_header.message_stored;
+    if (error->frame_count != 0) std::memcpy(p, error->frames, std::size_t{error->frame_count} * 8);
+  }
+  queue->ring.commit(total);
+}
+
+void StructuredLogger::exception(std::string_view message, Fields fields) {
+  if (!is_enabled(Level::kError)) return;
+  log_exception(message, std::current_exception(), fields);
+}
+
+void StructuredLogger::exception(std::string_view message, const std::exception_ptr& error,
+                                 Fields fields) {
+  if (!is_enabled(Level::kError)) return;
+  log_exception(message, error, fields);
+}
+
+[[gnu::noinline]] void StructuredLogger::log_exception(std::string_view message,
+                                                       const std::exception_ptr& error,
+                                                       Fields fields) noexcept {
+  // frames[0] is in capture_stack, [1] here, [2] in exception(): the trace starts at the caller.
+  void* frames[kMaxFrames + 3];
+  const std::uint32_t captured = capture_stack(frames, kMaxFrames + 3);
+  constexpr std::uint32_t kSkipped = 3;
+  ErrorCapture capture;
+  capture.frames = captured > kSkipped ? frames + kSkipped : nullptr;
+  capture.frame_count = captured > kSkipped ? captured - kSkipped : 0;
+  std::string what;
+  if (error) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      capture.type_name = typeid(e).name();
+      try {
+        what = e.what();
+      } catch (...) {
+      }
+    } catch (...) {
+      const std::type_info* type = abi::__cxa_current_exception_type();
+      capture.type_name = type != nullptr ? type->name() : nullptr;
+    }
+  }
+  capture.message = what;
+  write(Level::kError, message, fields.begin(), fields.size(), error ? &capture : nullptr);
+}
+
+namespace detail {
+
+void apply_levels(Level level, const ModuleLevels& modules) {
+  LoggerRegistry& registry = logger_registry();
+  std::lock_guard lock(registry.mutex);
+  registry.level = level;
+  registry.modules = modules;
+  for (LoggerCoreImpl* core = registry.head; core != nullptr; core = core->next)
+    core->min_level.store(level_for(registry, core->name), std::memory_order_relaxed);
+}
+
+void lock_logger_registry() noexcept {
+  logger_registry().mutex.lock();
+}
+void unlock_logger_registry() noexcept {
+  logger_registry().mutex.unlock();
+}
+
+}  // namespace detail
+}  // namespace monitoring::logging

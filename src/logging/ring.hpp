@@ -1,0 +1,101 @@
+#pragma once
+
+// A bounded single-producer / single-consumer byte ring for variable-size records.
+//
+// Records are 8-byte aligned and never wrap: when one does not fit before the end, the
+// producer writes a padding record up to the end and starts again at offset 0. Positions
+// are 64-bit counters that only grow (offset = position & mask). Each side keeps a cached
+// copy of the other side's position and reloads the shared atomic only when the cache says
+// "full" (producer) or "empty" (consumer), so in steady state neither touches the other's
+// cache line. Release/acquire on the two positions publishes the bytes.
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace monitoring::logging::detail {
+
+inline constexpr std::size_t kCacheLine = 64;
+
+/// First 8 bytes of every record in a ring.
+struct ChunkHeader {
+  std::uint32_t size;  // bytes of the whole record, header included, multiple of 8
+  std::uint8_t kind;   // RecordKind
+  std::uint8_t level;
+  std::uint8_t flags;
+  std::uint8_t reserved;
+};
+inline constexpr std::uint8_t kKindPad = 0;
+
+class SpscRing {
+ public:
+  explicit SpscRing(std::size_t capacity)
+      : capacity_(capacity),
+        mask_(capacity - 1),
+        data_(static_cast<std::byte*>(::operator new (capacity, std::align_val_t{kCacheLine}))) {}
+  ~SpscRing() { ::operator delete (data_, std::align_val_t{kCacheLine}); }
+  SpscRing(const SpscRing&) = delete;
+  SpscRing& operator=(const SpscRing&) = delete;
+
+  std::size_t capacity() const noexcept { return capacity_; }
+
+  // ---- producer side ----
+
+  /// Room for `size` bytes (a multiple of 8, at most capacity/2), or nullptr when full.
+  std::byte* try_reserve(std::uint32_t size) noexcept {
+    std::uint64_t position = producer_.write;
+    const std::size_t offset = position & mask_;
+    std::size_t pad = 0;
+    if (offset + size > capacity_) pad = capacity_ - offset;
+    const std::uint64_t needed_end = position + pad + size;
+    if (needed_end - producer_.cached_read > capacity_) {
+      producer_.cached_read = read_.load(std::memory_order_acquire);
+      if (needed_end - producer_.cached_read > capacity_) return nullptr;
+    }
+    if (pad != 0) {
+      const ChunkHeader header{static_cast<std::uint32_t>(pad), kKindPad, 0, 0, 0};
+      std::memcpy(data_ + offset, &header, sizeof header);
+      position += pad;
+      producer_.write = position;
+    }
+    return data_ + (position & mask_);
+  }
+
+  /// Publishes the `size` bytes written at the last try_reserve.
+  void commit(std::uint32_t size) noexcept {
+    producer_.write += size;
+    write_.store(producer_.write, std::memory_order_release);
+  }
+
+  // ---- consumer side ----
+
+  /// Everything published so far ends here.
+  std::uint64_t published_end() const noexcept { return write_.load(std::memory_order_acquire); }
+  std::uint64_t consumer_position() const noexcept { return consumer_.read; }
+  const std::byte* at(std::uint64_t position) const noexcept { return data_ + (position & mask_); }
+  std::byte* at(std::uint64_t position) noexcept { return data_ + (position & mask_); }
+  /// Marks bytes up to `position` consumed (locally; release() hands them back).
+  void advance_to(std::uint64_t position) noexcept { consumer_.read = position; }
+  /// Lets the producer reuse everything consumed so far.
+  void release() noexcept { read_.store(consumer_.read, std::memory_order_release); }
+
+ private:
+  const std::size_t capacity_;
+  const std::size_t mask_;
+  std::byte* const data_;
+
+  struct alignas(kCacheLine) ProducerSide {
+    std::uint64_t write = 0;
+    std::uint64_t cached_read = 0;
+  } producer_;
+  alignas(kCacheLine) std::atomic<std::uint64_t> write_{0};
+  alignas(kCacheLine) std::atomic<std::uint64_t> read_{0};
+  struct alignas(kCacheLine) ConsumerSide {
+    std::uint64_t read = 0;
+  } consumer_;
+};
+
+}  // namespace monitoring::logging::detail

@@ -1,0 +1,72 @@
+#pragma once
+
+// State shared between the log call (logger.cpp) and the backend (backend.cpp): the run
+// state, the per-thread queues, the knobs the hot path reads, and the slow paths.
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "monitoring/logging/options.hpp"
+#include "record.hpp"
+#include "ring.hpp"
+
+namespace monitoring::logging::detail {
+
+enum class RunState : std::uint8_t { kNotStarted, kRunning, kStopped };
+
+// Published with release by configure()/shutdown(); the hot path loads it with acquire.
+extern constinit std::atomic<RunState> g_run_state;
+// Hot-path knobs (relaxed: a record encoded under the previous value is still valid).
+extern constinit std::atomic<OverflowPolicy> g_overflow;
+extern constinit std::atomic<std::uint32_t> g_max_field_bytes;
+
+/// One producer thread's queue. The producer owns the ring's producer side and
+/// `last_context_serial`; the backend owns the consumer side and `context`.
+struct ProducerQueue {
+  explicit ProducerQueue(std::size_t capacity, std::uint64_t thread_id)
+      : ring(capacity), thread_id(thread_id) {}
+
+  SpscRing ring;
+  const std::uint64_t thread_id;       // kernel tid, for process.thread.id
+  std::atomic<bool> abandoned{false};  // the thread exited; free once drained
+
+  std::uint64_t last_context_serial = 0;  // producer: context last sent through the ring
+  std::shared_ptr<const monitoring::detail::ContextData> context;  // backend: current context
+};
+
+// The calling thread's queue (nullptr until its first record). constinit: no TLS wrapper;
+// initial-exec: no __tls_get_addr call in -fPIC code (see tls_context).
+[[gnu::tls_model("initial-exec")]] extern thread_local constinit ProducerQueue* tls_queue;
+// True on the backend thread: its own records must never block on its own queue.
+[[gnu::tls_model("initial-exec")]] extern thread_local constinit bool tls_is_backend;
+
+/// Slow path of the first log call: starts logging (from the environment) unless it was
+/// shut down. True when logging is running.
+bool ensure_running() noexcept;
+/// Slow path of a thread's first record: creates and registers its queue.
+ProducerQueue* attach_current_thread() noexcept;
+/// Slow path when the queue is full: waits (block policy) or gives up (drop policy, the
+/// backend thread, logging stopped). nullptr = the record is dropped.
+std::byte* reserve_slow(ProducerQueue& queue, std::uint32_t size) noexcept;
+
+enum class DropReason : std::uint8_t { kQueueFull, kShutdown, kWriteError };
+void count_dropped(DropReason reason, std::uint64_t records = 1) noexcept;
+void count_write_error() noexcept;
+
+/// Hands a logger's states to the backend, which frees them once no queued record can point
+/// to them (immediately when logging is not running).
+void retire_logger_states(const LoggerState* newest) noexcept;
+
+/// Applies the global and per-module levels to every live logger and future ones.
+void apply_levels(Level level, const ModuleLevels& modules);
+
+/// Locks/unlocks the logger registry around fork() (see backend.cpp).
+void lock_logger_registry() noexcept;
+void unlock_logger_registry() noexcept;
+
+/// The kernel thread id of the caller.
+std::uint64_t current_thread_id() noexcept;
+
+}  // namespace monitoring::logging::detail

@@ -1,0 +1,396 @@
+#include "sinks.hpp"
+
+#include <fcntl.h>
+#include <libdeflate.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "clock.hpp"
+#include "monitoring/error.hpp"
+#include "runtime.hpp"
+
+namespace monitoring::logging::detail {
+namespace {
+
+std::string error_text(int error) {
+  char buffer[128];
+  // GNU strerror_r: returns a pointer to the message (maybe not `buffer`).
+  return std::string(strerror_r(error, buffer, sizeof buffer));
+}
+
+// Our own diagnostics go straight to fd 2: the logging pipeline may be what is failing.
+void print_stderr(const std::string& text) {
+  const std::string line = "monitoring: " + text + "\n";
+  std::size_t done = 0;
+  while (done < line.size()) {
+    const ssize_t n = ::write(STDERR_FILENO, line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+// Writes all of `data`; returns how many bytes were written before an error (sets `error`).
+std::size_t write_fully(int fd, const char* data, std::size_t size, int& error) {
+  std::size_t done = 0;
+  error = 0;
+  while (done < size) {
+    const ssize_t n = ::write(fd, data + done, size - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      error = errno;
+      break;
+    }
+    if (n == 0) {
+      error = EIO;
+      break;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return done;
+}
+
+std::uint64_t count_lines(std::string_view text) {
+  return static_cast<std::uint64_t>(std::count(text.begin(), text.end(), '\n'));
+}
+
+// Compresses `source` into `target` (through a temporary, renamed at the end).
+bool gzip_file(const std::string& source, const std::string& target, std::string& problem) {
+  const int in = ::open(source.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) {
+    problem = "cannot open " + source + ": " + error_text(errno);
+    return false;
+  }
+  const std::string temporary = target + ".tmp";
+  const int out = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (out < 0) {
+    problem = "cannot create " + temporary + ": " + error_text(errno);
+    ::close(in);
+    return false;
+  }
+  std::unique_ptr<libdeflate_compressor, decltype(&libdeflate_free_compressor)> compressor(
+      libdeflate_alloc_compressor(6), &libdeflate_free_compressor);
+  struct stat info {};
+  ::fstat(in, &info);
+  // One member per 4 MiB bounds memory whatever the file size.
+  const std::size_t kChunk =
+      std::clamp<std::size_t>(static_cast<std::size_t>(info.st_size), 1, 4u << 20);
+  std::vector<char> input(kChunk);
+  std::vector<char> output(libdeflate_gzip_compress_bound(compressor.get(), kChunk));
+  bool ok = compressor != nullptr;
+  if (!ok) problem = "out of memory";
+  while (ok) {
+    std::size_t filled = 0;
+    while (filled < kChunk) {
+      const ssize_t n = ::read(in, input.data() + filled, kChunk - filled);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        problem = "cannot read " + source + ": " + error_text(errno);
+        ok = false;
+      }
+      if (n <= 0) break;
+      filled += static_cast<std::size_t>(n);
+    }
+    if (!ok || filled == 0) break;
+    const std::size_t compressed = libdeflate_gzip_compress(compressor.get(), input.data(), filled,
+                                                            output.data(), output.size());
+    int error = 0;
+    if (compressed == 0 || write_fully(out, output.data(), compressed, error) != compressed) {
+      problem = "cannot write " + temporary + ": " + error_text(error != 0 ? error : EIO);
+      ok = false;
+    }
+    if (filled < kChunk) break;
+  }
+  ::close(in);
+  // No fsync (as logrotate): it would cost a disk flush per rotation, and the data is safe
+  // from a process crash once written.
+  if (::close(out) != 0 && ok) {
+    problem = "cannot write " + temporary + ": " + error_text(errno);
+    ok = false;
+  }
+  if (ok && ::rename(temporary.c_str(), target.c_str()) != 0) {
+    problem = "cannot rename " + temporary + ": " + error_text(errno);
+    ok = false;
+  }
+  if (!ok) {
+    ::unlink(temporary.c_str());
+    return false;
+  }
+  ::unlink(source.c_str());
+  return true;
+}
+
+}  // namespace
+
+// ---- WriteReporter ---------------------------------------------------------------------
+
+void WriteReporter::failed(int error, std::uint64_t lost_records) {
+  count_write_error();
+  if (lost_records != 0) count_dropped(DropReason::kWriteError, lost_records);
+  lost_ += lost_records;
+  if (!failing_) {
+    failing_ = true;
+    print_stderr("cannot write " + output_ + ": " + error_text(error) +
+                 "; log records are dropped (and counted in monitoring_log_records_dropped_total) "
+                 "until writing succeeds");
+  }
+}
+
+void WriteReporter::succeeded() {
+  if (!failing_) return;
+  failing_ = false;
+  print_stderr("writing " + output_ + " resumed; " + std::to_string(lost_) + " records were lost");
+  lost_ = 0;
+}
+
+// ---- Compressor ------------------------------------------------------------------------
+
+Compressor::~Compressor() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Compressor::submit(std::string path) {
+  {
+    std::lock_guard lock(mutex_);
+    jobs_.push_back(std::move(path));
+    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+  }
+  changed_.notify_all();
+}
+
+void Compressor::wait_idle() {
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [&] { return jobs_.empty() && !busy_; });
+}
+
+void Compressor::run() {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    // Finish queued work even when stopping: a half-done backup would be lost otherwise.
+    changed_.wait(lock, [&] { return !jobs_.empty() || stopping_; });
+    if (jobs_.empty()) return;
+    std::string path = std::move(jobs_.front());
+    jobs_.pop_front();
+    busy_ = true;
+    lock.unlock();
+    std::string problem;
+    if (!gzip_file(path, path + ".gz", problem)) {
+      count_write_error();
+      print_stderr("cannot compress log backup: " + problem + " (left uncompressed)");
+    }
+    lock.lock();
+    busy_ = false;
+    changed_.notify_all();
+  }
+}
+
+// ---- FileSink --------------------------------------------------------------------------
+
+FileSink::FileSink(const LoggingOptions& options)
+    : directory_(options.log_dir),
+      path_((std::filesystem::path(options.log_dir) / options.file_name).string()),
+      max_bytes_(options.max_bytes),
+      backup_count_(options.backup_count),
+      daily_(options.daily_rotation),
+      compress_(options.compress_backups),
+      check_interval_(options.reopen_check_interval),
+      reporter_("log file " + path_) {
+  if (options.file_name.empty() || options.file_name.find('/') != std::string::npos)
+    throw ConfigError("log file name \"" + options.file_name + "\" must be a plain file name");
+  std::error_code error;
+  std::filesystem::create_directories(directory_, error);
+  if (error)
+    throw ConfigError("log_dir \"" + directory_ + "\" cannot be created: " + error.message());
+  // Rotation creates and renames files in the directory, so it must be writable too.
+  if (::access(directory_.c_str(), W_OK | X_OK) != 0)
+    throw ConfigError("log_dir \"" + directory_ + "\" is not writable: " + error_text(errno));
+  open_file(true);
+  buffer_.reserve(1u << 20);
+}
+
+FileSink::~FileSink() {
+  flush();
+  if (fd_ >= 0) ::close(fd_);
+  // ~Compressor finishes pending backups.
+}
+
+bool FileSink::open_file(bool throw_on_error) {
+  const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int error = errno;
+    if (throw_on_error)
+      throw ConfigError("log_dir \"" + directory_ + "\" is not writable: cannot open " + path_ +
+                        ": " + error_text(error));
+    reporter_.failed(error, 0);
+    return false;
+  }
+  struct stat info {};
+  ::fstat(fd, &info);
+  if (fd_ >= 0) {
+    // A line cut by a failed write belongs to the old file: one last try to complete it.
+    int ignored = 0;
+    if (!tail_.empty()) write_fully(fd_, tail_.data(), tail_.size(), ignored);
+    ::close(fd_);
+  }
+  tail_.clear();
+  fd_ = fd;
+  size_ = static_cast<std::uint64_t>(info.st_size);
+  inode_ = info.st_ino;
+  device_ = info.st_dev;
+  const std::int64_t now_day = unix_day(realtime_ns());
+  // A non-empty file left from an earlier run belongs to the day it was last written.
+  day_ = size_ > 0 ? unix_day(static_cast<std::int64_t>(info.st_mtim.tv_sec) * 1'000'000'000)
+                   : now_day;
+  return true;
+}
+
+std::string FileSink::backup_name(unsigned index) const {
+  return path_ + "." + std::to_string(index);
+}
+
+void FileSink::after_line(std::size_t line_start) {
+  if (max_bytes_ == 0) return;
+  if (size_ + buffer_.size() <= max_bytes_ || size_ + line_start == 0) return;
+  // The new line would overflow the file: write what precedes it, rotate, keep the line.
+  std::string line = buffer_.substr(line_start);
+  buffer_.resize(line_start);
+  flush();
+  rotate();
+  buffer_ += line;
+}
+
+void FileSink::flush() {
+  if (buffer_.empty() && tail_.empty()) return;
+  if (fd_ < 0 && !open_file(false)) {
+    reporter_.failed(ENOENT, count_lines(buffer_));
+    buffer_.clear();
+    return;
+  }
+  int error = 0;
+  if (!tail_.empty()) {
+    const std::size_t written = write_fully(fd_, tail_.data(), tail_.size(), error);
+    size_ += written;
+    tail_.erase(0, written);
+    if (error != 0) {
+      reporter_.failed(error, count_lines(buffer_));
+      buffer_.clear();
+      return;
+    }
+  }
+  const std::size_t written = write_fully(fd_, buffer_.data(), buffer_.size(), error);
+  size_ += written;
+  if (error != 0) {
+    // Never leave half a line behind: what is left of the cut line goes out first next time.
+    std::size_t rest = written;
+    if (written > 0 && buffer_[written - 1] != '\n') {
+      const std::size_t end_of_line = buffer_.find('\n', written);
+      rest = end_of_line == std::string::npos ? buffer_.size() : end_of_line + 1;
+      tail_.assign(buffer_, written, rest - written);
+    }
+    reporter_.failed(error, count_lines(std::string_view(buffer_).substr(rest)));
+  } else {
+    reporter_.succeeded();
+  }
+  buffer_.clear();
+}
+
+void FileSink::rotate() {
+  compressor_.wait_idle();  // it may still be reading backup 1
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+  if (backup_count_ == 0) {
+    ::unlink(path_.c_str());
+  } else {
+    const std::string oldest = backup_name(backup_count_);
+    ::unlink(oldest.c_str());
+    ::unlink((oldest + ".gz").c_str());
+    for (unsigned index = backup_count_ - 1; index >= 1; --index) {
+      const std::string from = backup_name(index);
+      const std::string to = backup_name(index + 1);
+      ::rename(from.c_str(), to.c_str());
+      ::rename((from + ".gz").c_str(), (to + ".gz").c_str());
+    }
+    const std::string first = backup_name(1);
+    if (::rename(path_.c_str(), first.c_str()) == 0) {
+      if (compress_) compressor_.submit(first);
+    } else if (errno != ENOENT) {
+      reporter_.failed(errno, 0);
+    }
+  }
+  tail_.clear();  // the old file is closed: its cut line cannot be completed any more
+  open_file(false);
+}
+
+void FileSink::tick(std::int64_t unix_ns, std::chrono::steady_clock::time_point now) {
+  if (daily_ && unix_day(unix_ns) != day_) {
+    flush();
+    if (size_ > 0) {
+      rotate();
+    } else {
+      day_ = unix_day(unix_ns);
+    }
+  }
+  if (now < next_check_) return;
+  next_check_ = now + check_interval_;
+  // logrotate's "create" mode moves the file away: reopen the path. ("copytruncate"
+  // needs nothing: O_APPEND writes land at the new end.)
+  struct stat by_path {};
+  if (fd_ < 0 || ::stat(path_.c_str(), &by_path) != 0 || by_path.st_ino != inode_ ||
+      by_path.st_dev != device_) {
+    flush();
+    open_file(false);
+  } else {
+    struct stat open_file_info {};
+    if (::fstat(fd_, &open_file_info) == 0)
+      size_ = static_cast<std::uint64_t>(open_file_info.st_size);
+  }
+}
+
+void FileSink::reopen() {
+  flush();
+  open_file(false);
+}
+
+void FileSink::sync() {
+  flush();
+  if (fd_ >= 0) ::fdatasync(fd_);
+}
+
+// ---- ConsoleSink -----------------------------------------------------------------------
+
+ConsoleSink::ConsoleSink(ConsoleTarget target, bool json, ColorMode colors)
+    : fd_(target == ConsoleTarget::kStdout ? STDOUT_FILENO : STDERR_FILENO),
+      json_(json),
+      colors_(colors == ColorMode::kAlways || (colors == ColorMode::kAuto && ::isatty(fd_) == 1 &&
+                                               std::getenv("NO_COLOR") == nullptr)),
+      reporter_(target == ConsoleTarget::kStdout ? "stdout" : "stderr") {
+  buffer_.reserve(256u << 10);
+}
+
+void ConsoleSink::flush() {
+  if (buffer_.empty()) return;
+  int error = 0;
+  const std::size_t written = write_fully(fd_, buffer_.data(), buffer_.size(), error);
+  if (error != 0)
+    reporter_.failed(error, count_lines(std::string_view(buffer_).substr(written)));
+  else
+    reporter_.succeeded();
+  buffer_.clear();
+}
+
+}  // namespace monitoring::logging::detail

@@ -1,0 +1,147 @@
+// setup_monitoring / shutdown_monitoring and the MonitoringServer handle.
+
+#include <exception>
+#include <string>
+#include <utility>
+
+#include "monitor/routes.hpp"
+#include "monitor/state.hpp"
+#include "monitoring/metrics/catalog.hpp"
+#include "monitoring/metrics/process_collector.hpp"
+#include "monitoring/metrics/registry.hpp"
+
+namespace monitoring {
+namespace {
+
+server::HttpServerOptions server_options(const MonitoringConfig& config) {
+  server::HttpServerOptions options;
+  options.host = config.monitoring_host;
+  options.port = config.monitoring_port;
+  options.threads = static_cast<unsigned>(config.server_threads);
+  options.max_connections = config.max_connections;
+  options.max_header_bytes = config.max_header_bytes;
+  options.read_timeout = config.read_timeout;
+  options.keep_alive_timeout = config.keep_alive_timeout;
+  options.write_timeout = config.write_timeout;
+  return options;
+}
+
+/// Every endpoint of the monitoring server. Components add their routes here, before the
+/// server starts listening, so the first request already sees all of them.
+void install_routes(MonitoringServer::Impl& state) {
+  server::HttpServer& http = *state.http;
+  detail::install_metrics_route(http, state.config);
+  detail::install_live_route(http);
+}
+
+void start_server(MonitoringServer::Impl& state) {
+  state.http = std::make_unique<server::HttpServer>(server_options(state.config));
+  install_routes(state);
+  try {
+    state.http->start();
+  } catch (const Error& error) {
+    // The usual cause is a second instance (or a second setup_monitoring) on the same port.
+    throw Error(
+        "setup_monitoring: the monitoring server cannot listen on port " +
+        std::to_string(state.config.monitoring_port) + " of " + state.config.monitoring_host +
+        " (is another process or monitoring server using it? choose another MONITORING_PORT): " +
+        error.what());
+  }
+  state.bound_port = state.http->port();
+}
+
+}  // namespace
+
+void MonitoringServer::Impl::shutdown() noexcept {
+  std::lock_guard lock(shutdown_mutex);
+  if (shut_down) return;
+  shut_down = true;
+  if (http) {
+    try {
+      http->stop(config.shutdown_grace);
+    } catch (...) {  // stop() throws only when called from a server thread; nothing to undo
+    }
+  }
+  for (auto hook = shutdown_hooks.rbegin(); hook != shutdown_hooks.rend(); ++hook) {
+    try {
+      (*hook)();
+    } catch (...) {
+    }
+  }
+  shutdown_hooks.clear();
+}
+
+MonitoringServer::MonitoringServer() noexcept = default;
+MonitoringServer::MonitoringServer(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
+MonitoringServer::MonitoringServer(MonitoringServer&& other) noexcept = default;
+
+MonitoringServer& MonitoringServer::operator=(MonitoringServer&& other) noexcept {
+  if (this != &other) {
+    shutdown_monitoring(*this);
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
+}
+
+MonitoringServer::~MonitoringServer() {
+  shutdown_monitoring(*this);
+}
+
+std::uint16_t MonitoringServer::port() const noexcept {
+  return impl_ ? impl_->bound_port : 0;
+}
+
+const std::string& MonitoringServer::host() const noexcept {
+  static const std::string kNone;
+  return impl_ ? impl_->config.monitoring_host : kNone;
+}
+
+std::string MonitoringServer::url() const {
+  if (!impl_ || !impl_->http) return {};
+  std::string host = impl_->config.monitoring_host;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  // A wildcard address is not something to connect to: its loopback twin reaches the server.
+  if (host == "0.0.0.0")
+    host = "127.0.0.1";
+  else if (host == "::" || host == "0:0:0:0:0:0:0:0")
+    host = "::1";
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return "http://" + host + ":" + std::to_string(impl_->bound_port);
+}
+
+bool MonitoringServer::running() const noexcept {
+  return impl_ && impl_->http && impl_->http->running();
+}
+
+const MonitoringConfig& MonitoringServer::config() const {
+  if (!impl_)
+    throw Error(
+        "MonitoringServer::config: the handle is empty (moved from or default-constructed)");
+  return impl_->config;
+}
+
+server::HttpServer* MonitoringServer::http_server() noexcept {
+  return impl_ ? impl_->http.get() : nullptr;
+}
+
+MonitoringServer setup_monitoring(const MonitoringConfig& config) {
+  config.validate();
+  auto state = std::make_unique<MonitoringServer::Impl>(config);
+
+  // Metrics: the limit first, so the catalog families registered next get it; then every
+  // catalog family, so dashboards see them from the first scrape.
+  metrics::Registry& registry = metrics::Registry::default_registry();
+  registry.set_default_series_limit(config.metrics_series_limit);
+  metrics::register_catalog();
+  metrics::register_process_collector(registry);
+
+  if (config.enable_monitoring_server) start_server(*state);
+  return MonitoringServer(std::move(state));
+}
+
+void shutdown_monitoring(MonitoringServer& server) {
+  if (MonitoringServer::Impl* state = server.impl()) state->shutdown();
+}
+
+}  // namespace monitoring

@@ -1,0 +1,584 @@
+#include "server/connection.hpp"
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/error.hpp>
+#include <cstring>
+
+namespace monitoring::server::detail {
+
+namespace {
+
+namespace beast = boost::beast;
+
+// Bodies up to this size are copied behind the head so the response leaves in one send.
+constexpr std::size_t kCoalesceLimit = 2048;
+// Read at least this much per receive call.
+constexpr std::size_t kReadChunk = 4096;
+// Pipelined requests answered in a row before yielding to the other connections.
+constexpr int kPipelineBudget = 32;
+// A lingering close waits at most this long for the peer to close.
+constexpr std::int64_t kLingerNs = 2'000'000'000;
+
+Response plain(unsigned status, std::string_view body) {
+  Response response;
+  response.status = status;
+  response.body = body;
+  return response;
+}
+
+bool is_framing_header(std::string_view name) noexcept {
+  return iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
+         iequals(name, "connection") || iequals(name, "keep-alive") || iequals(name, "date") ||
+         iequals(name, "content-type");
+}
+
+bool is_sendable(const Response& response) noexcept {
+  if (response.status < 200 || response.status > 999) return false;
+  if (!is_safe_field_value(response.content_type)) return false;
+  for (const auto& [name, value] : response.headers)
+    if (!is_token(name) || !is_safe_field_value(value)) return false;
+  return true;
+}
+
+/// Shared by the copies of one Responder.
+struct ResponderState {
+  std::atomic<bool> used{false};
+  std::weak_ptr<Connection> connection;
+  std::uint64_t sequence = 0;
+  Worker* worker = nullptr;  // only compared with Worker::current(), never dereferenced here
+  std::shared_ptr<Mailbox> mailbox;
+};
+
+void deliver(const std::shared_ptr<ResponderState>& state, Response&& response) {
+  if (state->used.exchange(true, std::memory_order_acq_rel)) return;
+  if (Worker::current() == state->worker) {
+    // Answered from inside the handler call: send it when the handler returns, no hop.
+    if (auto connection = state->connection.lock();
+        connection && connection->in_handler_for(state->sequence)) {
+      connection->set_inline_response(std::move(response));
+      return;
+    }
+  }
+  std::lock_guard lock(state->mailbox->mutex);
+  if (state->mailbox->io == nullptr) return;  // server stopped
+  asio::post(*state->mailbox->io, [weak = state->connection, sequence = state->sequence,
+                                   answer = std::move(response)]() mutable {
+    if (auto connection = weak.lock()) connection->complete_async(sequence, std::move(answer));
+  });
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// RequestData / RequestParser
+
+void RequestData::clear() noexcept {
+  text.clear();
+  method = {};
+  target = {};
+  fields.clear();
+  body.clear();
+  version = 11;
+  host_fields = 0;
+  expect_continue = false;
+}
+
+RequestData::Span RequestData::store(std::string_view piece) {
+  const Span span{static_cast<std::uint32_t>(text.size()),
+                  static_cast<std::uint32_t>(piece.size())};
+  text.append(piece);
+  return span;
+}
+
+void RequestParser::on_request_impl(http::verb, beast::string_view method,
+                                    beast::string_view target, int version, beast::error_code& ec) {
+  data_.method = data_.store({method.data(), method.size()});
+  data_.target = data_.store({target.data(), target.size()});
+  data_.version = version;
+  if (version != 10 && version != 11)
+    ec = http::error::bad_version;  // Beast checks too; be explicit
+}
+
+void RequestParser::on_field_impl(http::field name, beast::string_view name_string,
+                                  beast::string_view value, beast::error_code&) {
+  if (name == http::field::host) ++data_.host_fields;
+  if (name == http::field::expect && iequals({value.data(), value.size()}, "100-continue"))
+    data_.expect_continue = true;
+  RequestData::FieldSpans spans;
+  spans.name = data_.store({name_string.data(), name_string.size()});
+  spans.value = data_.store({value.data(), value.size()});
+  data_.fields.push_back(spans);
+}
+
+void RequestParser::on_header_impl(beast::error_code& ec) {
+  // RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in 1.0.
+  if (data_.host_fields > 1 || (data_.version == 11 && data_.host_fields == 0))
+    ec = http::error::bad_value;
+}
+
+void RequestParser::on_body_init_impl(boost::optional<std::uint64_t> const& content_length,
+                                      beast::error_code& ec) {
+  if (content_length) {
+    if (*content_length > data_.body_limit) {
+      ec = http::error::body_limit;
+      return;
+    }
+    data_.body.reserve(static_cast<std::size_t>(*content_length));
+  }
+}
+
+std::size_t RequestParser::on_body_impl(beast::string_view body, beast::error_code& ec) {
+  return append_body(body, ec);
+}
+
+std::size_t RequestParser::on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                                              beast::error_code& ec) {
+  return append_body(body, ec);
+}
+
+std::size_t RequestParser::append_body(beast::string_view body, beast::error_code& ec) {
+  if (data_.body.size() + body.size() > data_.body_limit) {
+    ec = http::error::body_limit;
+    return 0;
+  }
+  data_.body.append(body.data(), body.size());
+  return body.size();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection
+
+Connection::Connection(Worker& worker, tcp::socket socket)
+    : worker_(worker),
+      socket_(std::move(socket)),
+      buffer_(worker.core().options.max_header_bytes + kReadChunk) {
+  worker_.add(this);
+}
+
+Connection::~Connection() {
+  worker_.remove(this);
+  worker_.core().connection_closed();
+}
+
+void Connection::start() {
+  boost::system::error_code ec;
+  socket_.set_option(tcp::no_delay(true), ec);
+  // Non-blocking so a response can be written straight from the handler's stack.
+  socket_.non_blocking(true, ec);
+  const auto peer = socket_.remote_endpoint(ec);
+  if (!ec) {
+    auto address = peer.address();
+    // A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d; show them as a.b.c.d.
+    if (address.is_v6() && address.to_v6().is_v4_mapped())
+      address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+    remote_address_ = address.to_string();
+  }
+  request_.body_limit = worker_.core().options.max_body_bytes;
+  deadline_ =
+      coarse_monotonic_ns() + worker_.core().read_timeout_ns;  // first request: no idle grace
+  begin_request();
+  read_more();
+}
+
+void Connection::begin_request() {
+  request_.clear();
+  parser_.emplace(request_);
+  parser_->header_limit(static_cast<std::uint32_t>(worker_.core().options.max_header_bytes));
+  parser_->body_limit(static_cast<std::uint64_t>(worker_.core().options.max_body_bytes));
+  parser_->eager(true);
+  request_started_ = false;
+  continue_sent_ = false;
+  state_ = State::kReading;
+}
+
+void Connection::process() {
+  for (int budget = kPipelineBudget; budget > 0; --budget) {
+    if (state_ != State::kReading) return;
+    switch (parse()) {
+      case Parse::kNeedMore:
+        if (request_.expect_continue && !continue_sent_ && request_.version == 11 &&
+            parser_->is_header_done())
+          send_continue();
+        read_more();
+        return;
+      case Parse::kError:
+        return;
+      case Parse::kComplete:
+        dispatch();
+        break;
+    }
+  }
+  // A client pipelining without pause must not starve the other connections of this thread.
+  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->process(); });
+}
+
+Connection::Parse Connection::parse() {
+  if (buffer_.size() == 0) return Parse::kNeedMore;
+  if (!request_started_) {
+    request_started_ = true;
+    deadline_ = coarse_monotonic_ns() + worker_.core().read_timeout_ns;
+  }
+  for (;;) {
+    beast::error_code ec;
+    const std::size_t used = parser_->put(buffer_.data(), ec);
+    buffer_.consume(used);
+    if (ec == http::error::need_more) return Parse::kNeedMore;
+    if (ec) {
+      if (ec == http::error::header_limit)
+        respond_error(431);
+      else if (ec == http::error::body_limit)
+        respond_error(413);
+      else if (ec == http::error::bad_version && names_other_http_version())
+        respond_error(505);
+      else
+        respond_error(400);
+      return Parse::kError;
+    }
+    if (parser_->is_done()) return Parse::kComplete;
+    if (used == 0 || buffer_.size() == 0) return Parse::kNeedMore;
+  }
+}
+
+void Connection::send_continue() {
+  // The client waits for this before sending its body (RFC 9110 §10.1.1). A tiny write on an
+  // idle socket: done inline, and if the socket buffer were full the client just sends anyway.
+  continue_sent_ = true;
+  static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  boost::system::error_code ec;
+  socket_.write_some(asio::buffer(kContinue.data(), kContinue.size()), ec);
+}
+
+bool Connection::names_other_http_version() const {
+  // A well-formed "HTTP/x.y" other than 1.0/1.1 deserves 505; anything else is just malformed.
+  const auto data = buffer_.data();
+  const std::string_view received(static_cast<const char*>(data.data()), data.size());
+  const std::string_view line = received.substr(0, received.find("\r\n"));
+  const std::size_t space = line.rfind(' ');
+  if (space == std::string_view::npos) return false;
+  const std::string_view version = line.substr(space + 1);
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  return version.size() == 8 && version.starts_with("HTTP/") && digit(version[5]) &&
+         version[6] == '.' && digit(version[7]);
+}
+
+void Connection::read_more() {
+  const std::size_t room = buffer_.max_size() - buffer_.size();
+  if (room == 0) {
+    // Only a header (or chunk line) that outgrew the limits can fill the buffer.
+    respond_error(parser_->is_header_done() ? 400 : 431);
+    return;
+  }
+  const std::size_t want =
+      std::min(room, std::max(kReadChunk, buffer_.capacity() - buffer_.size()));
+  socket_.async_read_some(
+      buffer_.prepare(want),
+      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t bytes) {
+        self->on_read(ec, bytes);
+      });
+}
+
+void Connection::on_read(const boost::system::error_code& ec, std::size_t bytes) {
+  if (state_ != State::kReading) return;  // closed meanwhile
+  if (ec) {
+    close();
+    return;
+  }
+  buffer_.commit(bytes);
+  process();
+}
+
+void Connection::dispatch() {
+  ++sequence_;
+  client_asked_close_ = !parser_->keep_alive();
+  close_after_response_ = client_asked_close_ || worker_.shutting_down();
+  response_version_ = request_.version;
+
+  Request request;
+  request.method = request_.view(request_.method);
+  request.target = request_.view(request_.target);
+  const TargetParts parts = split_target(request.target);
+  request.path = parts.path;
+  request.query = parts.query;
+  request.body = request_.body;
+  request.remote_address = remote_address_;
+  request.version = static_cast<unsigned>(request_.version);
+  header_views_.clear();
+  for (const auto& field : request_.fields)
+    header_views_.emplace_back(request_.view(field.name), request_.view(field.value));
+  request.headers = header_views_;
+  head_only_ = request.method == "HEAD";
+
+  const Route* route = worker_.routes().find(request.path);
+  if (route == nullptr) {
+    if (request.path == "*" && request.method == "OPTIONS") {
+      send(plain(204, {}));
+      return;
+    }
+    send(plain(404, "not found\n"));
+    return;
+  }
+  if (!route->allows(request.method)) {
+    Response response =
+        request.method == "OPTIONS" ? plain(204, {}) : plain(405, "method not allowed\n");
+    response.headers.emplace_back("Allow", route->allow);
+    send(std::move(response));
+    return;
+  }
+  if (route->async_handler) {
+    run_async(*route, request);
+    return;
+  }
+  Response response;
+  try {
+    response = route->handler(request);
+  } catch (...) {
+    response = plain(500, "internal server error\n");
+  }
+  send(std::move(response));
+}
+
+void Connection::run_async(const Route& route, const Request& request) {
+  state_ = State::kAwaitingAsync;
+  deadline_ = coarse_monotonic_ns() + worker_.core().write_timeout_ns;
+  awaiting_self_ = shared_from_this();
+
+  auto state = std::make_shared<ResponderState>();
+  state->connection = weak_from_this();
+  state->sequence = sequence_;
+  state->worker = &worker_;
+  state->mailbox = worker_.mailbox();
+
+  in_async_handler_ = true;
+  try {
+    route.async_handler(request,
+                        [state](Response response) { deliver(state, std::move(response)); });
+  } catch (...) {
+    if (!state->used.exchange(true, std::memory_order_acq_rel))
+      inline_response_ = plain(500, "internal server error\n");
+  }
+  in_async_handler_ = false;
+
+  if (inline_response_) {
+    // Answered during the call: reply now; the process() loop below us carries on.
+    const auto keep = std::move(awaiting_self_);
+    Response response = std::move(*inline_response_);
+    inline_response_.reset();
+    send(std::move(response));
+  }
+}
+
+void Connection::complete_async(std::uint64_t sequence, Response&& response) {
+  if (state_ != State::kAwaitingAsync || sequence != sequence_)
+    return;  // late: timed out or closed
+  const auto keep = std::move(awaiting_self_);
+  send(std::move(response));
+  if (state_ == State::kReading) process();  // a pipelined request may be waiting
+}
+
+void Connection::respond_error(unsigned status) {
+  Counters::bump(worker_.counters().bad_requests);
+  close_after_response_ = true;
+  client_asked_close_ = false;
+  head_only_ = false;
+  response_version_ = 11;
+  std::string_view body = "bad request\n";
+  if (status == 431)
+    body = "request header fields too large\n";
+  else if (status == 413)
+    body = "content too large\n";
+  else if (status == 505)
+    body = "http version not supported\n";
+  send(plain(status, body));
+}
+
+void Connection::send(Response&& response) {
+  if (!is_sendable(response)) response = plain(500, "invalid response from handler\n");
+  Counters::bump(worker_.counters().requests);
+  const unsigned status = response.status;
+  const bool bodiless_status = status == 204 || status == 304;
+  const std::size_t body_size = bodiless_status ? 0 : response.body.size();
+  build_head(response, body_size);
+  out_body_.clear();
+  if (!head_only_ && body_size > 0) {
+    if (body_size <= kCoalesceLimit)
+      out_head_.append(response.body);
+    else
+      out_body_.swap(response.body);
+  }
+  write_out();
+}
+
+void Connection::build_head(const Response& response, std::size_t body_size) {
+  const unsigned status = response.status;
+  std::string& out = out_head_;
+  out.clear();
+  out.append("HTTP/1.1 ");
+  append_decimal(out, status);
+  out.push_back(' ');
+  out.append(reason_phrase(status));
+  out.append("\r\n");
+  if (!response.content_type.empty() && status != 204) {
+    out.append("Content-Type: ");
+    out.append(response.content_type);
+    out.append("\r\n");
+  }
+  if (status != 204 && status != 304) {
+    out.append("Content-Length: ");
+    append_decimal(out, body_size);
+    out.append("\r\n");
+  }
+  out.append(worker_.date_line());
+  if (close_after_response_)
+    out.append("Connection: close\r\n");
+  else if (response_version_ == 10)
+    out.append("Connection: keep-alive\r\n");
+  for (const auto& [name, value] : response.headers) {
+    if (is_framing_header(name)) continue;
+    out.append(name);
+    out.append(": ");
+    out.append(value);
+    out.append("\r\n");
+  }
+  out.append("\r\n");
+}
+
+void Connection::write_out() {
+  state_ = State::kWriting;
+  written_ = 0;
+  const std::array<asio::const_buffer, 2> buffers{asio::buffer(out_head_), asio::buffer(out_body_)};
+  const std::size_t total = out_head_.size() + out_body_.size();
+  // Straight from this stack: usually the whole response fits in the socket buffer.
+  boost::system::error_code ec;
+  const std::size_t sent = socket_.write_some(buffers, ec);
+  if (!ec && sent == total) {
+    on_written();
+    return;
+  }
+  if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+    close();
+    return;
+  }
+  written_ = ec ? 0 : sent;
+  deadline_ = coarse_monotonic_ns() + worker_.core().write_timeout_ns;
+  std::array<asio::const_buffer, 2> rest = buffers;
+  if (written_ < out_head_.size()) {
+    rest[0] += written_;
+  } else {
+    rest[0] = asio::const_buffer();
+    rest[1] += written_ - out_head_.size();
+  }
+  asio::async_write(socket_, rest,
+                    [self = shared_from_this()](const boost::system::error_code& error,
+                                                std::size_t) { self->on_async_written(error); });
+}
+
+void Connection::on_async_written(const boost::system::error_code& ec) {
+  if (state_ != State::kWriting) return;
+  if (ec) {
+    close();
+    return;
+  }
+  on_written();
+  process();
+}
+
+void Connection::on_written() {
+  if (out_body_.capacity() > kCoalesceLimit * 8)
+    std::string().swap(out_body_);  // keep big bodies off idle connections
+  if (close_after_response_ || worker_.shutting_down()) {
+    // A client that asked for the close (or a server that is stopping) gets a plain close when
+    // nothing unread is left, so no reset can destroy the response. Otherwise (errors: the
+    // client may still be sending) drain its input first.
+    boost::system::error_code ec;
+    const bool nothing_unread = buffer_.size() == 0 && socket_.available(ec) == 0 && !ec;
+    if (nothing_unread && (client_asked_close_ || worker_.shutting_down())) {
+      socket_.shutdown(tcp::socket::shutdown_send, ec);
+      close();
+      return;
+    }
+    linger();
+    return;
+  }
+  begin_request();
+  if (buffer_.size() == 0) deadline_ = coarse_monotonic_ns() + worker_.core().keep_alive_timeout_ns;
+}
+
+void Connection::linger() {
+  // Shut our side and drain the peer's until it closes: closing with unread input would
+  // reset the connection and could destroy the response before the client reads it.
+  state_ = State::kLingering;
+  boost::system::error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) {
+    close();
+    return;
+  }
+  deadline_ = coarse_monotonic_ns() + std::min(kLingerNs, worker_.core().read_timeout_ns);
+  buffer_.clear();
+  socket_.async_read_some(
+      buffer_.prepare(kReadChunk),
+      [self = shared_from_this()](const boost::system::error_code& error, std::size_t) {
+        self->on_linger_read(error);
+      });
+}
+
+void Connection::on_linger_read(const boost::system::error_code& ec) {
+  if (state_ != State::kLingering) return;
+  if (ec) {
+    close();
+    return;
+  }
+  buffer_.clear();
+  socket_.async_read_some(
+      buffer_.prepare(kReadChunk),
+      [self = shared_from_this()](const boost::system::error_code& error, std::size_t) {
+        self->on_linger_read(error);
+      });
+}
+
+void Connection::on_deadline() {
+  switch (state_) {
+    case State::kReading:
+      if (request_started_)
+        Counters::bump(worker_.counters().timeouts);  // idle keep-alive expiry is normal
+      close();
+      break;
+    case State::kAwaitingAsync: {
+      Counters::bump(worker_.counters().timeouts);
+      const auto keep = std::move(awaiting_self_);
+      close_after_response_ = true;
+      send(plain(503, "handler did not answer in time\n"));
+      break;
+    }
+    case State::kWriting:
+      Counters::bump(worker_.counters().timeouts);
+      close();
+      break;
+    case State::kLingering:
+      close();
+      break;
+    case State::kClosed:
+      break;
+  }
+}
+
+void Connection::on_shutdown() {
+  const bool idle = state_ == State::kReading && !request_started_ && buffer_.size() == 0;
+  if (idle || state_ == State::kLingering) {
+    close();  // nothing in flight: the response (if any) is already out
+    return;
+  }
+  close_after_response_ = true;
+}
+
+void Connection::close() noexcept {
+  if (state_ == State::kClosed) return;
+  state_ = State::kClosed;
+  boost::system::error_code ec;
+  socket_.close(ec);  // pending operations complete with operation_aborted and release us
+  const auto keep = std::move(awaiting_self_);
+}
+
+}  // namespace monitoring::server::detail

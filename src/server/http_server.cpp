@@ -1,0 +1,484 @@
+#include "monitoring/server/http_server.hpp"
+
+#include <algorithm>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
+
+#include "monitoring/error.hpp"
+#include "server/connection.hpp"
+#include "server/server_core.hpp"
+
+namespace monitoring::server {
+
+std::string_view Request::header(std::string_view name) const noexcept {
+  for (const auto& [field, value] : headers)
+    if (detail::iequals(field, name)) return value;
+  return {};
+}
+
+namespace detail {
+
+namespace {
+
+thread_local Worker* t_current_worker = nullptr;
+
+std::int64_t to_ns(std::chrono::milliseconds duration) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(duration).count();
+}
+
+}  // namespace
+
+bool Route::allows(std::string_view method) const noexcept {
+  for (const auto& allowed : methods)
+    if (allowed == method || (method == "HEAD" && allowed == "GET")) return true;
+  return false;
+}
+
+Core::Core(HttpServerOptions opts)
+    : options(std::move(opts)),
+      read_timeout_ns(to_ns(options.read_timeout)),
+      keep_alive_timeout_ns(to_ns(options.keep_alive_timeout)),
+      write_timeout_ns(to_ns(options.write_timeout)) {}
+
+void Core::connection_closed() noexcept {
+  if (open_connections.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
+      stopping.load(std::memory_order_acquire)) {
+    std::lock_guard lock(drain_mutex);
+    drained.notify_all();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker
+
+Worker::Worker(Core& core, Counters& counters) : core_(core), counters_(counters) {
+  // The sweep tick bounds how late a deadline is noticed: an eighth of the shortest timeout,
+  // between 5 ms and 200 ms.
+  const std::int64_t shortest =
+      std::min({core_.read_timeout_ns, core_.keep_alive_timeout_ns, core_.write_timeout_ns});
+  sweep_interval_ns_ = std::clamp<std::int64_t>(shortest / 8, 5'000'000, 200'000'000);
+  mailbox_->io = &io;
+  work_.emplace(io.get_executor());
+}
+
+Worker::~Worker() {
+  detach_mailbox();
+  join();
+}
+
+void Worker::start_thread() {
+  arm_sweep();
+  thread_ = std::thread([this] {
+    t_current_worker = this;
+    for (;;) {
+      try {
+        io.run();
+        break;
+      } catch (...) {
+        // A failure inside one connection's callback (e.g. bad_alloc) must not take down the
+        // server thread; the loop resumes with the remaining work.
+      }
+    }
+    t_current_worker = nullptr;
+  });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::detach_mailbox() {
+  std::lock_guard lock(mailbox_->mutex);
+  mailbox_->io = nullptr;
+}
+
+Worker* Worker::current() noexcept {
+  return t_current_worker;
+}
+
+bool Worker::on_this_thread() const noexcept {
+  return t_current_worker == this;
+}
+
+void Worker::add(Connection* connection) {
+  connection->registry_index = connections_.size();
+  connections_.push_back(connection);
+}
+
+void Worker::remove(Connection* connection) noexcept {
+  const std::size_t index = connection->registry_index;
+  if (index >= connections_.size() || connections_[index] != connection) return;
+  connections_[index] = connections_.back();
+  connections_[index]->registry_index = index;
+  connections_.pop_back();
+}
+
+template <class Fn>
+void Worker::for_each_connection(Fn&& fn) {
+  // Collect strong references first: fn may close connections, which unregisters them.
+  scratch_.clear();
+  for (Connection* connection : connections_)
+    if (auto strong = connection->weak_from_this().lock()) scratch_.push_back(std::move(strong));
+  for (const auto& connection : scratch_) fn(*connection);
+  scratch_.clear();
+}
+
+void Worker::adopt(tcp::socket socket) {
+  if (closed_ || shutting_down_) {
+    boost::system::error_code ec;
+    socket.close(ec);
+    core_.connection_closed();
+    return;
+  }
+  std::make_shared<Connection>(*this, std::move(socket))->start();
+}
+
+void Worker::begin_shutdown() {
+  shutting_down_ = true;
+  for_each_connection([](Connection& connection) { connection.on_shutdown(); });
+}
+
+void Worker::force_close() {
+  shutting_down_ = true;
+  closed_ = true;
+  sweep_timer_.cancel();
+  for_each_connection([](Connection& connection) { connection.close(); });
+  work_.reset();
+}
+
+void Worker::arm_sweep() {
+  sweep_timer_.expires_after(std::chrono::nanoseconds(sweep_interval_ns_));
+  sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || closed_) return;
+    sweep();
+    arm_sweep();
+  });
+}
+
+void Worker::sweep() {
+  const std::int64_t now = coarse_monotonic_ns();
+  scratch_.clear();
+  for (Connection* connection : connections_)
+    if (connection->deadline() <= now)
+      if (auto strong = connection->weak_from_this().lock()) scratch_.push_back(std::move(strong));
+  for (const auto& connection : scratch_) connection->on_deadline();
+  scratch_.clear();
+}
+
+const RouteTable& Worker::routes() {
+  const std::uint64_t version = core_.routes_version.load(std::memory_order_acquire);
+  if (version != routes_version_) {
+    std::lock_guard lock(core_.routes_mutex);
+    routes_ = core_.routes;
+    routes_version_ = core_.routes_version.load(std::memory_order_relaxed);
+  }
+  return *routes_;
+}
+
+std::string_view Worker::date_line() {
+  const std::int64_t second = coarse_unix_seconds();
+  if (second != date_second_) {
+    date_second_ = second;
+    format_date_line(second, date_line_);
+  }
+  return {date_line_, kDateLineSize};
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------------
+// HttpServer
+
+namespace {
+
+using detail::asio::ip::tcp;
+namespace asio = detail::asio;
+
+constexpr std::string_view kBusyResponse =
+    "HTTP/1.1 503 Service Unavailable\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n"
+    "Content-Length: 21\r\n"
+    "Connection: close\r\n"
+    "\r\n"
+    "too many connections\n";
+
+asio::ip::address parse_host(const std::string& host, int port) {
+  std::string literal = host;
+  if (literal == "localhost") literal = "127.0.0.1";
+  if (literal.size() >= 2 && literal.front() == '[' && literal.back() == ']')
+    literal = literal.substr(1, literal.size() - 2);
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(literal, ec);
+  if (ec)
+    throw Error("HttpServer: cannot listen on " +
+                detail::host_port(host, static_cast<unsigned>(port)) +
+                ": host is not an IPv4/IPv6 literal or \"localhost\"");
+  return address;
+}
+
+void validate(const HttpServerOptions& options) {
+  const std::string where =
+      detail::host_port(options.host, static_cast<unsigned>(std::max(options.port, 0)));
+  if (options.port < 0 || options.port > 65535)
+    throw ConfigError("HttpServer: port " + std::to_string(options.port) +
+                      " is out of range 0..65535");
+  if (options.threads == 0)
+    throw ConfigError("HttpServer " + where + ": threads must be at least 1");
+  if (options.max_connections == 0)
+    throw ConfigError("HttpServer " + where + ": max_connections must be at least 1");
+  if (options.max_header_bytes < 64 || options.max_header_bytes > (1u << 30))
+    throw ConfigError("HttpServer " + where + ": max_header_bytes " +
+                      std::to_string(options.max_header_bytes) + " is out of range 64..2^30");
+  if (options.read_timeout.count() <= 0 || options.keep_alive_timeout.count() <= 0 ||
+      options.write_timeout.count() <= 0)
+    throw ConfigError("HttpServer " + where + ": timeouts must be positive");
+}
+
+void check_route(const std::string& path, const std::vector<std::string>& methods) {
+  if (path.empty() || path.front() != '/')
+    throw Error("HttpServer::route: path '" + path.substr(0, 200) + "' must start with '/'");
+  if (methods.empty())
+    throw Error("HttpServer::route: no methods for path '" + path.substr(0, 200) + "'");
+  for (const auto& method : methods)
+    if (!detail::is_token(method))
+      throw Error("HttpServer::route: invalid method '" + method.substr(0, 50) + "' for path '" +
+                  path.substr(0, 200) + "'");
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  explicit Impl(HttpServerOptions options)
+      : core(std::move(options)), bound_port(static_cast<std::uint16_t>(core.options.port)) {
+    // Allocated once: stats() reads them from any thread without a lock.
+    for (unsigned i = 0; i < std::max(core.options.threads, 1u); ++i)
+      counters.push_back(std::make_unique<detail::Counters>());
+  }
+
+  void add_route(std::string path, detail::Route route) {
+    check_route(path, route.methods);
+    for (const auto& method : route.methods) {
+      if (!route.allow.empty()) route.allow += ", ";
+      route.allow += method;
+      if (method == "GET" &&
+          std::find(route.methods.begin(), route.methods.end(), "HEAD") == route.methods.end())
+        route.allow += ", HEAD";
+    }
+    std::lock_guard lock(core.routes_mutex);
+    auto table = std::make_shared<detail::RouteTable>(*core.routes);
+    table->routes.insert_or_assign(std::move(path), std::move(route));
+    core.routes = std::move(table);
+    core.routes_version.fetch_add(1, std::memory_order_release);
+  }
+
+  void start();
+  void stop(std::chrono::milliseconds grace);
+  void accept_next();
+  void on_accept(const boost::system::error_code& ec, tcp::socket socket, detail::Worker& target);
+  void reject(tcp::socket& socket);
+
+  detail::Core core;
+  std::mutex lifecycle_mutex;
+  std::atomic<bool> running{false};
+  std::atomic<std::uint16_t> bound_port;
+  // Counters outlive the workers so stats() still adds up after stop().
+  std::vector<std::unique_ptr<detail::Counters>> counters;
+  std::vector<std::unique_ptr<detail::Worker>> workers;
+  // Both bound to workers[0]'s event loop and used on its thread only.
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<asio::steady_timer> accept_retry;
+  std::size_t next_worker = 0;
+};
+
+void HttpServer::Impl::start() {
+  std::lock_guard lock(lifecycle_mutex);
+  const HttpServerOptions& options = core.options;
+  if (running.load())
+    throw Error("HttpServer: already running on " +
+                detail::host_port(options.host, bound_port.load()));
+  validate(options);
+  const asio::ip::address address = parse_host(options.host, options.port);
+  const tcp::endpoint endpoint(address, static_cast<std::uint16_t>(options.port));
+
+  for (unsigned i = 0; i < options.threads; ++i)
+    workers.push_back(std::make_unique<detail::Worker>(core, *counters[i]));
+
+  acceptor = std::make_unique<tcp::acceptor>(workers[0]->io);
+  accept_retry = std::make_unique<asio::steady_timer>(workers[0]->io);
+  boost::system::error_code ec;
+  auto fail = [&](const char* what) {
+    acceptor.reset();
+    accept_retry.reset();
+    workers.clear();
+    throw Error("HttpServer: cannot listen on " +
+                detail::host_port(options.host, static_cast<unsigned>(options.port)) + ": " + what +
+                ": " + ec.message());
+  };
+  acceptor->open(endpoint.protocol(), ec);
+  if (ec) fail("socket");
+  acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (ec) fail("SO_REUSEADDR");
+  acceptor->bind(endpoint, ec);
+  if (ec) fail("bind");
+  acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) fail("listen");
+  bound_port.store(acceptor->local_endpoint(ec).port());
+
+  core.stopping.store(false);
+  asio::post(workers[0]->io, [this] { accept_next(); });
+  for (auto& worker : workers) worker->start_thread();
+  running.store(true);
+}
+
+void HttpServer::Impl::accept_next() {
+  detail::Worker& target = *workers[next_worker];
+  next_worker = (next_worker + 1) % workers.size();
+  acceptor->async_accept(target.io,
+                         [this, &target](const boost::system::error_code& ec, tcp::socket socket) {
+                           on_accept(ec, std::move(socket), target);
+                         });
+}
+
+void HttpServer::Impl::on_accept(const boost::system::error_code& ec, tcp::socket socket,
+                                 detail::Worker& target) {
+  if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
+  if (ec) {
+    if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+        ec == asio::error::no_memory || ec.value() == ENFILE) {
+      // Out of descriptors: retrying at once would spin; the backlog keeps the clients waiting.
+      accept_retry->expires_after(std::chrono::milliseconds(50));
+      accept_retry->async_wait([this](const boost::system::error_code& error) {
+        if (!error && acceptor->is_open()) accept_next();
+      });
+      return;
+    }
+    accept_next();
+    return;
+  }
+  if (core.stopping.load(std::memory_order_acquire)) {
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    return;
+  }
+  detail::Counters& stats = workers[0]->counters();
+  if (core.open_connections.load(std::memory_order_acquire) >= core.options.max_connections) {
+    detail::Counters::bump(stats.rejected);
+    reject(socket);
+  } else {
+    // Only this thread increments, so check-then-add cannot overshoot the cap.
+    core.open_connections.fetch_add(1, std::memory_order_acq_rel);
+    detail::Counters::bump(stats.accepted);
+    if (&target == workers[0].get()) {
+      target.adopt(std::move(socket));
+    } else {
+      asio::post(target.io, [&target, moved = std::move(socket)]() mutable {
+        target.adopt(std::move(moved));
+      });
+    }
+  }
+  accept_next();
+}
+
+void HttpServer::Impl::reject(tcp::socket& socket) {
+  // Best effort, never blocking: tell the client why, then close.
+  boost::system::error_code ec;
+  socket.non_blocking(true, ec);
+  socket.write_some(asio::buffer(kBusyResponse.data(), kBusyResponse.size()), ec);
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+  socket.close(ec);
+}
+
+void HttpServer::Impl::stop(std::chrono::milliseconds grace) {
+  std::lock_guard lock(lifecycle_mutex);
+  if (!running.load()) return;
+  if (detail::Worker* current = detail::Worker::current();
+      current != nullptr && &current->core() == &core)
+    throw Error("HttpServer::stop called from one of the server's own threads (from a handler?)");
+
+  core.stopping.store(true, std::memory_order_release);
+  asio::post(workers[0]->io, [this] {
+    boost::system::error_code ec;
+    acceptor->close(ec);
+    accept_retry->cancel();
+  });
+  for (auto& worker : workers) asio::post(worker->io, [w = worker.get()] { w->begin_shutdown(); });
+  {
+    std::unique_lock wait_lock(core.drain_mutex);
+    core.drained.wait_for(wait_lock, std::max(grace, std::chrono::milliseconds(0)), [this] {
+      return core.open_connections.load(std::memory_order_acquire) == 0;
+    });
+  }
+  for (auto& worker : workers) asio::post(worker->io, [w = worker.get()] { w->force_close(); });
+  for (auto& worker : workers) worker->join();
+  for (auto& worker : workers) worker->detach_mailbox();
+  acceptor.reset();
+  accept_retry.reset();
+  workers.clear();
+  next_worker = 0;
+  running.store(false);
+}
+
+HttpServer::HttpServer(HttpServerOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+HttpServer::~HttpServer() {
+  try {
+    stop();
+  } catch (...) {
+    // Destroyed from a handler: nothing sane is left to do but not throw from a destructor.
+  }
+}
+
+void HttpServer::route(std::string path, Handler handler, std::vector<std::string> methods) {
+  if (!handler)
+    throw Error("HttpServer::route: empty handler for path '" + path.substr(0, 200) + "'");
+  detail::Route route;
+  route.handler = std::move(handler);
+  route.methods = std::move(methods);
+  impl_->add_route(std::move(path), std::move(route));
+}
+
+void HttpServer::route_async(std::string path, AsyncHandler handler,
+                             std::vector<std::string> methods) {
+  if (!handler)
+    throw Error("HttpServer::route_async: empty handler for path '" + path.substr(0, 200) + "'");
+  detail::Route route;
+  route.async_handler = std::move(handler);
+  route.methods = std::move(methods);
+  impl_->add_route(std::move(path), std::move(route));
+}
+
+void HttpServer::start() {
+  impl_->start();
+}
+
+void HttpServer::stop(std::chrono::milliseconds grace) {
+  impl_->stop(grace);
+}
+
+std::uint16_t HttpServer::port() const noexcept {
+  return impl_->bound_port.load();
+}
+
+const std::string& HttpServer::host() const noexcept {
+  return impl_->core.options.host;
+}
+
+bool HttpServer::running() const noexcept {
+  return impl_->running.load();
+}
+
+HttpServerStats HttpServer::stats() const noexcept {
+  HttpServerStats stats;
+  for (const auto& counters : impl_->counters) {
+    stats.connections_accepted += counters->accepted.load(std::memory_order_relaxed);
+    stats.connections_rejected += counters->rejected.load(std::memory_order_relaxed);
+    stats.requests += counters->requests.load(std::memory_order_relaxed);
+    stats.bad_requests += counters->bad_requests.load(std::memory_order_relaxed);
+    stats.timeouts += counters->timeouts.load(std::memory_order_relaxed);
+  }
+  stats.connections_open = impl_->core.open_connections.load(std::memory_order_relaxed);
+  return stats;
+}
+
+}  // namespace monitoring::server

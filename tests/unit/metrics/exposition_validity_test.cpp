@@ -1,0 +1,417 @@
+// The exposition is accepted by real consumers: `promtool check metrics` for the text format
+// (no errors and no lint warnings), and a structural OpenMetrics check (promtool has none).
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "metrics_test_util.hpp"
+#include "monitoring/metrics/catalog.hpp"
+#include "monitoring/metrics/exposition.hpp"
+#include "monitoring/metrics/process_collector.hpp"
+#include "monitoring/metrics/registry.hpp"
+
+namespace monitoring::metrics {
+namespace {
+
+using test::lines_of;
+using test::parse_number;
+
+constexpr const char* kPromtool = "/usr/bin/promtool";
+
+// Label values that exercise every escape and the UTF-8 repair.
+const std::vector<std::string>& tricky_values() {
+  static const std::vector<std::string> values = {"plain",
+                                                  "with \"quotes\"",
+                                                  "back\\slash",
+                                                  "new\nline",
+                                                  "trailing\\",
+                                                  "\\\"\n",
+                                                  "Привет 日本 \xF0\x9F\x8E\x89",
+                                                  "bad \xFF byte",
+                                                  "truncated \xE2\x82",
+                                                  "",
+                                                  " spaces ",
+                                                  "{braces}=,",
+                                                  "#hash"};
+  return values;
+}
+
+// A registry with every metric type, labeled and unlabeled, tricky label values, and values
+// (NaN, infinities) only a collector can produce.
+void fill_everything(Registry& registry) {
+  auto& counter =
+      registry.counter("everything_requests_total",
+                       "Requests, with \"quotes\" and \\ in help.\nSecond line.", {"path", "code"});
+  registry.counter("everything_unlabeled_total", "Unlabeled counter.").labels().inc(3);
+  auto& gauge = registry.gauge("everything_level", "A gauge.", {"path"});
+  registry.gauge("everything_unlabeled_level", "Unlabeled gauge.").labels().set(-1.5);
+  auto& histogram = registry.histogram("everything_duration_seconds", "A histogram.", {"path"});
+  registry
+      .histogram("everything_size_bytes", "Unlabeled histogram.", {}, exponential_buckets(1, 4, 6))
+      .labels()
+      .observe(100);
+  registry.counter("everything_idle_total", "A family without series.", {"k"});
+  double v = 0.001;
+  for (const std::string& value : tricky_values()) {
+    counter.labels(value, "200").inc(v * 1000);
+    gauge.labels(value).set(-v);
+    histogram.labels(value).observe(v);
+    v *= 3;
+  }
+
+  class Special final : public Collector {
+   public:
+    void collect(MetricWriter& writer) const override {
+      const std::vector<std::string> names = {"kind"};
+      writer.family("everything_special", "Special gauge values.", MetricType::kGauge);
+      for (const auto& [kind, value] :
+           std::vector<std::pair<std::string, double>>{{"nan", std::nan("")},
+                                                       {"inf", INFINITY},
+                                                       {"neg_inf", -INFINITY},
+                                                       {"tiny", 5e-324}}) {
+        const std::vector<std::string> values = {kind};
+        writer.sample({}, names, values, value);
+      }
+    }
+  };
+  registry.add_collector(std::make_shared<Special>());
+  register_process_collector(registry);
+}
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+CommandResult run_promtool_check(const std::string& exposition) {
+  const std::filesystem::path path = std::filesystem::temp_directory_path() /
+                                     ("metrics_promtool_" + std::to_string(::getpid()) + ".prom");
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << exposition;
+  }
+  const std::string command =
+      std::string(kPromtool) + " check metrics < '" + path.string() + "' 2>&1";
+  CommandResult result;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buffer[4096];
+  std::size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
+  const int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::filesystem::remove(path);
+  return result;
+}
+
+void expect_promtool_clean(const std::string& exposition) {
+  if (::access(kPromtool, X_OK) != 0) GTEST_SKIP() << kPromtool << " is not installed";
+  const CommandResult result = run_promtool_check(exposition);
+  EXPECT_EQ(result.exit_code, 0) << result.output << "\n--- exposition ---\n" << exposition;
+  EXPECT_EQ(result.output, "") << "\n--- exposition ---\n" << exposition;
+}
+
+TEST(PromtoolTest, PromtoolSelfCheckDetectsProblems) {
+  // Guards the check below: if promtool stopped reporting problems, a clean result would mean
+  // nothing.
+  if (::access(kPromtool, X_OK) != 0) GTEST_SKIP() << kPromtool << " is not installed";
+  const CommandResult no_help = run_promtool_check("# TYPE x_total counter\nx_total 1\n");
+  EXPECT_NE(no_help.exit_code, 0);
+  EXPECT_NE(no_help.output.find("no help text"), std::string::npos) << no_help.output;
+  const CommandResult broken =
+      run_promtool_check("# HELP y Y.\n# TYPE y gauge\ny{a=\"unterminated} 1\n");
+  EXPECT_NE(broken.exit_code, 0) << broken.output;
+}
+
+TEST(PromtoolTest, TextExpositionOfEveryTypePassesPromtoolCheck) {
+  Registry registry;
+  fill_everything(registry);
+  expect_promtool_clean(serialize(registry, ExpositionFormat::kText));
+}
+
+TEST(PromtoolTest, DefaultRegistryWithCatalogPassesPromtoolCheck) {
+  register_catalog();
+  PrometheusMetrics::increment_http_requests("GET", "/api/\"x\"", 200);
+  PrometheusMetrics::observe_payment_processing_duration("yookassa", 1.5);
+  CustomMetrics::set_conversion_rate("daily", 15.5);
+  // The library's own refused-series counter lives there too.
+  Registry scratch;
+  auto& limited = scratch.counter("promtool_limited_total", "x", {"k"});
+  limited.set_series_limit(1);
+  limited.labels("a").inc();
+  limited.labels("b").inc();
+  const std::string text = serialize(Registry::default_registry());
+  ASSERT_NE(text.find("monitoring_metric_series_refused_total{metric=\"promtool_limited_total\"}"),
+            std::string::npos);
+  expect_promtool_clean(text);
+}
+
+// ---- OpenMetrics structure --------------------------------------------------------------
+
+struct Sample {
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> labels;  // unescaped values
+  double value = 0;
+};
+
+bool valid_name(std::string_view name, bool metric) {
+  if (name.empty()) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+                    (metric && c == ':') || (i > 0 && c >= '0' && c <= '9');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Parses `name{l="v",...} value` (OpenMetrics ABNF without timestamps and exemplars).
+std::optional<Sample> parse_sample(std::string_view line, std::string& error) {
+  auto fail = [&](std::string message) -> std::optional<Sample> {
+    error = std::move(message);
+    return std::nullopt;
+  };
+  Sample sample;
+  std::size_t i = 0;
+  while (i < line.size() && line[i] != '{' && line[i] != ' ') ++i;
+  sample.name = std::string(line.substr(0, i));
+  if (!valid_name(sample.name, true)) return fail("bad metric name");
+  if (i < line.size() && line[i] == '{') {
+    ++i;
+    std::set<std::string> seen;
+    while (i < line.size() && line[i] != '}') {
+      const std::size_t eq = line.find('=', i);
+      if (eq == std::string_view::npos) return fail("label without '='");
+      std::string name(line.substr(i, eq - i));
+      if (!valid_name(name, false)) return fail("bad label name '" + name + "'");
+      if (!seen.insert(name).second) return fail("duplicate label '" + name + "'");
+      i = eq + 1;
+      if (i >= line.size() || line[i] != '"') return fail("label value not quoted");
+      ++i;
+      std::string value;
+      for (;;) {
+        if (i >= line.size()) return fail("unterminated label value");
+        const char c = line[i++];
+        if (c == '"') break;
+        if (c == '\\') {
+          if (i >= line.size()) return fail("dangling backslash");
+          const char e = line[i++];
+          if (e == 'n')
+            value += '\n';
+          else if (e == '\\' || e == '"')
+            value += e;
+          else
+            return fail(std::string("bad escape \\") + e);
+        } else {
+          value += c;
+        }
+      }
+      sample.labels.emplace_back(std::move(name), std::move(value));
+      if (i < line.size() && line[i] == ',') {
+        ++i;
+        if (i < line.size() && line[i] == '}') return fail("trailing comma");
+      }
+    }
+    if (i >= line.size()) return fail("unterminated label set");
+    ++i;  // '}'
+  }
+  if (i >= line.size() || line[i] != ' ') return fail("no space before value");
+  const auto value = parse_number(line.substr(i + 1));
+  if (!value) return fail("bad value '" + std::string(line.substr(i + 1)) + "'");
+  sample.value = *value;
+  return sample;
+}
+
+// Checks an OpenMetrics exposition: "# EOF" last, metadata before samples, one block per
+// family, sample names that fit the family type, histogram buckets consistent with _count.
+// Returns the problems found (empty when valid) and the parsed samples.
+std::vector<std::string> check_openmetrics(std::string_view text,
+                                           std::vector<Sample>* samples_out = nullptr) {
+  std::vector<std::string> problems;
+  if (!text.ends_with("# EOF\n")) problems.push_back("does not end with '# EOF\\n'");
+  const auto lines = lines_of(text);
+  std::set<std::string> finished_families;
+  std::string family;
+  std::string type;
+  bool family_has_samples = false;
+  // Histogram series key (labels without le) -> {+Inf bucket, _count, last bucket seen}.
+  std::map<std::string, std::vector<double>> inf_bucket, count;
+  std::map<std::string, double> last_le, last_bucket;
+  for (std::size_t n = 0; n < lines.size(); ++n) {
+    const std::string_view line = lines[n];
+    const std::string where = "line " + std::to_string(n + 1) + " '" + std::string(line) + "': ";
+    if (line.empty()) {
+      problems.push_back(where + "empty line");
+      continue;
+    }
+    if (line == "# EOF") {
+      if (n + 1 != lines.size()) problems.push_back(where + "EOF is not the last line");
+      continue;
+    }
+    if (line.starts_with("#")) {
+      const bool help = line.starts_with("# HELP "), type_line = line.starts_with("# TYPE ");
+      if (!help && !type_line) {
+        problems.push_back(where + "unknown comment");
+        continue;
+      }
+      std::string_view rest = line.substr(7);
+      const std::size_t space = rest.find(' ');
+      const std::string name(rest.substr(0, space));
+      if (space == std::string_view::npos) problems.push_back(where + "metadata without text");
+      if (name != family) {
+        if (!family.empty()) finished_families.insert(family);
+        if (finished_families.count(name))
+          problems.push_back(where + "family '" + name + "' appears twice");
+        family = name;
+        type.clear();
+        family_has_samples = false;
+      } else if (family_has_samples) {
+        problems.push_back(where + "metadata after samples");
+      }
+      if (type_line) {
+        if (!type.empty()) problems.push_back(where + "second TYPE");
+        type = std::string(rest.substr(space + 1));
+        static const std::set<std::string> kTypes = {"counter",        "gauge",   "histogram",
+                                                     "gaugehistogram", "summary", "info",
+                                                     "stateset",       "unknown"};
+        if (!kTypes.count(type)) problems.push_back(where + "unknown type");
+      } else {
+        // OpenMetrics HELP escapes \, " and newline; nothing else may follow a backslash.
+        const std::string_view text_part = rest.substr(space + 1);
+        for (std::size_t k = 0; k < text_part.size(); ++k) {
+          if (text_part[k] == '"') problems.push_back(where + "unescaped quote in HELP");
+          if (text_part[k] == '\\') {
+            if (k + 1 >= text_part.size() ||
+                std::string_view("\\\"n").find(text_part[k + 1]) == std::string_view::npos)
+              problems.push_back(where + "bad escape in HELP");
+            ++k;
+          }
+        }
+      }
+      continue;
+    }
+    std::string error;
+    auto sample = parse_sample(line, error);
+    if (!sample) {
+      problems.push_back(where + error);
+      continue;
+    }
+    if (family.empty() || type.empty()) {
+      problems.push_back(where + "sample before its TYPE line");
+      continue;
+    }
+    family_has_samples = true;
+    if (!sample->name.starts_with(family)) {
+      problems.push_back(where + "sample outside its family '" + family + "'");
+      continue;
+    }
+    const std::string suffix = sample->name.substr(family.size());
+    std::set<std::string> allowed = {""};
+    if (type == "counter") allowed = {"_total", "_created"};
+    if (type == "histogram") allowed = {"_bucket", "_sum", "_count", "_created"};
+    if (!allowed.count(suffix))
+      problems.push_back(where + "suffix '" + suffix + "' not allowed for " + type);
+    if (type == "counter" && suffix == "_total" && !(sample->value >= 0))
+      problems.push_back(where + "counter value must be >= 0");
+    if (type == "histogram") {
+      std::string key;
+      std::optional<double> le;
+      for (const auto& [name, value] : sample->labels) {
+        if (name == "le")
+          le = parse_number(value);
+        else
+          key += name + "=" + value + ",";
+      }
+      if (suffix == "_bucket") {
+        if (!le) {
+          problems.push_back(where + "bucket without a valid le");
+          continue;
+        }
+        if (last_le.count(key) && !(*le > last_le[key]))
+          problems.push_back(where + "le not increasing");
+        if (last_bucket.count(key) && sample->value < last_bucket[key])
+          problems.push_back(where + "buckets not cumulative");
+        last_le[key] = *le;
+        last_bucket[key] = sample->value;
+        if (std::isinf(*le)) inf_bucket[family + key].push_back(sample->value);
+      } else if (le) {
+        problems.push_back(where + "le on a non-bucket sample");
+      }
+      if (suffix == "_count") count[family + key].push_back(sample->value);
+    }
+    if (samples_out) samples_out->push_back(std::move(*sample));
+  }
+  for (const auto& [key, counts] : count) {
+    if (inf_bucket[key] != counts)
+      problems.push_back("histogram " + key + ": _count differs from the +Inf bucket");
+  }
+  for (const auto& [key, buckets] : inf_bucket) {
+    if (!count.count(key)) problems.push_back("histogram " + key + ": no _count");
+  }
+  return problems;
+}
+
+TEST(OpenMetricsStructureTest, CheckerRejectsBrokenExpositions) {
+  // The checker must be able to fail, or the test below proves nothing.
+  EXPECT_FALSE(check_openmetrics("# TYPE a gauge\na 1\n").empty());           // no EOF
+  EXPECT_FALSE(check_openmetrics("# TYPE a gauge\na 1\n# EOF\n\n").empty());  // after EOF
+  EXPECT_FALSE(check_openmetrics("a 1\n# TYPE a gauge\n# EOF\n").empty());    // sample first
+  EXPECT_FALSE(check_openmetrics("# TYPE a counter\na 1\n# EOF\n").empty());  // no _total
+  EXPECT_FALSE(
+      check_openmetrics("# TYPE a gauge\na 1\n# TYPE b gauge\nb 1\n# TYPE a gauge\n# EOF\n")
+          .empty());
+  EXPECT_FALSE(
+      check_openmetrics("# TYPE a gauge\na{x=\"1\\t\"} 1\n# EOF\n").empty());  // bad escape
+  EXPECT_FALSE(
+      check_openmetrics("# HELP a say \"x\"\n# TYPE a gauge\n# EOF\n").empty());  // quote in HELP
+  EXPECT_FALSE(
+      check_openmetrics("# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_count 3\nh_sum 1\n# EOF\n")
+          .empty());
+  EXPECT_TRUE(check_openmetrics("# HELP a A \\\"q\\\".\n# TYPE a gauge\na{x=\"\\n\"} NaN\n# EOF\n")
+                  .empty());
+}
+
+TEST(OpenMetricsStructureTest, EveryTypeAndTrickyLabelsFormAValidExposition) {
+  Registry registry;
+  fill_everything(registry);
+  const std::string text = serialize(registry, ExpositionFormat::kOpenMetrics);
+  std::vector<Sample> samples;
+  const auto problems = check_openmetrics(text, &samples);
+  for (const auto& problem : problems) ADD_FAILURE() << problem;
+  if (!problems.empty()) std::cerr << text;
+
+  // Every valid label value comes back unchanged after unescaping.
+  std::set<std::string> seen_paths;
+  for (const auto& sample : samples)
+    if (sample.name == "everything_requests_total") seen_paths.insert(sample.labels.at(0).second);
+  for (const std::string& value : tricky_values()) {
+    if (value == "bad \xFF byte" || value == "truncated \xE2\x82")
+      continue;  // repaired, so changed
+    EXPECT_TRUE(seen_paths.count(value)) << "label value lost: " << value;
+  }
+  EXPECT_EQ(seen_paths.size(), tricky_values().size());
+}
+
+TEST(OpenMetricsStructureTest, DefaultRegistryIsAValidExposition) {
+  register_catalog();
+  register_process_collector();
+  PrometheusMetrics::observe_http_request_duration("GET", "/", 0.2);
+  const auto problems =
+      check_openmetrics(serialize(Registry::default_registry(), ExpositionFormat::kOpenMetrics));
+  for (const auto& problem : problems) ADD_FAILURE() << problem;
+}
+
+}  // namespace
+}  // namespace monitoring::metrics
