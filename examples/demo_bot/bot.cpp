@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <initializer_list>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -14,6 +16,11 @@ namespace demo {
 namespace {
 
 using monitoring::PrometheusMetrics;
+
+monitoring::StructuredLogger& logger() {
+  static monitoring::StructuredLogger logger("bot.handlers");
+  return logger;
+}
 
 constexpr double kPeakUsers = 260;              // online at the busiest hour
 constexpr double kUpdatesPerUserSecond = 0.08;  // messages and button presses per online user
@@ -168,6 +175,16 @@ void BotSimulation::schedule_next_update() {
 
 void BotSimulation::receive(Handler handler, bool pays) {
   const int index = static_cast<int>(handler);
+  // Each update is one request of one user: a "pay" press comes from the user who ran /buy
+  // (whose context the scheduler carried here); anyone else is drawn from the user base.
+  monitoring::ContextScope user;
+  if (!pays || !monitoring::context::current().has_user()) {
+    const auto id = static_cast<std::int64_t>(100000 + users_random_.uniform(0, 20000));
+    user = monitoring::context::with_user(id, "user" + std::to_string(id));
+  }
+  auto request = monitoring::context::with_request_id();
+  logger().debug("update received",
+                 {{"handler", handler_name(index)}, {"message_type", message_type(index)}});
   PrometheusMetrics::increment_bot_messages(message_type(index));
   updates_.fetch_add(1);
   auto update = std::make_shared<Update>();
@@ -179,13 +196,18 @@ void BotSimulation::receive(Handler handler, bool pays) {
     static constexpr std::array<double, 3> kPlanWeights = {0.6, 0.25, 0.15};
     update->plan = static_cast<Plan>(handlers_random_.pick(kPlanWeights));
   }
-  boost::asio::post(io_, [this, update] { handle(update); });
+  boost::asio::post(io_, monitoring::context::bind([this, update] { handle(update); }));
 }
 
 void BotSimulation::handle(const std::shared_ptr<Update>& update) {
   const int index = static_cast<int>(update->handler);
   if (handlers_random_.chance(kHandlerExceptionRate)) {
     // A bug in a handler: the webhook answers 500 and Telegram will redeliver.
+    try {
+      throw std::out_of_range("subscription lookup: no plan for key 'trial_ext'");
+    } catch (const std::exception&) {
+      logger().exception("handler failed", {{"handler", handler_name(index)}});
+    }
     PrometheusMetrics::increment_errors("handler_exception", "bot");
     scheduler_.after(handlers_random_.lognormal(0.004, 0.5),
                      [this, update] { finish(update, 500); });
@@ -251,8 +273,10 @@ void BotSimulation::handle(const std::shared_ptr<Update>& update) {
       const auto text =
           kTexts[static_cast<std::size_t>(handlers_random_.uniform(0, kTexts.size())) %
                  kTexts.size()];
-      if (classify_text_(text) == 0)
+      if (classify_text_(text) == 0) {
+        logger().info("intent not recognized", {{"text", text}});
         PrometheusMetrics::increment_errors("intent_not_recognized", "bot");
+      }
       reply_then_finish();
       break;
     }
@@ -263,6 +287,11 @@ void BotSimulation::finish(const std::shared_ptr<Update>& update, int status) {
   if (update->handler_time) update->handler_time->finish();
   if (update->webhook) update->webhook->finish();
   PrometheusMetrics::increment_http_requests("POST", "/webhook", status);
+  logger().log(
+      status < 500 ? monitoring::logging::Level::kDebug : monitoring::logging::Level::kError,
+      status < 500 ? "update handled" : "update failed",
+      std::initializer_list<monitoring::Field>{
+          {"handler", handler_name(static_cast<int>(update->handler))}, {"status", status}});
 }
 
 void BotSimulation::database(std::function<void(bool ok)> done) {
@@ -271,7 +300,10 @@ void BotSimulation::database(std::function<void(bool ok)> done) {
   const double latency = times_out ? 1.0 : handlers_random_.lognormal(0.006, 0.6);
   scheduler_.after(latency, [this, times_out, done = std::move(done)] {
     database_in_flight_.fetch_sub(1);
-    if (times_out) PrometheusMetrics::increment_errors("db_timeout", "database");
+    if (times_out) {
+      logger().warning("database query timed out", {{"timeout_seconds", 1.0}});
+      PrometheusMetrics::increment_errors("db_timeout", "database");
+    }
     done(!times_out);
   });
 }
@@ -279,6 +311,7 @@ void BotSimulation::database(std::function<void(bool ok)> done) {
 void BotSimulation::telegram(std::function<void()> done) {
   // Telegram's flood control answers 429 now and then; the bot waits retry_after and resends.
   if (handlers_random_.chance(0.005)) {
+    logger().warning("telegram flood control, resending", {{"retry_after_seconds", 1}});
     PrometheusMetrics::increment_errors("telegram_rate_limited", "bot");
     scheduler_.after(1.0, [this, done = std::move(done)]() mutable { telegram(std::move(done)); });
     return;

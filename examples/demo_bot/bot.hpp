@@ -35,6 +35,7 @@ class BotSimulation {
   void wait();
 
   boost::asio::io_context& io() noexcept { return io_; }
+  Scheduler& scheduler() noexcept { return scheduler_; }
   /// A one-line summary for the console.
   void print_summary() const;
 

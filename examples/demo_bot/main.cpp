@@ -86,8 +86,17 @@ int run() {
   }
   print_endpoints(server, options);
 
+  monitoring::StructuredLogger logger("bot");
+  logger.add_context({{"service", "2getpro_bot"}});
   bot.start();
+  // The bot loop proves it is alive: /live turns 503 if this timer stops firing.
+  monitoring::Heartbeat& loop = monitoring::heartbeat("bot_loop", std::chrono::seconds(10));
+  bot.scheduler().every(1.0, [&loop] { loop.beat(); });
+  server.mark_started();  // /ready may answer 200 from now on
+  logger.info("bot started", {{"threads", options.threads}, {"speed", options.speed}});
   bot.wait();
+  monitoring::health::HeartbeatRegistry::global().remove("bot_loop");
+  logger.info("bot stopped");
 
   monitoring::shutdown_monitoring(server);
   std::printf("monitoring-demo: stopped\n");

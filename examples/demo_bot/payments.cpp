@@ -11,6 +11,11 @@ namespace {
 using monitoring::CustomMetrics;
 using monitoring::PrometheusMetrics;
 
+monitoring::StructuredLogger& logger() {
+  static monitoring::StructuredLogger logger("bot.payments");
+  return logger;
+}
+
 constexpr double kMeanSecondsBetweenOutages = 300;  // per provider, at DEMO_SPEED=1
 constexpr double kReferredShare = 0.15;
 
@@ -43,11 +48,14 @@ void Payments::schedule_outage(Provider& provider, double delay_seconds) {
     const double outage = clock_.scaled(random_.uniform(20, 40));
     provider.up.store(false);
     CustomMetrics::set_payment_system_availability(provider.name, false);
+    logger().warning("payment system unavailable",
+                     {{"payment_system", provider.name}, {"outage_seconds", outage}});
     std::printf("[demo] %s is down for %.0f s\n", provider.name.c_str(), outage);
     std::fflush(stdout);
     scheduler_.after(outage, [this, &provider] {
       provider.up.store(true);
       CustomMetrics::set_payment_system_availability(provider.name, true);
+      logger().info("payment system recovered", {{"payment_system", provider.name}});
       std::printf("[demo] %s is back up\n", provider.name.c_str());
       std::fflush(stdout);
       schedule_outage(provider,
@@ -67,6 +75,11 @@ Provider& Payments::choose() {
 
 void Payments::pay(Provider& provider, Plan plan) {
   PrometheusMetrics::increment_payment_requests(provider.name);
+  const double amount = provider.prices[static_cast<std::size_t>(plan)];
+  logger().info("payment started", {{"payment_system", provider.name},
+                                    {"plan", plan_name(plan)},
+                                    {"amount", amount},
+                                    {"currency", provider.currency}});
 
   if (!provider.up.load()) {
     // The provider's API does not answer: the request fails at the client's connect
@@ -77,6 +90,9 @@ void Payments::pay(Provider& provider, Plan plan) {
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       PrometheusMetrics::observe_payment_processing_duration(provider.name, seconds);
       PrometheusMetrics::increment_errors("provider_unavailable", "payment");
+      logger().error("payment failed", {{"payment_system", provider.name},
+                                        {"reason", "provider_unavailable"},
+                                        {"duration_seconds", seconds}});
       failed_.fetch_add(1);
     });
     return;
@@ -89,13 +105,18 @@ void Payments::pay(Provider& provider, Plan plan) {
   scheduler_.after(latency, [this, &provider, plan, span, fails] {
     span->finish();
     if (fails || !provider.up.load()) {  // an outage that began mid-payment fails it too
-      PrometheusMetrics::increment_errors(fails ? provider.failure : "provider_unavailable",
-                                          "payment");
+      const std::string reason = fails ? provider.failure : "provider_unavailable";
+      PrometheusMetrics::increment_errors(reason, "payment");
+      logger().error("payment failed", {{"payment_system", provider.name}, {"reason", reason}});
       failed_.fetch_add(1);
       provider_webhook(provider, "canceled");
       return;
     }
     PrometheusMetrics::increment_payment_success(provider.name);
+    logger().info("payment succeeded", {{"payment_system", provider.name},
+                                        {"plan", plan_name(plan)},
+                                        {"amount", provider.prices[static_cast<std::size_t>(plan)]},
+                                        {"currency", provider.currency}});
     succeeded_.fetch_add(1);
     business_.record_purchase(plan, provider.currency,
                               provider.prices[static_cast<std::size_t>(plan)],
@@ -114,7 +135,10 @@ void Payments::provider_webhook(Provider& provider, std::string_view outcome) {
   scheduler_.after(handling, [endpoint, handling, bad_signature, outcome = std::string(outcome)] {
     PrometheusMetrics::observe_http_request_duration("POST", endpoint, handling);
     PrometheusMetrics::increment_http_requests("POST", endpoint, bad_signature ? 400 : 200);
-    if (bad_signature) PrometheusMetrics::increment_errors("invalid_webhook_signature", "payment");
+    if (bad_signature) {
+      logger().warning("provider webhook rejected: bad signature", {{"endpoint", endpoint}});
+      PrometheusMetrics::increment_errors("invalid_webhook_signature", "payment");
+    }
   });
 }
 
@@ -128,9 +152,12 @@ void PanelApi::call(std::string endpoint, std::function<void(bool ok)> done) {
   auto span =
       std::make_shared<Span>(PrometheusMetrics::track_time("panel_api", {{"endpoint", endpoint}}));
   const bool server_error = random_.chance(0.01);
-  scheduler_.after(latency(), [span, server_error, done = std::move(done)] {
+  scheduler_.after(latency(), [span, server_error, endpoint, done = std::move(done)] {
     span->finish();
-    if (server_error) PrometheusMetrics::increment_errors("panel_api_error", "panel");
+    if (server_error) {
+      logger().error("panel API answered 500", {{"endpoint", endpoint}});
+      PrometheusMetrics::increment_errors("panel_api_error", "panel");
+    }
     done(!server_error);
   });
 }

@@ -58,10 +58,12 @@ class Scheduler {
     const auto delay = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
         std::chrono::duration<double>(seconds > 0 ? seconds : 0));
     auto timer = std::make_shared<boost::asio::steady_timer>(io_, delay);
-    timer->async_wait(
-        [timer, fn = std::forward<Fn>(fn)](const boost::system::error_code& error) mutable {
-          if (!error) fn();
-        });
+    // context::bind: the continuation logs with the user and request id of whoever scheduled
+    // it, on whichever worker thread runs it.
+    timer->async_wait([timer, fn = monitoring::context::bind(std::forward<Fn>(fn))](
+                          const boost::system::error_code& error) mutable {
+      if (!error) fn();
+    });
   }
 
   /// Calls `fn` every `seconds` until stop.

@@ -14,6 +14,7 @@
 
 namespace monitoring {
 using health::HealthChecker;
+using health::Heartbeat;
 using health::heartbeat;
 using health::ReadinessChecker;
 }  // namespace monitoring

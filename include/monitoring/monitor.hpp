@@ -20,6 +20,10 @@ namespace monitoring {
 namespace server {
 class HttpServer;
 }
+namespace health {
+class HealthChecker;
+class ReadinessChecker;
+}  // namespace health
 
 /// Looks up one environment variable: its value, or nullopt when it is not set.
 /// MonitoringConfig::from_env takes one so tests and embedders can supply their own source.
@@ -75,6 +79,9 @@ struct MonitoringConfig {
   std::chrono::milliseconds write_timeout{10000};       ///< MONITORING_WRITE_TIMEOUT_MS
   /// MONITORING_SHUTDOWN_GRACE_MS: how long shutdown lets in-flight requests finish.
   std::chrono::milliseconds shutdown_grace{2000};
+  /// MONITORING_DRAIN_MS: at shutdown, how long /ready answers 503 while everything else
+  /// keeps serving, before the server stops (Kubernetes graceful shutdown; 0 = no wait).
+  std::chrono::milliseconds drain_period{0};
 
   // --- metrics ---
   /// METRICS_SERIES_LIMIT: cardinality limit per family, for families registered by setup
@@ -129,6 +136,14 @@ class MonitoringServer {
   /// is empty.
   server::HttpServer* http_server() noexcept;
 
+  /// The /health checker setup built from the config: add the application's own checks here.
+  /// nullptr for an empty handle.
+  health::HealthChecker* health_checker() noexcept;
+  /// The /ready checker. /ready answers 503 until mark_started().
+  health::ReadinessChecker* readiness_checker() noexcept;
+  /// The application finished starting: /ready may answer 200 from now on.
+  void mark_started() noexcept;
+
   /// The implementation state (for the library's own components).
   Impl* impl() noexcept { return impl_.get(); }
 
@@ -136,13 +151,18 @@ class MonitoringServer {
   std::unique_ptr<Impl> impl_;
 };
 
-/// Validates `config` (ConfigError), registers the metric catalog and the process metrics in
-/// the default registry and, when enable_monitoring_server is set, starts the HTTP server
-/// with /metrics and /live. Throws Error naming host:port when the server cannot listen.
+/// Validates `config` (ConfigError); starts structured logging (log_level, log_levels, log_dir,
+/// use_json_logs, rotation; ConfigError naming an unwritable log_dir); registers the metric
+/// catalog and the process metrics in the default registry; builds the health and readiness
+/// checkers from the dependency settings; and, when enable_monitoring_server is set, starts the
+/// HTTP server with /metrics, /health, /ready and /live. Throws Error naming host:port when the
+/// server cannot listen.
 MonitoringServer setup_monitoring(const MonitoringConfig& config);
 
-/// Stops the server and releases everything setup started. Idempotent; safe on an empty
-/// handle; the handle's accessors keep working afterwards (running() is false).
+/// Stops in order: /ready turns 503 (draining), drain_period passes while everything else
+/// still serves, the server stops (in-flight requests get shutdown_grace), the checkers stop,
+/// and logging writes every queued record. Idempotent; safe on an empty handle; the handle's
+/// accessors keep working afterwards (running() is false).
 void shutdown_monitoring(MonitoringServer& server);
 
 }  // namespace monitoring

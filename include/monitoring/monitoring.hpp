@@ -2,5 +2,9 @@
 
 // Umbrella header: the whole public API of the monitoring library.
 
+#include "monitoring/context.hpp"
+#include "monitoring/health.hpp"
+#include "monitoring/logging.hpp"
 #include "monitoring/metrics.hpp"
 #include "monitoring/monitor.hpp"
+#include "monitoring/scrub.hpp"

@@ -11,8 +11,8 @@ namespace monitoring::health::detail {
 
 /// `text` with these replaced by "[Filtered]": each given secret (3 bytes or longer) wherever
 /// it occurs; the secret parts of URLs (user-info, secret-looking query parameters, bot
-/// tokens in paths, via common::redact_url); Telegram bot tokens; `Bearer <token>`; and the
-/// values of password=/token=/secret= pairs (libpq conninfo style).
+/// tokens in paths, via common::redact_url); then whatever the shared Scrubber finds
+/// (Telegram bot tokens, `Bearer <token>`, password=/token= pairs, card numbers, ...).
 std::string scrub_message(std::string_view text,
                           std::initializer_list<std::string_view> secrets = {});
 

@@ -719,6 +719,14 @@ const Rule kRules[] = {
      [](const MonitoringConfig& c, std::string_view n) {
        check_duration(n, c.shutdown_grace, 0, 600'000);
      }},
+    {"MONITORING_DRAIN_MS", "drain_period",
+     [](MonitoringConfig& c, std::string_view env, std::string_view v) {
+       c.drain_period =
+           std::chrono::milliseconds(parse_integer<std::int64_t>(env, v, "expected milliseconds"));
+     },
+     [](const MonitoringConfig& c, std::string_view n) {
+       check_duration(n, c.drain_period, 0, 600'000);
+     }},
     {"METRICS_SERIES_LIMIT", "metrics_series_limit",
      [](MonitoringConfig& c, std::string_view env, std::string_view v) {
        c.metrics_series_limit =

@@ -109,17 +109,4 @@ void install_metrics_route(server::HttpServer& server, const MonitoringConfig& c
   });
 }
 
-void install_live_route(server::HttpServer& server) {
-  server.route("/live", [](const server::Request&) {
-    char body[96];
-    std::snprintf(body, sizeof body, "{\"status\":\"alive\",\"uptime_seconds\":%.3f}",
-                  process_uptime_seconds());
-    server::Response response;
-    response.content_type = "application/json";
-    response.body = body;
-    response.headers.emplace_back("Cache-Control", "no-store");
-    return response;
-  });
-}
-
 }  // namespace monitoring::detail

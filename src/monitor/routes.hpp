@@ -14,9 +14,6 @@ namespace monitoring::detail {
 /// is set.
 void install_metrics_route(server::HttpServer& server, const MonitoringConfig& config);
 
-/// GET /live: 200 {"status":"alive","uptime_seconds":N}; touches no dependency.
-void install_live_route(server::HttpServer& server);
-
 /// True when `authorization` is "Bearer <token>" (scheme case-insensitive, RFC 7235) with
 /// exactly `token`. The comparison takes the same time wherever the first difference is.
 bool bearer_token_matches(std::string_view authorization, std::string_view token) noexcept;

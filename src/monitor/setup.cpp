@@ -2,10 +2,13 @@
 
 #include <exception>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "monitor/routes.hpp"
 #include "monitor/state.hpp"
+#include "monitoring/health/http.hpp"
+#include "monitoring/logging/options.hpp"
 #include "monitoring/metrics/catalog.hpp"
 #include "monitoring/metrics/process_collector.hpp"
 #include "monitoring/metrics/registry.hpp"
@@ -26,12 +29,29 @@ server::HttpServerOptions server_options(const MonitoringConfig& config) {
   return options;
 }
 
+logging::LoggingOptions logging_options(const MonitoringConfig& config) {
+  logging::LoggingOptions options;
+  options.level = logging::parse_level(config.log_level);
+  for (const auto& [module, level] : config.log_levels)
+    options.module_levels.emplace(module, logging::parse_level(level));
+  options.log_dir = config.log_dir;
+  options.json = config.use_json_logs;
+  options.max_bytes = config.log_max_bytes;
+  options.backup_count = static_cast<unsigned>(config.log_backup_count);
+  options.service_environment = config.sentry_environment;
+  options.service_version = config.sentry_release;
+  return options;
+}
+
 /// Every endpoint of the monitoring server. Components add their routes here, before the
 /// server starts listening, so the first request already sees all of them.
 void install_routes(MonitoringServer::Impl& state) {
   server::HttpServer& http = *state.http;
   detail::install_metrics_route(http, state.config);
-  detail::install_live_route(http);
+  health::HealthRouteOptions options;
+  options.auth_token = state.config.monitoring_auth_token;  // hides details, never the status
+  options.version = state.config.sentry_release;
+  health::install_health_routes(http, *state.health, *state.readiness, options);
 }
 
 void start_server(MonitoringServer::Impl& state) {
@@ -56,6 +76,10 @@ void MonitoringServer::Impl::shutdown() noexcept {
   std::lock_guard lock(shutdown_mutex);
   if (shut_down) return;
   shut_down = true;
+  // Kubernetes first stops sending traffic (/ready 503), then the process stops serving.
+  if (readiness) readiness->begin_drain();
+  if (http && http->running() && config.drain_period.count() > 0)
+    std::this_thread::sleep_for(config.drain_period);
   if (http) {
     try {
       http->stop(config.shutdown_grace);
@@ -69,6 +93,10 @@ void MonitoringServer::Impl::shutdown() noexcept {
     }
   }
   shutdown_hooks.clear();
+  health.reset();
+  readiness.reset();
+  // Last, so every component's final records (and the shutdown itself) reach the log.
+  if (logging_started) logging::shutdown();
 }
 
 MonitoringServer::MonitoringServer() noexcept = default;
@@ -125,6 +153,18 @@ server::HttpServer* MonitoringServer::http_server() noexcept {
   return impl_ ? impl_->http.get() : nullptr;
 }
 
+health::HealthChecker* MonitoringServer::health_checker() noexcept {
+  return impl_ ? impl_->health.get() : nullptr;
+}
+
+health::ReadinessChecker* MonitoringServer::readiness_checker() noexcept {
+  return impl_ ? impl_->readiness.get() : nullptr;
+}
+
+void MonitoringServer::mark_started() noexcept {
+  if (impl_ && impl_->readiness) impl_->readiness->mark_started();
+}
+
 MonitoringServer setup_monitoring(const MonitoringConfig& config) {
   config.validate();
   auto state = std::make_unique<MonitoringServer::Impl>(config);
@@ -135,6 +175,16 @@ MonitoringServer setup_monitoring(const MonitoringConfig& config) {
   registry.set_default_series_limit(config.metrics_series_limit);
   metrics::register_catalog();
   metrics::register_process_collector(registry);
+
+  // Checkers before logging: a malformed DATABASE_URL or REDIS_URL fails setup before any
+  // thread starts.
+  state->health =
+      std::make_unique<health::HealthChecker>(health::HealthChecker::from_config(config));
+  state->readiness =
+      std::make_unique<health::ReadinessChecker>(health::ReadinessChecker::from_config(config));
+
+  logging::configure(logging_options(config));
+  state->logging_started = true;
 
   if (config.enable_monitoring_server) start_server(*state);
   return MonitoringServer(std::move(state));

@@ -338,8 +338,10 @@ TEST(ScrubMessage, RemovesSecretsFromFreeText) {
       "GET https://api.telegram.org/bot[Filtered]/getMe failed");
   EXPECT_EQ(scrub_message("token " + std::string(kToken) + " rejected"),
             "token [Filtered] rejected");
+  // The shared scrubber's key rule takes the whole value of a sensitive key.
   EXPECT_EQ(scrub_message("header Authorization: Bearer abc.def.ghi"),
-            "header Authorization: Bearer [Filtered]");
+            "header Authorization: [Filtered]");
+  EXPECT_EQ(scrub_message("sent Bearer abc.def.ghi upstream"), "sent Bearer [Filtered] upstream");
   EXPECT_EQ(scrub_message("host=db password=hunter2 user=bot"),
             "host=db password=[Filtered] user=bot");
   EXPECT_EQ(scrub_message("wrong: my-own-secret", {"my-own-secret"}), "wrong: [Filtered]");

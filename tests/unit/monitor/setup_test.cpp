@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include <atomic>
+#include <filesystem>
 #include <set>
 #include <string>
 #include <thread>
@@ -33,6 +34,7 @@ MonitoringConfig loopback_config() {
   config.monitoring_host = "127.0.0.1";
   config.monitoring_port = 0;
   config.shutdown_grace = std::chrono::milliseconds(200);
+  config.log_dir = (std::filesystem::temp_directory_path() / "monitoring-setup-test-logs").string();
   return config;
 }
 
