@@ -661,6 +661,12 @@ const Rule kRules[] = {
      [](const MonitoringConfig& c, std::string_view n) {
        check_range(n, c.log_backup_count, 0, 10000, "a number of files in");
      }},
+    {"LOG_CONSOLE", "log_console",
+     [](MonitoringConfig& c, std::string_view, std::string_view v) { c.log_console = v; },
+     [](const MonitoringConfig& c, std::string_view n) {
+       if (c.log_console != "stderr" && c.log_console != "stdout" && c.log_console != "none")
+         fail(n, quoted(c.log_console), "expected stderr, stdout or none");
+     }},
     {"MONITORING_AUTH_TOKEN", "monitoring_auth_token",
      [](MonitoringConfig& c, std::string_view, std::string_view v) { c.monitoring_auth_token = v; },
      [](const MonitoringConfig& c, std::string_view n) {

@@ -36,6 +36,9 @@ logging::LoggingOptions logging_options(const MonitoringConfig& config) {
     options.module_levels.emplace(module, logging::parse_level(level));
   options.log_dir = config.log_dir;
   options.json = config.use_json_logs;
+  options.console = config.log_console == "stdout" ? logging::ConsoleTarget::kStdout
+                    : config.log_console == "none" ? logging::ConsoleTarget::kNone
+                                                   : logging::ConsoleTarget::kStderr;
   options.max_bytes = config.log_max_bytes;
   options.backup_count = static_cast<unsigned>(config.log_backup_count);
   options.service_environment = config.sentry_environment;

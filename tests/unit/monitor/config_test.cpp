@@ -158,6 +158,8 @@ TEST(MonitoringConfigFromEnv, ReadsEveryVariable) {
       {"MONITORING_KEEP_ALIVE_TIMEOUT_MS", "5000"},
       {"MONITORING_WRITE_TIMEOUT_MS", "3000"},
       {"MONITORING_SHUTDOWN_GRACE_MS", "0"},
+      {"MONITORING_DRAIN_MS", "5000"},
+      {"LOG_CONSOLE", "stdout"},
       {"METRICS_SERIES_LIMIT", "2000"},
   });
   EXPECT_EQ(config.log_level, "DEBUG");
@@ -194,6 +196,8 @@ TEST(MonitoringConfigFromEnv, ReadsEveryVariable) {
   EXPECT_EQ(config.keep_alive_timeout, std::chrono::milliseconds(5000));
   EXPECT_EQ(config.write_timeout, std::chrono::milliseconds(3000));
   EXPECT_EQ(config.shutdown_grace, std::chrono::milliseconds(0));
+  EXPECT_EQ(config.drain_period, std::chrono::milliseconds(5000));
+  EXPECT_EQ(config.log_console, "stdout");
   EXPECT_EQ(config.metrics_series_limit, 2000u);
   EXPECT_NO_THROW(config.validate());
 }
@@ -419,6 +423,9 @@ TEST(MonitoringConfigFromEnv, BadValuesNameTheVariableAndTheValue) {
       {"MONITORING_KEEP_ALIVE_TIMEOUT_MS", "1s", "milliseconds"},
       {"MONITORING_WRITE_TIMEOUT_MS", "-5", "milliseconds"},
       {"MONITORING_SHUTDOWN_GRACE_MS", "600001", "milliseconds"},
+      {"MONITORING_DRAIN_MS", "-1", "milliseconds"},
+      {"MONITORING_DRAIN_MS", "600001", "milliseconds"},
+      {"LOG_CONSOLE", "syslog", "stderr, stdout or none"},
       {"METRICS_SERIES_LIMIT", "0", "1..10000000"},
   };
   for (const auto& [variable, value, expected] : cases) {
