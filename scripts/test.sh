@@ -14,6 +14,9 @@ step() { printf '\n=== %s (%ss) ===\n' "$*" "$(( $(date +%s) - start ))"; }
 step "dependencies"
 bash scripts/install-deps.sh
 
+step "test fixture packages (npm ci from the lock file)"
+(cd tests/fixtures/sentry && npm ci --no-audit --no-fund --prefer-offline)
+
 step "format check"
 bash scripts/check-format.sh
 

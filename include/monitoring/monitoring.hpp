@@ -8,3 +8,4 @@
 #include "monitoring/metrics.hpp"
 #include "monitoring/monitor.hpp"
 #include "monitoring/scrub.hpp"
+#include "monitoring/sentry.hpp"

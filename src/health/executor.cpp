@@ -160,8 +160,10 @@ void TimerThread::run(std::shared_ptr<State> state) {
       continue;
     }
     auto first = state->queue.begin();
-    if (first->first.first > std::chrono::steady_clock::now()) {
-      state->wake.wait_until(lock, first->first.first);
+    // A copy: while we wait, cancel() or stop() may erase the entry the key lives in.
+    const std::chrono::steady_clock::time_point deadline = first->first.first;
+    if (deadline > std::chrono::steady_clock::now()) {
+      state->wake.wait_until(lock, deadline);
       continue;
     }
     std::function<void()> callback = std::move(first->second);

@@ -383,27 +383,36 @@ void StructuredLogger::write(Level level, std::string_view message, const Field*
   queue->ring.commit(total);
 }
 
-void StructuredLogger::exception(std::string_view message, Fields fields) {
+[[gnu::noinline]] void StructuredLogger::exception(std::string_view message, Fields fields) {
   if (!is_enabled(Level::kError)) return;
-  log_exception(message, std::current_exception(), fields);
+  log_exception(message, std::current_exception(), fields, __builtin_return_address(0));
 }
 
-void StructuredLogger::exception(std::string_view message, const std::exception_ptr& error,
-                                 Fields fields) {
+[[gnu::noinline]] void StructuredLogger::exception(std::string_view message,
+                                                   const std::exception_ptr& error, Fields fields) {
   if (!is_enabled(Level::kError)) return;
-  log_exception(message, error, fields);
+  log_exception(message, error, fields, __builtin_return_address(0));
 }
 
 [[gnu::noinline]] void StructuredLogger::log_exception(std::string_view message,
                                                        const std::exception_ptr& error,
-                                                       Fields fields) noexcept {
-  // frames[0] is in capture_stack, [1] here, [2] in exception(): the trace starts at the caller.
-  void* frames[kMaxFrames + 3];
-  const std::uint32_t captured = capture_stack(frames, kMaxFrames + 3);
-  constexpr std::uint32_t kSkipped = 3;
+                                                       Fields fields, const void* caller) noexcept {
+  // The trace starts at the caller of exception(). How many of our own frames lie above it
+  // depends on inlining and tail calls, so find the caller's return address instead of
+  // counting; fall back to the usual three (capture_stack, here, exception()).
+  constexpr std::uint32_t kOwnFrames = 3;
+  void* frames[kMaxFrames + kOwnFrames + 2];
+  const std::uint32_t captured = capture_stack(frames, kMaxFrames + kOwnFrames + 2);
+  std::uint32_t skipped = captured > kOwnFrames ? kOwnFrames : captured;
+  for (std::uint32_t i = 0; i < captured && i <= kOwnFrames + 1; ++i)
+    if (frames[i] == caller) {
+      skipped = i;
+      break;
+    }
+  const std::uint32_t kept = std::min<std::uint32_t>(captured - skipped, kMaxFrames);
   ErrorCapture capture;
-  capture.frames = captured > kSkipped ? frames + kSkipped : nullptr;
-  capture.frame_count = captured > kSkipped ? captured - kSkipped : 0;
+  capture.frames = kept != 0 ? frames + skipped : nullptr;
+  capture.frame_count = kept;
   std::string what;
   if (error) {
     try {

@@ -60,7 +60,7 @@ std::string demangle(const char* mangled) {
   return status == 0 && name ? std::string(name.get()) : std::string(mangled);
 }
 
-const std::string& Symbolizer::describe(std::uintptr_t address) {
+const SymbolizedFrame& Symbolizer::resolve(std::uintptr_t address) {
   auto found = cache_.find(address);
   if (found != cache_.end()) return found->second;
   if (cache_.size() > 8192) cache_.clear();  // bounded: a long-lived process sees many paths
@@ -72,33 +72,37 @@ const std::string& Symbolizer::describe(std::uintptr_t address) {
     backtrace_pcinfo(state, pc, on_pcinfo, on_error, &info);
     if (info.function.empty()) backtrace_syminfo(state, pc, on_syminfo, on_error, &info);
   }
-  std::string text;
+  SymbolizedFrame frame;
+  Dl_info dl{};
+  const bool has_object = dladdr(reinterpret_cast<void*>(pc), &dl) != 0 && dl.dli_fname != nullptr;
+  if (has_object) frame.object = dl.dli_fname;
+  std::string& text = frame.text;
   char hex[32];
   std::snprintf(hex, sizeof hex, "0x%016llx", static_cast<unsigned long long>(address));
   text += hex;
   text += " in ";
   if (!info.function.empty()) {
-    text += demangle(info.function.c_str());
+    frame.function = demangle(info.function.c_str());
+    text += frame.function;
+  } else if (has_object) {
+    text += "?? (";
+    text += dl.dli_fname;
+    std::snprintf(
+        hex, sizeof hex, "+0x%llx)",
+        static_cast<unsigned long long>(address - reinterpret_cast<std::uintptr_t>(dl.dli_fbase)));
+    text += hex;
   } else {
-    Dl_info dl{};
-    if (dladdr(reinterpret_cast<void*>(pc), &dl) != 0 && dl.dli_fname != nullptr) {
-      text += "?? (";
-      text += dl.dli_fname;
-      std::snprintf(hex, sizeof hex, "+0x%llx)",
-                    static_cast<unsigned long long>(
-                        address - reinterpret_cast<std::uintptr_t>(dl.dli_fbase)));
-      text += hex;
-    } else {
-      text += "??";
-    }
+    text += "??";
   }
   if (!info.file.empty()) {
+    frame.file = info.file;
+    frame.line = info.line;
     text += " at ";
     text += info.file;
     text += ':';
     text += std::to_string(info.line);
   }
-  return cache_.emplace(address, std::move(text)).first->second;
+  return cache_.emplace(address, std::move(frame)).first->second;
 }
 
 void Symbolizer::append(std::string& out, const void* const* frames, std::uint32_t count) {
@@ -107,7 +111,7 @@ void Symbolizer::append(std::string& out, const void* const* frames, std::uint32
     out += '#';
     out += std::to_string(i);
     out += ' ';
-    out += describe(reinterpret_cast<std::uintptr_t>(frames[i]));
+    out += resolve(reinterpret_cast<std::uintptr_t>(frames[i])).text;
   }
 }
 

@@ -17,16 +17,26 @@ namespace monitoring::logging::detail {
 /// "std::runtime_error" from "St13runtime_error" (the input when it does not demangle).
 std::string demangle(const char* mangled);
 
+/// What is known about one return address (Sentry needs the parts, logs the text).
+struct SymbolizedFrame {
+  std::string function;  ///< demangled; empty when unknown
+  std::string file;      ///< source file from debug info; empty when unknown
+  int line = 0;
+  std::string object;  ///< the executable or shared object holding the address
+  std::string text;    ///< "0x000055d0c1a2b3c4 in payment::process(int) at src/payment.cpp:42"
+};
+
 /// Turns return addresses into text, one frame per line:
 /// "#0 0x000055d0c1a2b3c4 in payment::process(int) at src/payment.cpp:42". Caches per
-/// address. Backend thread only.
+/// address. One instance per thread (background threads only: lookups are slow).
 class Symbolizer {
  public:
   void append(std::string& out, const void* const* frames, std::uint32_t count);
+  /// The parts of one frame (cached, valid until the next call).
+  const SymbolizedFrame& resolve(std::uintptr_t address);
 
  private:
-  const std::string& describe(std::uintptr_t address);
-  std::unordered_map<std::uintptr_t, std::string> cache_;
+  std::unordered_map<std::uintptr_t, SymbolizedFrame> cache_;
 };
 
 }  // namespace monitoring::logging::detail

@@ -8,10 +8,12 @@
 #include "monitor/routes.hpp"
 #include "monitor/state.hpp"
 #include "monitoring/health/http.hpp"
+#include "monitoring/logging/logger.hpp"
 #include "monitoring/logging/options.hpp"
 #include "monitoring/metrics/catalog.hpp"
 #include "monitoring/metrics/process_collector.hpp"
 #include "monitoring/metrics/registry.hpp"
+#include "monitoring/sentry.hpp"
 
 namespace monitoring {
 namespace {
@@ -71,6 +73,31 @@ void start_server(MonitoringServer::Impl& state) {
         error.what());
   }
   state.bound_port = state.http->port();
+}
+
+/// Sentry from SENTRY_* (an empty DSN = off). A client that cannot start is reported in the
+/// log and monitoring runs on without it: losing error reports must not take the service down.
+void start_sentry(MonitoringServer::Impl& state) {
+  const MonitoringConfig& config = state.config;
+  if (config.sentry_dsn.empty()) return;
+  sentry::Options options;
+  options.dsn = config.sentry_dsn;
+  options.environment = config.sentry_environment;
+  options.release = config.sentry_release;
+  options.sample_rate = config.sentry_sample_rate;
+  options.traces_sample_rate = config.sentry_traces_sample_rate;
+  options.cache_dir = config.sentry_cache_dir;
+  try {
+    sentry::init(std::move(options));
+  } catch (const std::exception& error) {
+    logging::StructuredLogger("monitoring")
+        .error("Sentry is disabled: it could not start", {{"error.message", error.what()}});
+    return;
+  }
+  state.on_shutdown([] {
+    logging::flush();  // the last error records still become events
+    sentry::close();
+  });
 }
 
 }  // namespace
@@ -188,6 +215,7 @@ MonitoringServer setup_monitoring(const MonitoringConfig& config) {
 
   logging::configure(logging_options(config));
   state->logging_started = true;
+  start_sentry(*state);
 
   if (config.enable_monitoring_server) start_server(*state);
   return MonitoringServer(std::move(state));

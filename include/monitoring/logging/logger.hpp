@@ -114,8 +114,8 @@ class StructuredLogger {
   }
   void write(Level level, std::string_view message, const Field* fields, std::size_t count,
              const detail::ErrorCapture* error) noexcept;
-  void log_exception(std::string_view message, const std::exception_ptr& error,
-                     Fields fields) noexcept;
+  void log_exception(std::string_view message, const std::exception_ptr& error, Fields fields,
+                     const void* caller) noexcept;
 
   detail::LoggerCore* core_;  // never null; a moved-from logger points to a disabled core
 };

@@ -1,0 +1,385 @@
+// Crash capture: fatal signal and std::terminate handlers that leave a small text record in
+// the cache directory, written with async-signal-safe calls only (open/write/close,
+// clock_gettime, backtrace() preloaded at install), then chain to whatever was installed
+// before. The next start turns the record into an event: the raw addresses are translated
+// through the recorded module map into the new process's addresses and symbolized.
+
+#include "sentry/crash.hpp"
+
+#include <cxxabi.h>
+#include <dlfcn.h>
+#include <execinfo.h>
+#include <fcntl.h>
+#include <link.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <exception>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <typeinfo>
+
+namespace monitoring::sentry::detail {
+namespace {
+
+constexpr int kSignals[] = {SIGSEGV, SIGABRT, SIGBUS, SIGILL, SIGFPE};
+constexpr std::size_t kSignalCount = sizeof(kSignals) / sizeof(kSignals[0]);
+constexpr std::size_t kAltStackBytes = 64 * 1024;
+
+// Everything the handlers read is prepared at install time: no allocation in a handler.
+struct CrashState {
+  char dir[2048] = {};
+  char modules[32768] = {};  // "module <base> <end> <path>\n" lines
+  std::size_t modules_length = 0;
+  struct sigaction previous[kSignalCount] = {};
+  std::terminate_handler previous_terminate = nullptr;
+  bool installed = false;
+};
+CrashState g_state;
+std::atomic<int> g_crashing{0};
+std::mutex g_install_mutex;
+
+const char* signal_name(int signal_number) {
+  switch (signal_number) {
+    case SIGSEGV:
+      return "SIGSEGV";
+    case SIGABRT:
+      return "SIGABRT";
+    case SIGBUS:
+      return "SIGBUS";
+    case SIGILL:
+      return "SIGILL";
+    case SIGFPE:
+      return "SIGFPE";
+    default:
+      return "SIGNAL";
+  }
+}
+
+// --- async-signal-safe output -------------------------------------------------------------
+
+struct Writer {
+  int fd;
+  void text(const char* data, std::size_t length) {
+    while (length > 0) {
+      const ssize_t written = ::write(fd, data, length);
+      if (written < 0 && errno == EINTR) continue;
+      if (written <= 0) return;
+      data += written;
+      length -= static_cast<std::size_t>(written);
+    }
+  }
+  void text(const char* data) { text(data, std::strlen(data)); }
+  void number(std::uint64_t value, int base = 10) {
+    char buffer[32];
+    auto result = std::to_chars(buffer, buffer + sizeof buffer, value, base);
+    text(buffer, static_cast<std::size_t>(result.ptr - buffer));
+  }
+  void hex(std::uintptr_t value) {
+    text("0x");
+    number(value, 16);
+  }
+};
+
+int open_record() {
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  char path[sizeof g_state.dir + 64];
+  std::size_t length = std::strlen(g_state.dir);
+  std::memcpy(path, g_state.dir, length);
+  path[length++] = '/';
+  const std::uint64_t stamp = static_cast<std::uint64_t>(now.tv_sec) * 1000000000ull +
+                              static_cast<std::uint64_t>(now.tv_nsec);
+  auto result = std::to_chars(path + length, path + sizeof path, stamp);
+  length = static_cast<std::size_t>(result.ptr - path);
+  const char suffix[] = "-crash.crash";
+  std::memcpy(path + length, suffix, sizeof suffix);  // NUL included
+  return ::open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+}
+
+void write_frames_and_modules(Writer& out) {
+  void* frames[64];
+  const int count = ::backtrace(frames, 64);
+  for (int i = 0; i < count; ++i) {
+    out.text("frame ");
+    out.hex(reinterpret_cast<std::uintptr_t>(frames[i]));
+    out.text("\n");
+  }
+  out.text(g_state.modules, g_state.modules_length);
+}
+
+void write_time(Writer& out) {
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  out.text("time ");
+  out.number(static_cast<std::uint64_t>(now.tv_sec));
+  out.text("\n");
+}
+
+void on_fatal_signal(int signal_number, siginfo_t* info, void* context) {
+  if (g_crashing.exchange(1) == 0) {
+    const int fd = open_record();
+    if (fd >= 0) {
+      Writer out{fd};
+      out.text("monitoring-crash 1\nkind signal\nsignal ");
+      out.number(static_cast<std::uint64_t>(signal_number));
+      out.text("\nname ");
+      out.text(signal_name(signal_number));
+      out.text("\ncode ");
+      out.number(static_cast<std::uint64_t>(static_cast<std::uint32_t>(info ? info->si_code : 0)));
+      out.text("\naddress ");
+      out.hex(info ? reinterpret_cast<std::uintptr_t>(info->si_addr) : 0);
+      out.text("\n");
+      write_time(out);
+      write_frames_and_modules(out);
+      ::close(fd);
+    }
+  }
+  // Chain: the handler installed before ours, else the default action (re-raised: the signal
+  // is blocked while we run, so it arrives as soon as we return).
+  std::size_t index = 0;
+  while (index < kSignalCount && kSignals[index] != signal_number) ++index;
+  if (index < kSignalCount) {
+    const struct sigaction& previous = g_state.previous[index];
+    if ((previous.sa_flags & SA_SIGINFO) && previous.sa_sigaction != nullptr) {
+      previous.sa_sigaction(signal_number, info, context);
+      return;
+    }
+    if (!(previous.sa_flags & SA_SIGINFO) && previous.sa_handler != SIG_DFL &&
+        previous.sa_handler != SIG_IGN) {
+      previous.sa_handler(signal_number);
+      return;
+    }
+  }
+  struct sigaction default_action {};
+  default_action.sa_handler = SIG_DFL;
+  sigemptyset(&default_action.sa_mask);
+  ::sigaction(signal_number, &default_action, nullptr);
+  ::raise(signal_number);
+}
+
+void on_terminate() {
+  // Not a signal context: the exception's what() may be read normally.
+  if (g_crashing.exchange(1) == 0) {
+    const int fd = open_record();
+    if (fd >= 0) {
+      Writer out{fd};
+      out.text("monitoring-crash 1\nkind terminate\n");
+      if (const std::type_info* type = abi::__cxa_current_exception_type()) {
+        out.text("type ");
+        out.text(type->name());
+        out.text("\n");
+        try {
+          std::rethrow_exception(std::current_exception());
+        } catch (const std::exception& error) {
+          out.text("value ");
+          for (const char* c = error.what(); *c != '\0'; ++c) out.text(*c == '\n' ? " " : c, 1);
+          out.text("\n");
+        } catch (...) {
+        }
+      }
+      write_time(out);
+      write_frames_and_modules(out);
+      ::close(fd);
+    }
+  }
+  if (g_state.previous_terminate != nullptr) g_state.previous_terminate();
+  std::abort();
+}
+
+int record_module(dl_phdr_info* info, std::size_t, void* data) {
+  auto* state = static_cast<CrashState*>(data);
+  std::uintptr_t end = 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const auto& header = info->dlpi_phdr[i];
+    if (header.p_type == PT_LOAD)
+      end = std::max<std::uintptr_t>(end, info->dlpi_addr + header.p_vaddr + header.p_memsz);
+  }
+  std::string path = info->dlpi_name != nullptr ? info->dlpi_name : "";
+  if (path.empty()) {  // the main program
+    char exe[4096];
+    const ssize_t length = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (length <= 0) return 0;
+    path.assign(exe, static_cast<std::size_t>(length));
+  }
+  char line[4300];
+  const int length = std::snprintf(line, sizeof line, "module 0x%llx 0x%llx %s\n",
+                                   static_cast<unsigned long long>(info->dlpi_addr),
+                                   static_cast<unsigned long long>(end), path.c_str());
+  if (length <= 0 ||
+      state->modules_length + static_cast<std::size_t>(length) >= sizeof state->modules)
+    return 0;
+  std::memcpy(state->modules + state->modules_length, line, static_cast<std::size_t>(length));
+  state->modules_length += static_cast<std::size_t>(length);
+  return 0;
+}
+
+struct Module {
+  std::uintptr_t base = 0;
+  std::uintptr_t end = 0;
+  std::string path;
+};
+
+int collect_module(dl_phdr_info* info, std::size_t, void* data) {
+  auto* modules = static_cast<std::vector<Module>*>(data);
+  Module module;
+  module.base = info->dlpi_addr;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const auto& header = info->dlpi_phdr[i];
+    if (header.p_type == PT_LOAD)
+      module.end =
+          std::max<std::uintptr_t>(module.end, info->dlpi_addr + header.p_vaddr + header.p_memsz);
+  }
+  module.path = info->dlpi_name != nullptr ? info->dlpi_name : "";
+  if (module.path.empty()) {
+    char exe[4096];
+    const ssize_t length = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (length > 0) module.path.assign(exe, static_cast<std::size_t>(length));
+  }
+  modules->push_back(std::move(module));
+  return 0;
+}
+
+std::uintptr_t parse_hex(std::string_view text) {
+  if (text.starts_with("0x")) text.remove_prefix(2);
+  std::uintptr_t value = 0;
+  std::from_chars(text.data(), text.data() + text.size(), value, 16);
+  return value;
+}
+
+}  // namespace
+
+void install_crash_handlers(const std::string& cache_dir) {
+  std::lock_guard lock(g_install_mutex);
+  if (cache_dir.size() >= sizeof g_state.dir) return;
+  std::memset(g_state.dir, 0, sizeof g_state.dir);
+  std::memcpy(g_state.dir, cache_dir.data(), cache_dir.size());
+  g_state.modules_length = 0;
+  dl_iterate_phdr(record_module, &g_state);
+  g_crashing.store(0);  // re-armed: an earlier, survived crash was recorded already
+  if (g_state.installed) return;
+  // backtrace() loads libgcc_s on first use (which allocates): do it now, not in a handler.
+  void* warm[4];
+  ::backtrace(warm, 4);
+  // An alternate stack for this thread, so a stack overflow can still be recorded.
+  stack_t current{};
+  if (::sigaltstack(nullptr, &current) == 0 && (current.ss_flags & SS_DISABLE)) {
+    static void* alt_stack = std::malloc(kAltStackBytes);  // lives for the process
+    if (alt_stack != nullptr) {
+      stack_t stack{};
+      stack.ss_sp = alt_stack;
+      stack.ss_size = kAltStackBytes;
+      ::sigaltstack(&stack, nullptr);
+    }
+  }
+  for (std::size_t i = 0; i < kSignalCount; ++i) {
+    struct sigaction action {};
+    action.sa_sigaction = on_fatal_signal;
+    action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(kSignals[i], &action, &g_state.previous[i]);
+  }
+  g_state.previous_terminate = std::set_terminate(on_terminate);
+  g_state.installed = true;
+}
+
+void uninstall_crash_handlers() {
+  std::lock_guard lock(g_install_mutex);
+  if (!g_state.installed) return;
+  for (std::size_t i = 0; i < kSignalCount; ++i)
+    ::sigaction(kSignals[i], &g_state.previous[i], nullptr);
+  std::set_terminate(g_state.previous_terminate);
+  g_state.installed = false;
+}
+
+std::unique_ptr<Captured> read_crash_record(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  if (!std::getline(in, line) || line != "monitoring-crash 1") return nullptr;
+  auto captured = std::make_unique<Captured>();
+  Event& event = captured->event;
+  event.event_id = new_event_id();
+  event.level = Level::kFatal;
+  event.handled = false;
+  event.timestamp = std::chrono::system_clock::now();
+  std::string kind, name, type, value, code, address, signal_number;
+  std::vector<std::uintptr_t> frames;
+  std::vector<Module> recorded;
+  while (std::getline(in, line)) {
+    const std::size_t space = line.find(' ');
+    const std::string key = line.substr(0, space);
+    const std::string rest = space == std::string::npos ? std::string() : line.substr(space + 1);
+    if (key == "kind")
+      kind = rest;
+    else if (key == "name")
+      name = rest;
+    else if (key == "signal")
+      signal_number = rest;
+    else if (key == "code")
+      code = rest;
+    else if (key == "address")
+      address = rest;
+    else if (key == "type")
+      type = rest;
+    else if (key == "value")
+      value = rest;
+    else if (key == "time") {
+      long long seconds = 0;
+      std::from_chars(rest.data(), rest.data() + rest.size(), seconds);
+      if (seconds > 0)
+        event.timestamp = std::chrono::system_clock::time_point(std::chrono::seconds(seconds));
+    } else if (key == "frame") {
+      frames.push_back(parse_hex(rest));
+    } else if (key == "module") {
+      const std::size_t second = rest.find(' ');
+      const std::size_t third = rest.find(' ', second + 1);
+      if (second == std::string::npos || third == std::string::npos) continue;
+      recorded.push_back({parse_hex(rest.substr(0, second)),
+                          parse_hex(rest.substr(second + 1, third - second - 1)),
+                          rest.substr(third + 1)});
+    }
+  }
+  if (kind == "signal") {
+    event.mechanism = "signalhandler";
+    event.message = "Fatal signal " + name;
+    captured->chain.push_back({name.empty() ? "signal" : name, true,
+                               "Fatal signal " + name + " (" + signal_number + "), code " + code +
+                                   ", address " + address});
+  } else if (kind == "terminate") {
+    event.mechanism = "terminate";
+    event.message = "std::terminate called";
+    captured->chain.push_back({type.empty() ? "std::terminate" : type, type.empty(),
+                               value.empty() ? "std::terminate called" : value});
+  } else {
+    return nullptr;
+  }
+  // The crashed process's addresses, moved to where the same binaries are loaded now.
+  std::vector<Module> current;
+  dl_iterate_phdr(collect_module, &current);
+  std::size_t unresolved = 0;
+  for (std::uintptr_t frame : frames) {
+    const Module* from = nullptr;
+    for (const Module& module : recorded)
+      if (frame >= module.base && frame < module.end && (!from || module.base > from->base))
+        from = &module;
+    const Module* to = nullptr;
+    if (from != nullptr)
+      for (const Module& module : current)
+        if (module.path == from->path) to = &module;
+    if (to == nullptr) {
+      ++unresolved;
+      continue;
+    }
+    captured->frames.push_back(reinterpret_cast<void*>(frame - from->base + to->base));
+  }
+  if (unresolved > 0) event.extra.emplace_back("unresolved_frames", std::to_string(unresolved));
+  return captured;
+}
+
+}  // namespace monitoring::sentry::detail

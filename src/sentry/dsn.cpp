@@ -1,0 +1,255 @@
+// DSN parsing and the small value helpers of the Sentry client.
+
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+#include <string>
+#include <string_view>
+
+#include "sentry/internal.hpp"
+
+namespace monitoring::sentry {
+namespace {
+
+constexpr std::string_view kFiltered = "[Filtered]";
+
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+char lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+/// The DSN as it may be shown: the key (everything before '@') replaced. Without an '@' the
+/// whole value could be a key, so nothing of it is shown.
+std::string shown(std::string_view dsn) {
+  const std::size_t scheme_end = dsn.find("://");
+  const std::size_t at = dsn.find('@', scheme_end == std::string_view::npos ? 0 : scheme_end + 3);
+  if (scheme_end == std::string_view::npos || at == std::string_view::npos)
+    return std::string(kFiltered);
+  std::string out(dsn.substr(0, scheme_end + 3));
+  out += kFiltered;
+  out += dsn.substr(at);
+  return out;
+}
+
+[[noreturn]] void fail(std::string_view dsn, std::string_view why) {
+  throw SentryError("invalid Sentry DSN '" + shown(dsn) + "': " + std::string(why) +
+                    " (expected https://<public key>@<host>[:port][/path]/<project id>)");
+}
+
+}  // namespace
+
+Dsn Dsn::parse(std::string_view dsn) {
+  if (dsn.empty()) fail(dsn, "the DSN is empty");
+  for (char c : dsn)
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
+      fail(dsn, "the DSN contains a space or control character");
+  Dsn out;
+  const std::size_t scheme_end = dsn.find("://");
+  if (scheme_end == std::string_view::npos) fail(dsn, "the DSN has no scheme");
+  for (char c : dsn.substr(0, scheme_end)) out.scheme.push_back(lower(c));
+  if (out.scheme != "http" && out.scheme != "https") fail(dsn, "the scheme must be http or https");
+  std::string_view rest = dsn.substr(scheme_end + 3);
+  const std::size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  std::string_view path = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+  const std::size_t at = authority.rfind('@');
+  if (at == std::string_view::npos) fail(dsn, "the DSN has no public key before '@'");
+  std::string_view userinfo = authority.substr(0, at);
+  out.public_key = std::string(userinfo.substr(0, userinfo.find(':')));
+  if (out.public_key.empty()) fail(dsn, "the DSN has no public key before '@'");
+  std::string_view hostport = authority.substr(at + 1);
+  std::string_view port_text;
+  if (!hostport.empty() && hostport.front() == '[') {
+    const std::size_t close = hostport.find(']');
+    if (close == std::string_view::npos) fail(dsn, "unterminated IPv6 address");
+    out.host = std::string(hostport.substr(0, close + 1));
+    std::string_view after = hostport.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') fail(dsn, "unexpected text after the IPv6 address");
+      port_text = after.substr(1);
+      if (port_text.empty()) fail(dsn, "the port is empty");
+    }
+  } else {
+    const std::size_t colon = hostport.rfind(':');
+    out.host = std::string(hostport.substr(0, colon));
+    if (colon != std::string_view::npos) {
+      port_text = hostport.substr(colon + 1);
+      if (port_text.empty()) fail(dsn, "the port is empty");
+    }
+  }
+  if (out.host.empty() || out.host == "[]") fail(dsn, "the DSN has no host");
+  if (!port_text.empty()) {
+    unsigned value = 0;
+    auto [end, error] =
+        std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
+    if (error != std::errc() || end != port_text.data() + port_text.size() || value == 0 ||
+        value > 65535)
+      fail(dsn, "the port '" + std::string(port_text) + "' is not a number 1..65535");
+    out.port = static_cast<std::uint16_t>(value);
+  }
+  if (path.find_first_of("?#") != std::string_view::npos)
+    fail(dsn, "the DSN must not have a query or fragment");
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  const std::size_t last = path.rfind('/');
+  if (path.empty() || last == std::string_view::npos)
+    fail(dsn, "the DSN has no project id after the host");
+  std::string_view project = path.substr(last + 1);
+  if (project.empty()) fail(dsn, "the DSN has no project id after the host");
+  for (char c : project)
+    if (!is_digit(c)) fail(dsn, "the project id '" + std::string(project) + "' is not a number");
+  out.project_id = std::string(project);
+  out.path_prefix = std::string(path.substr(0, last));
+  return out;
+}
+
+std::string Dsn::envelope_url() const {
+  std::string url = scheme + "://" + host;
+  if (port != 0) {
+    url.push_back(':');
+    url.append(std::to_string(port));
+  }
+  url += path_prefix;
+  url += "/api/" + project_id + "/envelope/";
+  return url;
+}
+
+std::string Dsn::redacted() const {
+  std::string url = scheme + "://" + std::string(kFiltered) + "@" + host;
+  if (port != 0) {
+    url.push_back(':');
+    url.append(std::to_string(port));
+  }
+  return url + path_prefix + "/" + project_id;
+}
+
+std::string_view level_name(Level level) noexcept {
+  switch (level) {
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kWarning:
+      return "warning";
+    case Level::kError:
+      return "error";
+    case Level::kFatal:
+      return "fatal";
+  }
+  return "error";
+}
+
+Level from_log_level(logging::Level level) noexcept {
+  switch (level) {
+    case logging::Level::kDebug:
+      return Level::kDebug;
+    case logging::Level::kInfo:
+      return Level::kInfo;
+    case logging::Level::kWarning:
+      return Level::kWarning;
+    case logging::Level::kError:
+      return Level::kError;
+    default:
+      return Level::kFatal;
+  }
+}
+
+namespace detail {
+
+std::string new_event_id() {
+  std::string id = context::new_request_id();
+  std::erase(id, '-');
+  return id;
+}
+
+std::string rfc3339(std::chrono::system_clock::time_point time) {
+  using namespace std::chrono;
+  const auto micros = duration_cast<microseconds>(time.time_since_epoch()).count();
+  std::time_t seconds = static_cast<std::time_t>(micros / 1000000);
+  long fraction = static_cast<long>(micros % 1000000);
+  if (fraction < 0) {
+    fraction += 1000000;
+    --seconds;
+  }
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char text[96];
+  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, fraction);
+  return text;
+}
+
+std::string_view item_category(std::string_view item_type) noexcept {
+  if (item_type == "event") return "error";
+  if (item_type == "transaction") return "transaction";
+  if (item_type == "client_report") return "internal";
+  return item_type;
+}
+
+void RateLimits::update(long status, const common::HttpHeaders& headers, Clock::time_point now) {
+  auto extend = [&](const std::string& category, Clock::time_point until) {
+    auto& slot = until_[category];
+    if (slot < until) slot = until;
+  };
+  if (auto limits = headers.get("X-Sentry-Rate-Limits")) {
+    // "retry_after:categories:scope[:reason[:namespaces]], ..."; categories ';'-separated,
+    // empty = every category.
+    std::string_view text = *limits;
+    while (!text.empty()) {
+      const std::size_t comma = text.find(',');
+      std::string_view group = text.substr(0, comma);
+      text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+      while (!group.empty() && group.front() == ' ') group.remove_prefix(1);
+      const std::size_t colon = group.find(':');
+      double seconds = 0;
+      std::string_view number = group.substr(0, colon);
+      auto [end, error] = std::from_chars(number.data(), number.data() + number.size(), seconds);
+      if (error != std::errc() || seconds < 0) continue;
+      const auto until =
+          now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+      std::string_view categories =
+          colon == std::string_view::npos ? std::string_view() : group.substr(colon + 1);
+      categories = categories.substr(0, categories.find(':'));
+      if (categories.empty()) {
+        extend("", until);
+        continue;
+      }
+      while (!categories.empty()) {
+        const std::size_t semi = categories.find(';');
+        std::string_view category = categories.substr(0, semi);
+        if (!category.empty()) extend(std::string(category), until);
+        categories =
+            semi == std::string_view::npos ? std::string_view() : categories.substr(semi + 1);
+      }
+    }
+    return;
+  }
+  if (status != 429) return;
+  double seconds = 60;
+  if (auto retry_after = headers.get("Retry-After")) {
+    double value = 0;
+    auto [end, error] =
+        std::from_chars(retry_after->data(), retry_after->data() + retry_after->size(), value);
+    if (error == std::errc() && value >= 0) seconds = value;
+  }
+  extend("",
+         now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds)));
+}
+
+RateLimits::Clock::time_point RateLimits::until(std::string_view category) const {
+  Clock::time_point result{};
+  if (auto all = until_.find(std::string_view()); all != until_.end()) result = all->second;
+  if (auto it = until_.find(category); it != until_.end() && it->second > result)
+    result = it->second;
+  return result;
+}
+
+bool RateLimits::limited(std::string_view category, Clock::time_point now) const {
+  if (category == "internal") return false;  // client reports are never limited by category
+  return until(category) > now;
+}
+
+}  // namespace detail
+}  // namespace monitoring::sentry

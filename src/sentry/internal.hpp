@@ -1,0 +1,132 @@
+#pragma once
+
+// Internals of the Sentry client shared by its source files and unit tests.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/http_client.hpp"
+#include "monitoring/context.hpp"
+#include "monitoring/scrub.hpp"
+#include "monitoring/sentry.hpp"
+
+namespace monitoring::sentry::detail {
+
+inline constexpr std::string_view kSdkName = "monitoring-cpp";
+inline constexpr std::string_view kSdkVersion = "0.1.0";
+
+/// One scope layer (global or per-thread). Immutable once published: setters copy it.
+struct ScopeData {
+  bool has_user = false;
+  User user;
+  Tags tags;
+  Tags extra;
+  std::vector<std::pair<std::string, Tags>> contexts;
+  std::vector<std::string> fingerprint;
+};
+
+/// One exception of a chain as the caller saw it (outermost first); demangled later.
+struct RawException {
+  std::string type;  ///< mangled (typeid name) or already readable when `demangled`
+  bool demangled = false;
+  std::string value;
+};
+
+/// What the caller hands to the background thread: copies and raw addresses only.
+struct Captured {
+  Event event;  ///< event_id, timestamp, level, message, logger, tags and fields set here
+  std::vector<RawException> chain;
+  std::vector<void*> frames;  ///< raw return addresses, innermost first
+  std::string stack_text;     ///< a logger record's symbolized trace, parsed into frames
+  std::shared_ptr<const ScopeData> global_scope;
+  std::shared_ptr<const ScopeData> thread_scope;
+  ContextSnapshot context;
+  std::vector<std::shared_ptr<const Breadcrumb>> breadcrumbs;
+};
+
+/// One finished span.
+struct SpanRecord {
+  std::string span_id;
+  std::string parent_span_id;
+  std::string op;
+  std::string description;
+  std::string status;
+  std::chrono::system_clock::time_point start;
+  std::chrono::system_clock::time_point end;
+  Tags tags;
+  Tags data;
+};
+
+/// A finished, sampled transaction: the root span and its finished children.
+struct TransactionRecord {
+  std::string event_id;
+  std::string trace_id;
+  std::string name;
+  SpanRecord root;
+  std::vector<SpanRecord> spans;
+  Tags dsc;  ///< dynamic sampling context (baggage's sentry- members, prefix removed)
+  std::shared_ptr<const ScopeData> global_scope;
+  ContextSnapshot context;
+};
+
+/// The transaction payload JSON (scope and context merged, scrubbed).
+std::string transaction_json(const TransactionRecord& record, const Options& options,
+                             const Scrubber& scrubber);
+
+/// A 16-hex-digit span id.
+std::string new_span_id();
+/// A 32-hex-digit id (UUIDv4 without dashes).
+std::string new_event_id();
+/// "2025-01-31T12:00:00.123456Z".
+std::string rfc3339(std::chrono::system_clock::time_point time);
+
+/// Builds the final event: demangles the chain, symbolizes frames, merges global scope <
+/// shared context < thread scope < event. Background thread.
+Event assemble(Captured& captured, const Options& options);
+/// Frames from the logger's "#0 0x... in fn at file:line" text, oldest call first.
+std::vector<Frame> parse_stack_text(std::string_view text);
+/// Replaces secrets in every free-text and key/value part of the event.
+void scrub_event(Event& event, const Scrubber& scrubber);
+/// The event payload JSON (with sdk, platform, os/runtime/trace contexts).
+std::string event_json(const Event& event);
+
+/// One envelope item: its type (event, client_report, ...) and JSON payload.
+struct EnvelopeItem {
+  std::string type;
+  std::string payload;
+};
+/// `header\n` then `item header\npayload\n` per item; event_id in the header when given.
+/// `trace` (the dynamic sampling context) goes into the envelope header when not empty.
+std::string build_envelope(std::string_view event_id, const std::vector<EnvelopeItem>& items,
+                           const Tags& trace = {});
+
+/// Client report counters: (reason, category) -> quantity.
+using DiscardCounts = std::map<std::pair<std::string, std::string>, std::uint64_t>;
+std::string client_report_json(const DiscardCounts& counts);
+
+/// Sentry's rate limits per data category, from 429 answers and X-Sentry-Rate-Limits.
+class RateLimits {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  /// Reads an answer's headers. X-Sentry-Rate-Limits wins; else a 429 applies Retry-After
+  /// (seconds, default 60) to every category.
+  void update(long status, const common::HttpHeaders& headers, Clock::time_point now);
+  /// True while `category` ("error", "transaction", ...) may not be sent.
+  bool limited(std::string_view category, Clock::time_point now) const;
+  /// When the limit of `category` ends (now or earlier when not limited).
+  Clock::time_point until(std::string_view category) const;
+
+ private:
+  std::map<std::string, Clock::time_point, std::less<>> until_;  // "" = every category
+};
+
+/// The rate-limit category of an envelope item type.
+std::string_view item_category(std::string_view item_type) noexcept;
+
+}  // namespace monitoring::sentry::detail
