@@ -30,6 +30,9 @@ ctest --test-dir "$BUILD/release" -L unit --output-on-failure -j"$JOBS" --timeou
 step "integration tests"
 ctest --test-dir "$BUILD/release" -L integration --output-on-failure --timeout 600
 
+step "deploy assets: promtool and end-to-end"
+bash tests/e2e/deploy_assets.sh "$BUILD/release/examples/monitoring-demo"
+
 step "install and consumers"
 rm -rf "$BUILD/install" "$BUILD/consumer"
 cmake --install "$BUILD/release" --prefix "$BUILD/install" >/dev/null

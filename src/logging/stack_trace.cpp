@@ -70,7 +70,19 @@ const SymbolizedFrame& Symbolizer::resolve(std::uintptr_t address) {
   const std::uintptr_t pc = address - 1;
   if (backtrace_state* state = symbol_state()) {
     backtrace_pcinfo(state, pc, on_pcinfo, on_error, &info);
-    if (info.function.empty()) backtrace_syminfo(state, pc, on_syminfo, on_error, &info);
+    if (info.function.empty()) {
+      backtrace_syminfo(state, pc, on_syminfo, on_error, &info);
+    } else if (!info.function.starts_with("_Z")) {
+      // Without optimization DWARF may name a member function by its bare name ("TestBody");
+      // the symbol table has the qualified one. Take it when it is the same function.
+      FrameInfo symbol;
+      backtrace_syminfo(state, pc, on_syminfo, on_error, &symbol);
+      if (!symbol.function.empty()) {
+        const std::string qualified = demangle(symbol.function.c_str());
+        if (qualified.find("::" + info.function + "(") != std::string::npos)
+          info.function = symbol.function;
+      }
+    }
   }
   SymbolizedFrame frame;
   Dl_info dl{};

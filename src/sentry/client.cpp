@@ -32,6 +32,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Transport threads still running, detached ones included (tests wait for them to end).
+std::atomic<int> live_workers{0};
+
 constexpr std::uint32_t kMaxFrames = 64;
 constexpr int kMaxChain = 16;
 
@@ -68,27 +71,6 @@ bool sampled(double rate) {
   if (rate <= 0.0) return false;
   thread_local std::mt19937_64 engine{std::random_device{}()};
   return std::uniform_real_distribution<double>(0.0, 1.0)(engine) < rate;
-}
-
-std::string field_text(const FieldValue& v) {
-  switch (v.type()) {
-    case FieldValue::Type::kNull:
-      return "null";
-    case FieldValue::Type::kBool:
-      return v.as_bool() ? "true" : "false";
-    case FieldValue::Type::kInt:
-      return std::to_string(v.as_int());
-    case FieldValue::Type::kUint:
-      return std::to_string(v.as_uint());
-    case FieldValue::Type::kDouble: {
-      std::string out;
-      monitoring::detail::append_json_number(out, v.as_double());
-      return out;
-    }
-    case FieldValue::Type::kString:
-      return std::string(v.as_string());
-  }
-  return {};
 }
 
 /// The caller-side part common to every captured event.
@@ -279,6 +261,7 @@ Client::~Client() {
 
 void Client::start() {
   load_cache();
+  live_workers.fetch_add(1);
   worker_ = std::thread([this] { run(); });
 }
 
@@ -398,6 +381,12 @@ void Client::run() {
   // it only after the lock, and touch nothing afterwards.
   std::shared_ptr<Client> self = std::move(self_);
   lock.unlock();
+  self.reset();
+  live_workers.fetch_sub(1);
+}
+
+int live_transport_threads() noexcept {
+  return live_workers.load();
 }
 
 void Client::process(Work& work) {

@@ -14,6 +14,28 @@
 #include "sentry/internal.hpp"
 
 namespace monitoring::sentry::detail {
+
+std::string field_text(const FieldValue& v) {
+  switch (v.type()) {
+    case FieldValue::Type::kNull:
+      return "null";
+    case FieldValue::Type::kBool:
+      return v.as_bool() ? "true" : "false";
+    case FieldValue::Type::kInt:
+      return std::to_string(v.as_int());
+    case FieldValue::Type::kUint:
+      return std::to_string(v.as_uint());
+    case FieldValue::Type::kDouble: {
+      std::string out;
+      monitoring::detail::append_json_number(out, v.as_double());
+      return out;
+    }
+    case FieldValue::Type::kString:
+      return std::string(v.as_string());
+  }
+  return {};
+}
+
 namespace {
 
 using monitoring::detail::JsonWriter;
@@ -77,28 +99,6 @@ void merge_scope(Event& event, const ScopeData* scope) {
       it->second = values;
   }
   if (!scope->fingerprint.empty()) event.fingerprint = scope->fingerprint;
-}
-
-std::string value_text(const OwnedValue& value) {
-  const FieldValue v = value.view();
-  switch (v.type()) {
-    case FieldValue::Type::kNull:
-      return "null";
-    case FieldValue::Type::kBool:
-      return v.as_bool() ? "true" : "false";
-    case FieldValue::Type::kInt:
-      return std::to_string(v.as_int());
-    case FieldValue::Type::kUint:
-      return std::to_string(v.as_uint());
-    case FieldValue::Type::kDouble: {
-      std::string out;
-      monitoring::detail::append_json_number(out, v.as_double());
-      return out;
-    }
-    case FieldValue::Type::kString:
-      return std::string(v.as_string());
-  }
-  return {};
 }
 
 void scrub_text(const Scrubber& scrubber, std::string& text) {
@@ -219,7 +219,7 @@ Event assemble(Captured& captured, const Options& options) {
   if (!context.request_id().empty())
     set_member(event.tags, "request_id", std::string(context.request_id()));
   for (const OwnedField& field : context.fields())
-    set_member(event.extra, field.key, value_text(field.value));
+    set_member(event.extra, field.key, field_text(field.value.view()));
   merge_scope(event, captured.thread_scope.get());
 
   Event& own = captured.event;

@@ -129,4 +129,12 @@ class RateLimits {
 /// The rate-limit category of an envelope item type.
 std::string_view item_category(std::string_view item_type) noexcept;
 
+/// Transport threads still running, including one that close() left behind on a hanging
+/// server (it ends at its HTTP timeout or when the connection drops).
+int live_transport_threads() noexcept;
+
+/// A field value as Sentry shows tags, extra and breadcrumb data: text, numbers as JSON writes
+/// them.
+std::string field_text(const FieldValue& value);
+
 }  // namespace monitoring::sentry::detail

@@ -16,6 +16,7 @@
 #include "monitoring/metrics/exposition.hpp"
 #include "monitoring/metrics/registry.hpp"
 #include "monitoring/sentry.hpp"
+#include "sentry/internal.hpp"
 
 namespace sentry = monitoring::sentry;
 using sentry_test::IngestPeer;
@@ -342,17 +343,20 @@ TEST_F(SentryClient, CacheIsBoundedOldestDropped) {
 }
 
 TEST_F(SentryClient, CloseIsBoundedWhenTheServerHangs) {
-  IngestPeer peer;
-  peer.set_answer([](int) { return monitoring::testing::CannedAnswer{"", true}; });
-  auto options = options_for(peer);
+  auto peer = std::make_unique<IngestPeer>();
+  peer->set_answer([](int) { return monitoring::testing::CannedAnswer{"", true}; });
+  auto options = options_for(*peer);
   options.http_timeout = 10s;
   sentry::init(options);
   sentry::capture_message("stuck");
-  ASSERT_TRUE(wait_for([&] { return peer.requests() == 1; }));
+  ASSERT_TRUE(wait_for([&] { return peer->requests() == 1; }));
   const auto start = std::chrono::steady_clock::now();
   sentry::close(300ms);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
   EXPECT_FALSE(sentry::is_enabled());
+  // The thread close() left behind ends as soon as the connection drops.
+  peer.reset();
+  EXPECT_TRUE(wait_for([] { return sentry::detail::live_transport_threads() == 0; }));
 }
 
 namespace {

@@ -1,0 +1,26 @@
+# Entry points; the real work is in scripts/ and deploy/.
+#   make test         the whole suite (scripts/test.sh)
+#   make demo         build and run the demo bot (scripts/demo.sh)
+#   make demo-stack   the demo bot plus a local Prometheus with deploy/prometheus
+#   make deploy-check promtool, dashboards and the live end-to-end check of deploy/
+BUILD_DIR ?= build/release
+DEMO_BIN := $(BUILD_DIR)/examples/monitoring-demo
+JOBS ?= $(shell nproc)
+
+.PHONY: test demo demo-stack demo-build deploy-check
+
+test:
+	bash scripts/test.sh
+
+demo:
+	bash scripts/demo.sh
+
+demo-build:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BUILD_DIR) --target monitoring-demo -j$(JOBS)
+
+demo-stack: demo-build
+	DEMO=$(DEMO_BIN) bash deploy/demo-stack.sh
+
+deploy-check: demo-build
+	bash tests/e2e/deploy_assets.sh $(DEMO_BIN)
