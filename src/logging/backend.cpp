@@ -309,17 +309,19 @@ class Backend {
   // timestamp. Returns the number of log records handled.
   std::size_t pass(bool discard) {
     Runtime& rt = runtime();
-    if (rt.queues_version.load(std::memory_order_acquire) != queues_version_) {
-      std::lock_guard lock(rt.queues_mutex);
-      queues_ = rt.queues;
-      queues_version_ = rt.queues_version.load(std::memory_order_relaxed);
-    }
-    // Taken before the snapshot: every record pointing to these states was published
-    // before they were retired, so this sweep sees it, and the states can go afterwards.
+    // Retired states first, then the queue list and the queue ends: every record pointing
+    // to these states was published (in a queue registered even earlier) before they were
+    // retired, so this sweep sees it, and the states can go afterwards. The other order
+    // misses a queue registered between the two steps.
     retired_.clear();
     {
       std::lock_guard lock(rt.retire_mutex);
       retired_.swap(rt.retired);
+    }
+    if (rt.queues_version.load(std::memory_order_acquire) != queues_version_) {
+      std::lock_guard lock(rt.queues_mutex);
+      queues_ = rt.queues;
+      queues_version_ = rt.queues_version.load(std::memory_order_relaxed);
     }
 
     cursors_.clear();
