@@ -14,7 +14,7 @@
 
 #include "integration/fixture.hpp"
 #include "monitoring/context.hpp"
-#include "unit/logging/json_reader.hpp"
+#include "support/json_reader.hpp"
 
 namespace sentry = monitoring::sentry;
 using monitoring::testing::ChildProcess;

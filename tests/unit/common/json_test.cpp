@@ -7,7 +7,7 @@
 #include <random>
 #include <string>
 
-#include "unit/logging/json_reader.hpp"
+#include "support/json_reader.hpp"
 
 namespace {
 

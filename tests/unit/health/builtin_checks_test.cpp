@@ -6,7 +6,6 @@
 #include "health/postgres.hpp"
 #include "health/redis.hpp"
 #include "health/scrub.hpp"
-#include "json_value.hpp"
 #include "monitoring/metrics/registry.hpp"
 #include "monitoring/monitor.hpp"
 #include "test_util.hpp"

@@ -1,12 +1,12 @@
 #include <gtest/gtest.h>
 
-#include "json_value.hpp"
+#include "support/json_reader.hpp"
 #include "test_util.hpp"
 
 namespace monitoring::health {
 namespace {
 
-using testing::Json;
+using Json = test_json::Value;
 
 CheckOutcome outcome(std::string name, Status status, std::string message, bool critical,
                      double latency_ms = 1.5) {
@@ -35,7 +35,7 @@ HealthReport sample_report() {
 
 TEST(HealthJson, HealthBodyFollowsTheContract) {
   const HealthReport report = sample_report();
-  const Json body = Json::parse(to_json(report));
+  const Json body = test_json::parse(to_json(report));
   EXPECT_EQ(body.keys(),
             (std::vector<std::string>{"status", "timestamp", "uptime_seconds", "checks"}));
   EXPECT_EQ(body["status"].string, "degraded");
@@ -50,7 +50,7 @@ TEST(HealthJson, HealthBodyFollowsTheContract) {
   EXPECT_EQ(database["status"].string, "healthy");
   EXPECT_DOUBLE_EQ(database["latency_ms"].number, 1.235);
   EXPECT_EQ(database["message"].string, "ok");
-  EXPECT_EQ(database["critical"].type, Json::Type::boolean);
+  EXPECT_EQ(database["critical"].type, Json::Type::kBool);
   EXPECT_TRUE(database["critical"].boolean);
   EXPECT_EQ(checks["payment:yookassa"]["status"].string, "unhealthy");
   EXPECT_FALSE(checks["payment:yookassa"]["critical"].boolean);
@@ -66,9 +66,9 @@ TEST(HealthJson, HostileNamesAndMessagesStayValidJson) {
       outcome("unicode", Status::healthy, "Привет, 世界 🚀", true)};
   for (const std::string& text : {to_json(report), to_health_json(report)}) {
     SCOPED_TRACE(text);
-    EXPECT_NO_THROW(Json::parse(text));
+    EXPECT_NO_THROW(test_json::parse(text));
   }
-  const Json body = Json::parse(to_json(report));
+  const Json body = test_json::parse(to_json(report));
   EXPECT_EQ(body["checks"]["quote\"back\\slash"]["message"].string, "line\nbreak\ttab\x01\x7F");
   EXPECT_NE(body["checks"]["utf8"]["message"].string.find("\xEF\xBF\xBD"), std::string::npos);
   EXPECT_EQ(body["checks"]["unicode"]["message"].string, "Привет, 世界 🚀");
@@ -76,7 +76,7 @@ TEST(HealthJson, HostileNamesAndMessagesStayValidJson) {
 
 TEST(HealthJson, IetfFormatMapsStatusesAndGroupsComponents) {
   const HealthReport report = sample_report();
-  const Json body = Json::parse(to_health_json(report, "2getpro-bot", "1.2.3"));
+  const Json body = test_json::parse(to_health_json(report, "2getpro-bot", "1.2.3"));
   EXPECT_EQ(body["status"].string, "warn");
   EXPECT_EQ(body["serviceId"].string, "2getpro-bot");
   EXPECT_EQ(body["version"].string, "1.2.3");
@@ -103,7 +103,7 @@ TEST(HealthJson, IetfFormatMapsStatusesAndGroupsComponents) {
   HealthReport down;
   down.checks = {outcome("redis", Status::unhealthy, "refused", true)};
   down.status = aggregate_status(down.checks);
-  EXPECT_EQ(Json::parse(to_health_json(down))["status"].string, "fail");
+  EXPECT_EQ(test_json::parse(to_health_json(down))["status"].string, "fail");
 }
 
 TEST(HealthJson, ReadinessBody) {
@@ -114,8 +114,8 @@ TEST(HealthJson, ReadinessBody) {
   report.timestamp = std::chrono::system_clock::time_point(std::chrono::seconds(0));
   report.checks = {
       outcome("migrations", Status::unhealthy, "golang-migrate: version 3 is dirty", true)};
-  const Json body = Json::parse(to_json(report));
-  EXPECT_EQ(body["ready"].type, Json::Type::boolean);
+  const Json body = test_json::parse(to_json(report));
+  EXPECT_EQ(body["ready"].type, Json::Type::kBool);
   EXPECT_FALSE(body["ready"].boolean);
   EXPECT_TRUE(body["started"].boolean);
   EXPECT_TRUE(body["draining"].boolean);

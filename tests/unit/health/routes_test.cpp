@@ -5,7 +5,7 @@
 #include <thread>
 
 #include "common/http_client.hpp"
-#include "json_value.hpp"
+#include "support/json_reader.hpp"
 #include "test_util.hpp"
 
 namespace monitoring::health {
@@ -13,7 +13,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::Gate;
-using testing::Json;
+using Json = test_json::Value;
 using testing::options;
 using testing::quiet;
 
@@ -66,15 +66,16 @@ TEST(HealthRoutes, HealthAnswers200WhileHealthyAnd503WhenACriticalCheckFails) {
   EXPECT_EQ(degraded.status, 200);
   EXPECT_EQ(content_type(degraded), "application/json");
   EXPECT_EQ(degraded.headers.get("Cache-Control").value_or(""), "no-store");
-  Json body = Json::parse(degraded.body);
+  Json body = test_json::parse(degraded.body);
   EXPECT_EQ(body["status"].string, "degraded");
   EXPECT_EQ(body["checks"]["panel"]["message"].string, "HTTP 502");
 
   database_up = false;
   auto down = get(endpoints.server, "/health");
   EXPECT_EQ(down.status, 503);
-  EXPECT_EQ(Json::parse(down.body)["status"].string, "unhealthy");
-  EXPECT_EQ(Json::parse(down.body)["checks"]["database"]["message"].string, "check returned false");
+  EXPECT_EQ(test_json::parse(down.body)["status"].string, "unhealthy");
+  EXPECT_EQ(test_json::parse(down.body)["checks"]["database"]["message"].string,
+            "check returned false");
 
   auto head = get(endpoints.server, "/health", {}, "HEAD");
   EXPECT_EQ(head.status, 503);
@@ -88,7 +89,7 @@ TEST(HealthRoutes, HealthJsonWhenAcceptAsksForIt) {
   auto response = get(endpoints.server, "/health", {{"Accept", "application/health+json"}});
   EXPECT_EQ(response.status, 503);
   EXPECT_EQ(content_type(response), "application/health+json");
-  Json body = Json::parse(response.body);
+  Json body = test_json::parse(response.body);
   EXPECT_EQ(body["status"].string, "fail");
   EXPECT_EQ(body["checks"]["redis:responseTime"][0]["output"].string, "refused");
 }
@@ -104,16 +105,16 @@ TEST(HealthRoutes, BearerTokenHidesDetailsFromUnauthenticatedCallers) {
 
   auto anonymous = get(endpoints.server, "/health");
   EXPECT_EQ(anonymous.status, 200);
-  EXPECT_EQ(Json::parse(anonymous.body).keys(), std::vector<std::string>{"status"});
+  EXPECT_EQ(test_json::parse(anonymous.body).keys(), std::vector<std::string>{"status"});
   EXPECT_EQ(anonymous.body.find("internal detail"), std::string::npos);
   EXPECT_EQ(anonymous.headers.get("Vary").value_or(""), "Accept, Authorization");
 
   auto wrong = get(endpoints.server, "/health", {{"Authorization", "Bearer nope"}});
-  EXPECT_EQ(Json::parse(wrong.body).keys(), std::vector<std::string>{"status"});
+  EXPECT_EQ(test_json::parse(wrong.body).keys(), std::vector<std::string>{"status"});
 
   auto authorized =
       get(endpoints.server, "/health", {{"Authorization", "Bearer t0ken-for-details"}});
-  EXPECT_EQ(Json::parse(authorized.body)["checks"]["database"]["message"].string,
+  EXPECT_EQ(test_json::parse(authorized.body)["checks"]["database"]["message"].string,
             "internal detail");
 
   auto anonymous_ietf = get(endpoints.server, "/health", {{"Accept", "application/health+json"}});
@@ -124,13 +125,13 @@ TEST(HealthRoutes, BearerTokenHidesDetailsFromUnauthenticatedCallers) {
   EXPECT_EQ(ready.body, R"({"ready":true})");
   auto ready_details =
       get(endpoints.server, "/ready", {{"Authorization", "Bearer t0ken-for-details"}});
-  EXPECT_TRUE(Json::parse(ready_details.body)["checks"].has("migrations"));
+  EXPECT_TRUE(test_json::parse(ready_details.body)["checks"].has("migrations"));
 
   auto live = get(endpoints.server, "/live");
-  EXPECT_FALSE(Json::parse(live.body).has("heartbeats"));
+  EXPECT_FALSE(test_json::parse(live.body).has("heartbeats"));
   auto live_details =
       get(endpoints.server, "/live", {{"Authorization", "Bearer t0ken-for-details"}});
-  EXPECT_TRUE(Json::parse(live_details.body)["heartbeats"].has("bot_loop"));
+  EXPECT_TRUE(test_json::parse(live_details.body)["heartbeats"].has("bot_loop"));
 }
 
 TEST(HealthRoutes, ReadyFollowsStartupChecksAndDrain) {
@@ -147,26 +148,26 @@ TEST(HealthRoutes, ReadyFollowsStartupChecksAndDrain) {
 
   auto before_start = get(endpoints.server, "/ready");
   EXPECT_EQ(before_start.status, 503);
-  Json body = Json::parse(before_start.body);
+  Json body = test_json::parse(before_start.body);
   EXPECT_FALSE(body["ready"].boolean);
   EXPECT_FALSE(body["started"].boolean);
 
   endpoints.readiness.mark_started();
   auto ready = get(endpoints.server, "/ready");
   EXPECT_EQ(ready.status, 200);
-  EXPECT_TRUE(Json::parse(ready.body)["ready"].boolean);
+  EXPECT_TRUE(test_json::parse(ready.body)["ready"].boolean);
 
   cache_up = false;
   auto cache_down = get(endpoints.server, "/ready");
   EXPECT_EQ(cache_down.status, 503);
-  EXPECT_EQ(Json::parse(cache_down.body)["checks"]["cache"]["status"].string, "unhealthy");
+  EXPECT_EQ(test_json::parse(cache_down.body)["checks"]["cache"]["status"].string, "unhealthy");
 
   cache_up = true;
   endpoints.readiness.begin_drain();
   const int runs_before = runs.load();
   auto draining = get(endpoints.server, "/ready");
   EXPECT_EQ(draining.status, 503);
-  body = Json::parse(draining.body);
+  body = test_json::parse(draining.body);
   EXPECT_TRUE(body["draining"].boolean);
   EXPECT_TRUE(body["checks"].object.empty());
   EXPECT_EQ(runs.load(), runs_before);
@@ -179,7 +180,7 @@ TEST(HealthRoutes, LiveTurns503WhenAHeartbeatStalls) {
   Endpoints endpoints;
   auto alive = get(endpoints.server, "/live");
   EXPECT_EQ(alive.status, 200);
-  Json body = Json::parse(alive.body);
+  Json body = test_json::parse(alive.body);
   EXPECT_EQ(body["status"].string, "alive");
   EXPECT_GT(body["uptime_seconds"].number, 0);
 
@@ -188,7 +189,7 @@ TEST(HealthRoutes, LiveTurns503WhenAHeartbeatStalls) {
   std::this_thread::sleep_for(200ms);
   auto stalled = get(endpoints.server, "/live");
   EXPECT_EQ(stalled.status, 503);
-  body = Json::parse(stalled.body);
+  body = test_json::parse(stalled.body);
   EXPECT_EQ(body["status"].string, "stalled");
   EXPECT_TRUE(body["heartbeats"]["bot_loop"]["stale"].boolean);
   EXPECT_GE(body["heartbeats"]["bot_loop"]["age_seconds"].number, 0.1);
@@ -221,7 +222,7 @@ TEST(HealthRoutes, HungCheckNeitherBlocksTheServerNorDelaysHealthPastItsTimeout)
 
   auto response = health.get();
   EXPECT_EQ(response.status, 503);
-  EXPECT_EQ(Json::parse(response.body)["checks"]["redis"]["message"].string,
+  EXPECT_EQ(test_json::parse(response.body)["checks"]["redis"]["message"].string,
             "timeout after 800 ms");
   gate->open();
 }
@@ -241,7 +242,8 @@ TEST(HealthRoutes, RoutesOutliveTheCheckerObjects) {
   }
   auto after = get(server, "/health");
   EXPECT_EQ(after.status, 503);
-  EXPECT_EQ(Json::parse(after.body)["checks"]["database"]["message"].string, "checker stopped");
+  EXPECT_EQ(test_json::parse(after.body)["checks"]["database"]["message"].string,
+            "checker stopped");
   server.stop();
 }
 

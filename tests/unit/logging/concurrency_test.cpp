@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "monitoring/logging.hpp"
-#include "unit/logging/json_reader.hpp"
+#include "support/json_reader.hpp"
 #include "unit/logging/test_support.hpp"
 
 namespace {

@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "monitoring/metrics/registry.hpp"
-#include "unit/logging/json_reader.hpp"
+#include "support/json_reader.hpp"
 #include "unit/logging/test_support.hpp"
 
 namespace payment {

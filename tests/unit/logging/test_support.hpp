@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "monitoring/logging.hpp"
-#include "unit/logging/json_reader.hpp"
+#include "support/json_reader.hpp"
 
 namespace test_support {
 

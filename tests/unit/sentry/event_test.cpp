@@ -3,7 +3,7 @@
 #include <string>
 
 #include "sentry/internal.hpp"
-#include "unit/logging/json_reader.hpp"
+#include "support/json_reader.hpp"
 
 namespace sentry = monitoring::sentry;
 namespace detail = monitoring::sentry::detail;

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "unit/common/local_http_peer.hpp"
-#include "unit/logging/json_reader.hpp"
+#include "support/json_reader.hpp"
 
 namespace sentry_test {
 

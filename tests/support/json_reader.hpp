@@ -1,7 +1,7 @@
 #pragma once
 
-// A small strict JSON parser for tests (RFC 8259): rejects trailing commas, unescaped control
-// characters, invalid UTF-8, lone surrogates, leading zeros, trailing garbage. Objects keep
+// The one strict JSON parser of the test suites (RFC 8259): rejects trailing commas, unescaped
+// control characters, invalid UTF-8, lone surrogates, leading zeros, trailing garbage. Objects keep
 // their key order so tests can check it.
 
 #include <cstdint>
@@ -40,6 +40,11 @@ struct Value {
     const Value* value = find(key);
     if (value == nullptr) throw std::out_of_range("no key " + std::string(key));
     return *value;
+  }
+  const Value& operator[](std::size_t index) const {
+    if (type != Type::kArray || index >= array.size())
+      throw std::out_of_range("no array element " + std::to_string(index));
+    return array[index];
   }
   std::vector<std::string> keys() const {
     std::vector<std::string> result;
