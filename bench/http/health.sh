@@ -11,42 +11,20 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+script=health.sh
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+require_tools wrk nginx curl python3
 build=${1:-$here/../../build}
 server_bin=$build/bench/health_bench
 duration=${DURATION:-5s}
 connections=${CONNECTIONS:-8}
 hang_requests=${HANG_REQUESTS:-5}
 
-for tool in wrk nginx curl python3; do
-  command -v "$tool" >/dev/null || { echo "health.sh: $tool is not installed" >&2; exit 1; }
-done
 [[ -x $server_bin ]] || { echo "health.sh: $server_bin not found (build the health_bench target)" >&2; exit 1; }
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
-wait_ready() {  # url
-  for _ in $(seq 100); do
-    curl -s -o /dev/null --max-time 1 "$1" && return 0
-    sleep 0.05
-  done
-  echo "health.sh: $1 did not come up" >&2
-  return 1
-}
 
 # wrk's requests/s for url; warns about non-2xx answers or socket errors.
 rps() {  # url [duration]
@@ -58,10 +36,7 @@ rps() {  # url [duration]
 
 # nginx, configured as for bench/http/run.sh (one worker, no logging).
 : >"$tmp/metrics.txt"
-nginx_port=$(free_port)
-sed -e "s|__DIR__|$tmp|g" -e "s|__PORT__|$nginx_port|g" "$here/nginx.conf" >"$tmp/nginx.conf"
-nginx -c "$tmp/nginx.conf" -p "$tmp" -e "$tmp/error.log" &
-pids+=($!)
+start_nginx
 
 "$server_bin" --serve --threads 1 >"$tmp/server.out" 2>"$tmp/server.err" &
 pids+=($!)

@@ -7,6 +7,10 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+script=run.sh
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+require_tools wrk nginx curl python3
 build=${1:-$here/../../build}
 bench_server=$build/bench/bench_server
 duration=${DURATION:-5s}
@@ -15,36 +19,10 @@ connections=${CONNECTIONS:-8}
 threads=${THREADS:-1}
 rounds=${ROUNDS:-1}
 
-for tool in wrk nginx curl python3; do
-  command -v "$tool" >/dev/null || { echo "run.sh: $tool is not installed" >&2; exit 1; }
-done
 [[ -x $bench_server ]] || { echo "run.sh: $bench_server not found (build the bench_server target)" >&2; exit 1; }
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
-wait_ready() {  # url
-  for _ in $(seq 100); do
-    curl -fs -o /dev/null --max-time 1 "$1" && return 0
-    sleep 0.05
-  done
-  echo "run.sh: $1 did not come up" >&2
-  return 1
-}
 
 # bench_server prints "port=N" once listening.
 start_bench_server() {  # mode -> sets started_port
@@ -64,11 +42,7 @@ start_bench_server() {  # mode -> sets started_port
 
 # nginx serves the same /metrics bytes as a static file.
 "$bench_server" --dump-metrics --series "$series" >"$tmp/metrics.txt"
-nginx_port=$(free_port)
-sed -e "s|__DIR__|$tmp|g" -e "s|__PORT__|$nginx_port|g" "$here/nginx.conf" >"$tmp/nginx.conf"
-nginx -c "$tmp/nginx.conf" -p "$tmp" -e "$tmp/error.log" &
-pids+=($!)
-nginx_pid=$!
+start_nginx
 start_bench_server monitoring
 monitoring_port=$started_port
 monitoring_pid=${pids[-1]}
