@@ -24,6 +24,7 @@
 #include "monitoring/metrics/exposition.hpp"
 #include "monitoring/metrics/registry.hpp"
 #include "monitoring/server/http_server.hpp"
+#include "support/catalog_series.hpp"
 
 namespace monitoring {
 namespace {
@@ -300,25 +301,8 @@ TEST(DemoServiceScrape, CatalogMetricsHaveData) {
     ASSERT_TRUE(eventually([&] { return api.scalar("up") == 1.0; }, std::chrono::seconds(30)));
 
     // Every catalog family reaches Prometheus with data.
-    const std::vector<std::string> catalog = {"http_requests_total",
-                                              "bot_messages_total",
-                                              "errors_total",
-                                              "payment_requests_total",
-                                              "payment_success_total",
-                                              "subscription_created_total",
-                                              "referral_revenue_total",
-                                              "http_request_duration_seconds_count",
-                                              "bot_handler_duration_seconds_count",
-                                              "payment_processing_duration_seconds_count",
-                                              "panel_api_response_time_count",
-                                              "active_users",
-                                              "active_subscriptions",
-                                              "database_connections",
-                                              "conversion_rate",
-                                              "churn_rate",
-                                              "average_ltv",
-                                              "payment_system_availability",
-                                              "process_resident_memory_bytes"};
+    std::vector<std::string> catalog = monitoring::testing::catalog_series();
+    catalog.push_back("process_resident_memory_bytes");
     for (const auto& name : catalog)
       EXPECT_TRUE(eventually([&] { return !api.query(name).empty(); }, std::chrono::seconds(30)))
           << name << " never reached Prometheus";

@@ -21,6 +21,7 @@
 
 #include "monitoring/monitoring.hpp"
 #include "raw_http.hpp"
+#include "support/catalog_series.hpp"
 
 extern char** environ;
 
@@ -216,24 +217,7 @@ TEST_F(MonitoringDemo, DrivesEveryCatalogMetric) {
     }
     return false;
   };
-  const std::vector<std::string> series = {"http_requests_total",
-                                           "bot_messages_total",
-                                           "errors_total",
-                                           "payment_requests_total",
-                                           "payment_success_total",
-                                           "subscription_created_total",
-                                           "referral_revenue_total",
-                                           "http_request_duration_seconds_count",
-                                           "bot_handler_duration_seconds_count",
-                                           "payment_processing_duration_seconds_count",
-                                           "panel_api_response_time_count",
-                                           "active_users",
-                                           "active_subscriptions",
-                                           "database_connections",
-                                           "conversion_rate",
-                                           "churn_rate",
-                                           "average_ltv",
-                                           "payment_system_availability"};
+  const std::vector<std::string>& series = testing::catalog_series();
 
   std::vector<std::string> missing = series;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(45);
