@@ -13,8 +13,8 @@
 #include <thread>
 #include <vector>
 
-#include "unit/common/local_http_peer.hpp"
 #include "support/json_reader.hpp"
+#include "unit/common/local_http_peer.hpp"
 
 namespace sentry_test {
 
