@@ -15,8 +15,8 @@
 #include "integration/fixture.hpp"
 #include "monitoring/metrics/registry.hpp"
 #include "monitoring/monitor.hpp"
+#include "support/json_reader.hpp"
 #include "unit/common/local_http_peer.hpp"
-#include "unit/health/json_value.hpp"
 
 namespace monitoring::health {
 namespace {
@@ -25,7 +25,7 @@ using namespace std::chrono_literals;
 using testing::CannedAnswer;
 using testing::Fixture;
 using testing::http_answer;
-using testing::Json;
+using Json = test_json::Value;
 using testing::LocalHttpPeer;
 using testing::RecordedRequest;
 
@@ -140,7 +140,7 @@ TEST_F(HealthIntegration, EverythingUpIsHealthyAndReadyOnceStartedAndMigrated) {
 
   auto response = get(*server, "/health");
   ASSERT_EQ(response.status, 200) << response.body;
-  Json body = Json::parse(response.body);
+  Json body = test_json::parse(response.body);
   EXPECT_EQ(body["status"].string, "healthy");
   EXPECT_EQ(body["checks"].keys(),
             (std::vector<std::string>{"database", "redis", "telegram", "panel", "payment:cryptopay",
@@ -165,7 +165,7 @@ TEST_F(HealthIntegration, EverythingUpIsHealthyAndReadyOnceStartedAndMigrated) {
   // Not ready: startup is not complete and no migration is recorded.
   auto not_ready = get(*server, "/ready");
   EXPECT_EQ(not_ready.status, 503);
-  Json ready_body = Json::parse(not_ready.body);
+  Json ready_body = test_json::parse(not_ready.body);
   EXPECT_FALSE(ready_body["started"].boolean);
   EXPECT_EQ(ready_body["checks"]["migrations"]["message"].string,
             "migrations table alembic_version does not exist");
@@ -178,7 +178,7 @@ TEST_F(HealthIntegration, EverythingUpIsHealthyAndReadyOnceStartedAndMigrated) {
   readiness.mark_started();
   EXPECT_TRUE(
       testing::eventually([&] { return get(*server, "/ready").status == 200; }, 10s, 100ms));
-  Json ready_now = Json::parse(get(*server, "/ready").body);
+  Json ready_now = test_json::parse(get(*server, "/ready").body);
   EXPECT_EQ(ready_now["checks"]["migrations"]["message"].string,
             "alembic: at revision 4f2e9a1c7b3d");
 
@@ -209,7 +209,7 @@ TEST_F(HealthIntegration, RedisKilledIsUnhealthyAndRecoversWhenRestarted) {
       testing::eventually([&] { return get(*server, "/health").status == 503; }, 10s, 50ms));
   // Within the refresh interval plus one check timeout (generous bound: shared CI machines).
   EXPECT_LT(std::chrono::steady_clock::now() - killed_at, 5s);
-  Json body = Json::parse(get(*server, "/health").body);
+  Json body = test_json::parse(get(*server, "/health").body);
   EXPECT_EQ(body["status"].string, "unhealthy");
   EXPECT_EQ(body["checks"]["redis"]["status"].string, "unhealthy");
   EXPECT_NE(body["checks"]["redis"]["message"].string.find("connection to 127.0.0.1:" +
@@ -217,7 +217,7 @@ TEST_F(HealthIntegration, RedisKilledIsUnhealthyAndRecoversWhenRestarted) {
             std::string::npos)
       << body["checks"]["redis"]["message"].string;
   EXPECT_TRUE(testing::eventually([&] { return get(*server, "/ready").status == 503; }, 10s, 50ms));
-  EXPECT_EQ(Json::parse(get(*server, "/ready").body)["checks"]["cache"]["status"].string,
+  EXPECT_EQ(test_json::parse(get(*server, "/ready").body)["checks"]["cache"]["status"].string,
             "unhealthy");
   EXPECT_EQ(get(*server, "/live").status, 200);
   own_redis->stop();
@@ -260,7 +260,7 @@ TEST_F(HealthIntegration, PeerThatAcceptsAndNeverAnswersCostsOnlyTheTimeout) {
     auto response = get(*server, "/health");
     const auto elapsed = std::chrono::steady_clock::now() - start;
     EXPECT_EQ(response.status, 503);
-    Json body = Json::parse(response.body);
+    Json body = test_json::parse(response.body);
     for (const char* name : {"database", "redis"}) {
       EXPECT_EQ(body["checks"][name]["status"].string, "unhealthy") << name;
       EXPECT_NE(body["checks"][name]["message"].string.find("time"), std::string::npos)
@@ -340,7 +340,7 @@ TEST_F(HealthIntegration, MigrationStateDecidesReadiness) {
   auto server = start_server(health, readiness);
   auto response = get(*server, "/ready");
   EXPECT_EQ(response.status, 503);
-  EXPECT_NE(Json::parse(response.body)["checks"]["migrations"]["message"].string.find("dirty"),
+  EXPECT_NE(test_json::parse(response.body)["checks"]["migrations"]["message"].string.find("dirty"),
             std::string::npos);
   sql(url, "UPDATE gm.schema_migrations SET dirty = false");
   EXPECT_TRUE(
@@ -366,7 +366,7 @@ TEST_F(HealthIntegration, ThirdPartyPeersDegradeButNeverFailTheService) {
 
   auto response = get(*server, "/health");
   EXPECT_EQ(response.status, 200);
-  Json body = Json::parse(response.body);
+  Json body = test_json::parse(response.body);
   EXPECT_EQ(body["status"].string, "degraded");
   EXPECT_EQ(body["checks"]["redis"]["status"].string, "healthy");
   EXPECT_EQ(body["checks"]["telegram"]["message"].string, "invalid token (HTTP 401)");
@@ -389,7 +389,7 @@ TEST_F(HealthIntegration, ThirdPartyPeersDegradeButNeverFailTheService) {
         headers.add("Accept", "application/health+json");
         return headers;
       }());
-  Json ietf_body = Json::parse(ietf.body);
+  Json ietf_body = test_json::parse(ietf.body);
   EXPECT_EQ(ietf_body["status"].string, "warn");
   EXPECT_EQ(ietf_body["checks"]["payment:responseTime"].array.size(), 2u);
   server->stop();
