@@ -12,6 +12,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <memory>
 #include <span>
@@ -36,7 +37,7 @@ class FieldValue {
   constexpr FieldValue(std::nullptr_t) noexcept : FieldValue() {}
   template <class T>
   requires std::same_as<T, bool>
-  constexpr FieldValue(T flag) noexcept : type_(Type::kBool), bool_(flag) {}
+  constexpr FieldValue(T flag) noexcept : type_(Type::kBool), uint_(flag ? 1 : 0) {}
   template <std::signed_integral T>
   requires(!std::same_as<T, bool> && !std::same_as<T, char>) constexpr FieldValue(T number) noexcept
       : type_(Type::kInt), int_(number) {}
@@ -57,11 +58,18 @@ class FieldValue {
 
   constexpr Type type() const noexcept { return type_; }
   constexpr bool is_null() const noexcept { return type_ == Type::kNull; }
-  constexpr bool as_bool() const noexcept { return bool_; }
+  constexpr bool as_bool() const noexcept { return uint_ != 0; }
   constexpr std::int64_t as_int() const noexcept { return int_; }
   constexpr std::uint64_t as_uint() const noexcept { return uint_; }
   constexpr double as_double() const noexcept { return double_; }
   constexpr std::string_view as_string() const noexcept { return {string_.data, string_.size}; }
+  /// The 8 bytes of a bool (0 or 1), integer or double, for binary encoders (the log queue)
+  /// that copy any scalar without a switch. Meaningless for strings and null.
+  std::uint64_t scalar_bits() const noexcept {
+    std::uint64_t bits;
+    std::memcpy(&bits, &uint_, sizeof bits);
+    return bits;
+  }
 
  private:
   struct Text {
@@ -69,8 +77,7 @@ class FieldValue {
     std::size_t size;
   };
   Type type_;
-  union {
-    bool bool_;
+  union {  // a bool is stored in uint_ as 0 or 1, so every scalar fills all 8 bytes
     std::int64_t int_;
     std::uint64_t uint_;
     double double_;

@@ -91,11 +91,37 @@ int utf8_sequence(const unsigned char* p, std::size_t available) {
   return length;
 }
 
+// True when no byte of `text` needs escaping or validation: whole words, the last one
+// overlapping the previous (short keys and values would otherwise end in a byte-by-byte
+// tail); texts under 8 bytes are padded with a plain character.
+bool all_plain_ascii(const unsigned char* data, std::size_t size) {
+  std::uint64_t word;
+  if (size < 8) {
+    if (size == 0) return true;
+    unsigned char padded[8] = {'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'};
+    for (std::size_t i = 0; i < size; ++i) padded[i] = data[i];
+    std::memcpy(&word, padded, 8);
+    return needs_attention(word) == 0;
+  }
+  std::uint64_t attention = 0;
+  std::size_t i = 0;
+  for (; i + 8 < size; i += 8) {
+    std::memcpy(&word, data + i, 8);
+    attention |= needs_attention(word);
+  }
+  std::memcpy(&word, data + size - 8, 8);
+  return (attention | needs_attention(word)) == 0;
+}
+
 // One scanner for both escapers: `kJson` escapes quotes and backslashes too.
 template <bool kJson>
 void append_escaped(std::string& out, std::string_view text) {
   const auto* data = reinterpret_cast<const unsigned char*>(text.data());
   const std::size_t size = text.size();
+  if (all_plain_ascii(data, size)) {  // most keys and values: one copy
+    out.append(text);
+    return;
+  }
   std::size_t run_start = 0;  // start of the pending run of bytes copied verbatim
   std::size_t i = 0;
   while (i < size) {

@@ -97,6 +97,43 @@ inline constexpr std::uint32_t align8(std::size_t size) {
   return static_cast<std::uint32_t>((size + 7) & ~std::size_t{7});
 }
 
+/// Copies `size` bytes for the log call's encode step. Keys, messages and values are mostly
+/// under 64 bytes, and a libc memcpy through the PLT costs more than the copy itself at those
+/// sizes (six calls were a third of the log call), so small sizes use fixed-size overlapping
+/// moves that the compiler inlines; nothing is read or written outside the two ranges.
+inline void copy_bytes(std::byte* to, const void* from_ptr, std::size_t size) noexcept {
+  const auto* from = static_cast<const std::byte*>(from_ptr);
+  if (size >= 16) {
+    if (size > 64) [[unlikely]] {
+      std::memcpy(to, from, size);
+      return;
+    }
+    std::byte block[16];
+    for (std::size_t done = 0; done + 16 < size; done += 16) {
+      std::memcpy(block, from + done, 16);
+      std::memcpy(to + done, block, 16);
+    }
+    std::memcpy(block, from + size - 16, 16);  // the tail, overlapping what came before
+    std::memcpy(to + size - 16, block, 16);
+  } else if (size >= 8) {
+    std::uint64_t head, tail;
+    std::memcpy(&head, from, 8);
+    std::memcpy(&tail, from + size - 8, 8);
+    std::memcpy(to, &head, 8);
+    std::memcpy(to + size - 8, &tail, 8);
+  } else if (size >= 4) {
+    std::uint32_t head, tail;
+    std::memcpy(&head, from, 4);
+    std::memcpy(&tail, from + size - 4, 4);
+    std::memcpy(to, &head, 4);
+    std::memcpy(to + size - 4, &tail, 4);
+  } else if (size != 0) {
+    to[0] = from[0];
+    to[size / 2] = from[size / 2];
+    to[size - 1] = from[size - 1];
+  }
+}
+
 template <class T>
 inline T load_unaligned(const std::byte* p) noexcept {
   T value;

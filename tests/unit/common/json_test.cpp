@@ -96,6 +96,27 @@ TEST(JsonEscape, LongInputsUseTheWordPathCorrectly) {
   }
 }
 
+TEST(JsonEscape, ShortInputsWithSpecialsAtEveryOffset) {
+  // Plain strings take a whole-string check (padded under 8 bytes, the last word overlapping);
+  // a special anywhere, the last byte included, must still be escaped.
+  for (std::size_t size = 1; size <= 40; ++size) {
+    for (std::size_t at = 0; at < size; ++at) {
+      for (const char special : {'"', '\\', '\n', '\x7f', '\x01'}) {
+        std::string input(size, 'a');
+        input[at] = special;
+        const std::string quoted = json_quote(input);
+        EXPECT_EQ(test_json::parse(quoted).string, input) << size << " " << at;
+        EXPECT_EQ(quoted.find('\n'), std::string::npos);
+      }
+      std::string invalid(size, 'a');
+      invalid[at] = '\xff';
+      std::string expected = invalid;
+      expected.replace(at, 1, kFffd);
+      EXPECT_EQ(test_json::parse(json_quote(invalid)).string, expected) << size << " " << at;
+    }
+  }
+}
+
 TEST(JsonNumbers, IntegersAndDoubles) {
   std::string out;
   append_json_number(out, std::numeric_limits<std::int64_t>::min());

@@ -353,6 +353,38 @@ TEST_F(LoggingTest, HugeValuesAreTruncatedWithAMarker) {
   EXPECT_EQ(r["small"].string, "ok");
 }
 
+TEST_F(LoggingTest, RecordsAroundTheOnePassBoundKeepEveryByteAndType) {
+  // The caller encodes records under ~1 KiB in one pass and larger ones in two; sizes on both
+  // sides of the switch, keys at the key limit and past it, and every scalar type must come
+  // out the same.
+  logging::configure(file_options(dir_.path()));
+  StructuredLogger logger("bound");
+  std::vector<std::size_t> sizes;
+  for (std::size_t size = 0; size <= 1100; size += size < 40 ? 1 : 37) sizes.push_back(size);
+  for (const std::size_t size : sizes) {
+    const std::string value(size, 'v');
+    logger.info("m", {{"text", value},
+                      {"flag", size % 2 == 0},
+                      {"neg", -static_cast<std::int64_t>(size)},
+                      {"big", std::uint64_t{1} << 63},
+                      {"ratio", 0.5},
+                      {"none", nullptr},
+                      {std::string(300, 'k'), "long key"}});
+  }
+  const auto records = flushed_records(dir_.path());
+  ASSERT_EQ(records.size(), sizes.size());
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    const auto& r = records[i];
+    EXPECT_EQ(r["text"].string, std::string(sizes[i], 'v')) << sizes[i];
+    EXPECT_EQ(r["flag"].boolean, sizes[i] % 2 == 0) << sizes[i];
+    EXPECT_EQ(r["neg"].number, -static_cast<double>(sizes[i])) << sizes[i];
+    EXPECT_EQ(r["big"].number_text, "9223372036854775808");
+    EXPECT_EQ(r["ratio"].number, 0.5);
+    EXPECT_TRUE(r["none"].is_null());
+    EXPECT_EQ(r[std::string(256, 'k')].string, "long key");  // keys are cut at 256 bytes
+  }
+}
+
 TEST_F(LoggingTest, RecordsLargerThanTheQueueAreCutToFit) {
   auto options = file_options(dir_.path());
   options.queue_capacity = 64 << 10;
