@@ -38,10 +38,13 @@ using EnvSource = std::function<std::optional<std::string>(std::string_view name
 /// Level names are DEBUG, INFO, WARNING (alias WARN), ERROR and CRITICAL, in any case.
 struct MonitoringConfig {
   // --- the seed's setup_monitoring() arguments, in the seed's order (contract) ---
-  std::string log_level = "INFO";                 ///< LOG_LEVEL
-  std::string log_dir = "logs";                   ///< LOG_DIR
-  bool use_json_logs = true;                      ///< USE_JSON_LOGS
-  std::string sentry_dsn{};                       ///< SENTRY_DSN ("" = Sentry off)
+  std::string log_level = "INFO";  ///< LOG_LEVEL
+  std::string log_dir = "logs";    ///< LOG_DIR
+  bool use_json_logs = true;       ///< USE_JSON_LOGS
+  /// SENTRY_DSN ("" = Sentry off). Not checked by validate(): a malformed DSN is reported
+  /// by setup_monitoring as an error log line naming SENTRY_DSN (key redacted), and
+  /// monitoring runs on without Sentry.
+  std::string sentry_dsn{};
   std::string sentry_environment = "production";  ///< SENTRY_ENVIRONMENT
   double sentry_traces_sample_rate = 0.1;         ///< SENTRY_TRACES_SAMPLE_RATE, 0..1
   std::string monitoring_host = "0.0.0.0";        ///< MONITORING_HOST (IP literal or localhost)
@@ -146,6 +149,8 @@ class MonitoringServer {
   health::ReadinessChecker* readiness_checker() noexcept;
   /// The application finished starting: /ready may answer 200 from now on.
   void mark_started() noexcept;
+  /// True when setup started the Sentry client (a DSN was set and it was usable).
+  bool sentry_enabled() const noexcept;
 
   /// The implementation state (for the library's own components).
   Impl* impl() noexcept { return impl_.get(); }
@@ -157,9 +162,10 @@ class MonitoringServer {
 /// Validates `config` (ConfigError); starts structured logging (log_level, log_levels, log_dir,
 /// use_json_logs, rotation; ConfigError naming an unwritable log_dir); registers the metric
 /// catalog and the process metrics in the default registry; builds the health and readiness
-/// checkers from the dependency settings; and, when enable_monitoring_server is set, starts the
-/// HTTP server with /metrics, /health, /ready and /live. Throws Error naming host:port when the
-/// server cannot listen.
+/// checkers from the dependency settings; starts the Sentry client when sentry_dsn is set (a
+/// DSN it cannot use is logged as an error naming SENTRY_DSN, and setup goes on without
+/// Sentry); and, when enable_monitoring_server is set, starts the HTTP server with /metrics,
+/// /health, /ready and /live. Throws Error naming host:port when the server cannot listen.
 MonitoringServer setup_monitoring(const MonitoringConfig& config);
 
 /// Stops in order: /ready turns 503 (draining), drain_period passes while everything else

@@ -15,14 +15,14 @@ namespace monitoring {
 struct ScrubOptions {
   /// More sensitive key terms, matched case-insensitively anywhere inside a key
   /// (e.g. "iban" also filters "payer_iban").
-  std::vector<std::string> extra_keys;
+  std::vector<std::string> extra_keys{};
   /// Keys (compared case-insensitively, whole key) never filtered by the key rules, for
   /// names that look sensitive but are not, e.g. "token_count".
-  std::vector<std::string> safe_keys;
+  std::vector<std::string> safe_keys{};
   /// Secret prefixes: any token starting with one of them is filtered wherever it appears
   /// in a value, e.g. "sk_live_", "ghp_", "xoxb-". A token runs until whitespace, a quote or
   /// one of `,;&)]}>`.
-  std::vector<std::string> value_prefixes;
+  std::vector<std::string> value_prefixes{};
   /// Value rules that can be switched off (all on by default).
   bool filter_card_numbers = true;
   bool filter_bearer_tokens = true;

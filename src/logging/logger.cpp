@@ -9,8 +9,10 @@
 #include <mutex>
 #include <new>
 #include <typeinfo>
+#include <unordered_map>
 
 #include "clock.hpp"
+#include "monitoring/metrics/catalog.hpp"
 #include "record.hpp"
 #include "runtime.hpp"
 #include "stack_trace.hpp"
@@ -158,6 +160,26 @@ constexpr std::size_t kMaxFields = 64;
 // Extra bytes kept past max_field_bytes so the scrubber still sees a secret that straddles
 // the truncation point whole (the backend cuts after scrubbing).
 constexpr std::uint32_t kScrubSlack = 256;
+
+// errors_total{error_type, module} for a logged exception: the type demangled once per type
+// (exceptions are rare; the map only grows with the program's exception types).
+void count_error(const char* mangled_type, std::string_view logger_name) noexcept {
+  try {
+    static std::mutex mutex;
+    static auto* names =
+        new std::unordered_map<const char*, std::string>();  // leaked: used at exit
+    const std::string* type;
+    {
+      std::lock_guard lock(mutex);
+      auto [entry, inserted] = names->try_emplace(mangled_type);
+      if (inserted) entry->second = mangled_type != nullptr ? demangle(mangled_type) : "unknown";
+      type = &entry->second;  // nodes never move, values never change after insertion
+    }
+    metrics::PrometheusMetrics::increment_errors(*type,
+                                                 logger_name.empty() ? "unknown" : logger_name);
+  } catch (...) {  // counting must never turn a logged error into a crash
+  }
+}
 
 // Records up to this size take the one-pass path: the caller reserves this much, encodes
 // while it measures, and commits only what it used. Typical records are 100-300 bytes; the
@@ -429,19 +451,36 @@ void StructuredLogger::write(Level level, std::string_view message, const Field*
 }
 
 [[gnu::noinline]] void StructuredLogger::exception(std::string_view message, Fields fields) {
-  if (!is_enabled(Level::kError)) return;
   log_exception(message, std::current_exception(), fields, __builtin_return_address(0));
 }
 
 [[gnu::noinline]] void StructuredLogger::exception(std::string_view message,
                                                    const std::exception_ptr& error, Fields fields) {
-  if (!is_enabled(Level::kError)) return;
   log_exception(message, error, fields, __builtin_return_address(0));
 }
 
 [[gnu::noinline]] void StructuredLogger::log_exception(std::string_view message,
                                                        const std::exception_ptr& error,
                                                        Fields fields, const void* caller) noexcept {
+  std::string what;
+  const char* type_name = nullptr;
+  if (error) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      type_name = typeid(e).name();
+      try {
+        what = e.what();
+      } catch (...) {
+      }
+    } catch (...) {
+      const std::type_info* type = abi::__cxa_current_exception_type();
+      type_name = type != nullptr ? type->name() : nullptr;
+    }
+    // errors_total counts every logged exception, whatever the level lets through.
+    count_error(type_name, name());
+  }
+  if (!is_enabled(Level::kError)) return;
   // The trace starts at the caller of exception(). How many of our own frames lie above it
   // depends on inlining and tail calls, so find the caller's return address instead of
   // counting; fall back to the usual three (capture_stack, here, exception()).
@@ -458,21 +497,7 @@ void StructuredLogger::write(Level level, std::string_view message, const Field*
   ErrorCapture capture;
   capture.frames = kept != 0 ? frames + skipped : nullptr;
   capture.frame_count = kept;
-  std::string what;
-  if (error) {
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      capture.type_name = typeid(e).name();
-      try {
-        what = e.what();
-      } catch (...) {
-      }
-    } catch (...) {
-      const std::type_info* type = abi::__cxa_current_exception_type();
-      capture.type_name = type != nullptr ? type->name() : nullptr;
-    }
-  }
+  capture.type_name = type_name;
   capture.message = what;
   write(Level::kError, message, fields.begin(), fields.size(), error ? &capture : nullptr);
 }

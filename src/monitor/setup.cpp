@@ -90,10 +90,15 @@ void start_sentry(MonitoringServer::Impl& state) {
   try {
     sentry::init(std::move(options));
   } catch (const std::exception& error) {
+    // Error reporting is an add-on: metrics, logs and probes keep running without it.
+    // SentryError messages show the DSN with its key replaced.
     logging::StructuredLogger("monitoring")
-        .error("Sentry is disabled: it could not start", {{"error.message", error.what()}});
+        .error(std::string("SENTRY_DSN (sentry_dsn) cannot be used, so Sentry is disabled and "
+                           "monitoring runs on without it: ") +
+               error.what());
     return;
   }
+  state.sentry_enabled = true;
   state.on_shutdown([] {
     logging::flush();  // the last error records still become events
     sentry::close();
@@ -189,6 +194,10 @@ health::HealthChecker* MonitoringServer::health_checker() noexcept {
 
 health::ReadinessChecker* MonitoringServer::readiness_checker() noexcept {
   return impl_ ? impl_->readiness.get() : nullptr;
+}
+
+bool MonitoringServer::sentry_enabled() const noexcept {
+  return impl_ && impl_->sentry_enabled;
 }
 
 void MonitoringServer::mark_started() noexcept {

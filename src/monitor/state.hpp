@@ -40,6 +40,7 @@ struct MonitoringServer::Impl {
 
   std::mutex shutdown_mutex;
   bool shut_down = false;
+  bool sentry_enabled = false;  // set once by setup, before the handle is returned
   std::vector<std::function<void()>> shutdown_hooks;
 };
 

@@ -819,22 +819,12 @@ void handle_error(const Tags& tags, const std::exception_ptr& error) {
   std::string module = "unknown";
   for (const auto& [key, value] : tags)
     if (key == "module" && !value.empty()) module = value;
-  std::string type = "unknown";
-  try {
-    std::rethrow_exception(error);
-  } catch (...) {
-    if (const std::type_info* info = abi::__cxa_current_exception_type())
-      type = logging::detail::demangle(info->name());
-  }
   std::string event_id;
   try {
     event_id = capture_exception(error, tags);
   } catch (...) {  // capturing must never replace the application's exception
   }
-  try {
-    metrics::PrometheusMetrics::increment_errors(type, module);
-  } catch (...) {
-  }
+  // logger.exception counts errors_total{error_type, module} (the logger is named `module`).
   logging::StructuredLogger logger(module);
   const std::string message = "Unhandled error in " + module;
   if (event_id.empty())

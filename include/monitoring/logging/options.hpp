@@ -27,12 +27,12 @@ enum class OverflowPolicy : std::uint8_t {
 /// MonitoringConfig (log_level, log_levels, log_dir, use_json_logs, log_max_bytes,
 /// log_backup_count) and to the LOG_* environment variables (see from_env()).
 struct LoggingOptions {
-  Level level = Level::kInfo;  ///< LOG_LEVEL: threshold for every logger...
-  ModuleLevels module_levels;  ///< LOG_LEVELS: ...except these (exact name or dotted prefix)
+  Level level = Level::kInfo;    ///< LOG_LEVEL: threshold for every logger...
+  ModuleLevels module_levels{};  ///< LOG_LEVELS: ...except these (exact name or dotted prefix)
 
   /// LOG_DIR: directory of the JSON log file; empty = no file. Created if missing; an
   /// unwritable directory makes configure() throw ConfigError naming it.
-  std::string log_dir;
+  std::string log_dir{};
   std::string file_name = "app.log";  ///< the file inside log_dir (always ECS JSON lines)
 
   /// USE_JSON_LOGS: console format. true = the same ECS JSON lines as the file (containers);
@@ -56,14 +56,14 @@ struct LoggingOptions {
 
   /// ECS service.* fields. A logger's context fields "service", "version" and
   /// "environment" (add_context) override these for that logger.
-  std::string service_name;
-  std::string service_version;
-  std::string service_environment;
+  std::string service_name{};
+  std::string service_version{};
+  std::string service_environment{};
 
   bool scrub = true;  ///< pass every record through the scrubber (Scrubber::shared())
   /// When set, configure() makes these the process-wide Scrubber::shared() options (which
   /// Sentry and health output use too); when empty, the current shared scrubber stays.
-  std::optional<ScrubOptions> scrub_options;
+  std::optional<ScrubOptions> scrub_options{};
 
   bool reopen_on_sighup = true;       ///< SIGHUP reopens the log file (logrotate "postrotate")
   bool flush_on_fatal_signal = true;  ///< SIGSEGV/SIGBUS/SIGFPE/SIGILL/SIGABRT flush, then chain

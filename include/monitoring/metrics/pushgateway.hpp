@@ -19,10 +19,10 @@ struct PushgatewayOptions {
   std::chrono::milliseconds timeout{5000};
   /// HTTP basic auth. Credentials given in the URL (`http://user:pass@host:9091`) are used
   /// when these are empty; either way they never appear in `url()` or in error messages.
-  std::string username;
-  std::string password;
+  std::string username{};
+  std::string password{};
   /// "Authorization: Bearer <token>" when non-empty.
-  std::string bearer_token;
+  std::string bearer_token{};
 };
 
 /// Client for one Pushgateway group: the job plus optional grouping labels.

@@ -291,6 +291,34 @@ TEST_F(LoggingTest, ExceptionAddsTypeMessageAndSymbolizedStack) {
   EXPECT_EQ(records[3]["log.level"].string, "error");
 }
 
+double errors_total(const std::string& type, const std::string& module) {
+  auto& family = monitoring::metrics::Registry::default_registry().counter(
+      "errors_total", "Errors by type and module.", {"error_type", "module"});
+  return family.labels(type, module).value();
+}
+
+TEST_F(LoggingTest, ExceptionCountsInErrorsTotalWhateverTheLevel) {
+  auto options = file_options(dir_.path());
+  options.module_levels = {{"errors.silent", Level::kCritical}};
+  logging::configure(options);
+  StructuredLogger logged("errors.logged");
+  StructuredLogger silent("errors.silent");  // below its level: not written, still counted
+  const double logged_before = errors_total("payment::PaymentDeclined", "errors.logged");
+  const double silent_before = errors_total("std::out_of_range", "errors.silent");
+  try {
+    throw payment::PaymentDeclined("card declined");
+  } catch (...) {
+    logged.exception("payment failed");
+  }
+  silent.exception("lookup failed", std::make_exception_ptr(std::out_of_range("no key")));
+  logged.exception("outside a catch block: no exception, nothing counted");
+  EXPECT_EQ(errors_total("payment::PaymentDeclined", "errors.logged"), logged_before + 1);
+  EXPECT_EQ(errors_total("std::out_of_range", "errors.silent"), silent_before + 1);
+  const auto records = flushed_records(dir_.path());
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0]["error.type"].string, "payment::PaymentDeclined");
+}
+
 TEST_F(LoggingTest, ContextMergeCallSiteWinsAndReservedKeysStayUnique) {
   logging::configure(file_options(dir_.path()));
   StructuredLogger logger("merge");

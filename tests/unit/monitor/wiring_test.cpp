@@ -244,5 +244,44 @@ TEST(SetupWiring, MalformedRedisUrlFailsSetupNamingIt) {
   EXPECT_THROW(setup_monitoring(config), ConfigError);
 }
 
+TEST(SetupWiring, MalformedSentryDsnIsLoggedAndMonitoringRunsOn) {
+  // Issue 5: a DSN Sentry cannot use is a clear error (naming SENTRY_DSN, key hidden), and
+  // metrics, logs and probes run on without Sentry.
+  for (const std::string dsn :
+       {"https://publickey123:secretkey456@sentry.example.com/project", "secretkey456",
+        "ftp://publickey123@sentry.example.com/42", "https://sentry.example.com/42"}) {
+    TempDir dir;
+    MonitoringConfig config = loopback_config(dir.path());
+    config.sentry_dsn = dsn;
+    auto server = setup_monitoring(config);
+    EXPECT_FALSE(server.sentry_enabled()) << dsn;
+    EXPECT_EQ(raw_get(server.port(), "/live").status, 200);
+    EXPECT_EQ(raw_get(server.port(), "/metrics").status, 200);
+    shutdown_monitoring(server);
+    int reported = 0;
+    for (const auto& line : read_lines(dir.path() / "app.log")) {
+      EXPECT_THAT(line, Not(HasSubstr("publickey123")));
+      EXPECT_THAT(line, Not(HasSubstr("secretkey456")));
+      const auto record = parse_json(line);
+      const auto message = member<std::string>(record, "message");
+      if (message.find("SENTRY_DSN") == std::string::npos) continue;
+      EXPECT_EQ(member<std::string>(record, "log.level"), "error");
+      EXPECT_THAT(message, HasSubstr("invalid Sentry DSN"));
+      ++reported;
+    }
+    EXPECT_EQ(reported, 1) << dsn;
+  }
+}
+
+TEST(SetupWiring, UsableSentryDsnStartsTheClient) {
+  TempDir dir;
+  MonitoringConfig config = loopback_config(dir.path());
+  config.sentry_dsn = "http://key@127.0.0.1:" + std::to_string(closed_port()) + "/7";
+  config.sentry_cache_dir = (dir.path() / "sentry-cache").string();
+  auto server = setup_monitoring(config);
+  EXPECT_TRUE(server.sentry_enabled());
+  shutdown_monitoring(server);  // closes the client within its timeout
+}
+
 }  // namespace
 }  // namespace monitoring

@@ -73,18 +73,15 @@ TEST(SentrySetup, EmptyDsnMeansNoSentry) {
   std::filesystem::remove_all(dir);
 }
 
-TEST(SentrySetup, MalformedDsnIsAConfigErrorWithTheKeyRedacted) {
+TEST(SentrySetup, MalformedDsnLeavesSentryOffAndSetupRunsOn) {
+  // Issue 5: the DSN error is logged (SetupWiring.MalformedSentryDsnIsLoggedAndMonitoringRunsOn
+  // checks the line and the redaction); setup itself succeeds without Sentry.
   const std::string key = "feedfacefeedfacefeedface";
-  try {
-    monitoring::setup_monitoring(
-        {.sentry_dsn = "https://" + key + "@sentry.example.com/not-a-number",
-         .enable_monitoring_server = false,
-         .log_console = "none"});
-    FAIL() << "no error";
-  } catch (const monitoring::ConfigError& error) {
-    const std::string message = error.what();
-    EXPECT_NE(message.find("sentry_dsn"), std::string::npos) << message;
-    EXPECT_EQ(message.find(key), std::string::npos) << message;
-  }
+  auto server = monitoring::setup_monitoring(
+      {.sentry_dsn = "https://" + key + "@sentry.example.com/not-a-number",
+       .enable_monitoring_server = false,
+       .log_console = "none"});
+  EXPECT_FALSE(server.sentry_enabled());
   EXPECT_FALSE(sentry::is_enabled());
+  monitoring::shutdown_monitoring(server);
 }
