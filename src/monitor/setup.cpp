@@ -14,6 +14,7 @@
 #include "monitoring/metrics/process_collector.hpp"
 #include "monitoring/metrics/registry.hpp"
 #include "monitoring/sentry.hpp"
+#include "monitoring/sentry/tracing.hpp"
 
 namespace monitoring {
 namespace {
@@ -99,7 +100,9 @@ void start_sentry(MonitoringServer::Impl& state) {
     return;
   }
   state.sentry_enabled = true;
+  metrics::detail::set_timer_span_hooks(&sentry::detail::timer_span_hooks());
   state.on_shutdown([] {
+    metrics::detail::set_timer_span_hooks(nullptr);
     logging::flush();  // the last error records still become events
     sentry::close();
   });

@@ -3,7 +3,9 @@
 // The 2GETPRO metric catalog (DESIGN.md §4): PrometheusMetrics, CustomMetrics and the timers.
 // Every family lives in Registry::default_registry(); the names and labels are a contract.
 
+#include <atomic>
 #include <chrono>
+#include <exception>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -20,35 +22,82 @@ namespace monitoring::metrics {
 /// Label name -> value pairs, as the seed passes them: {{"payment_system", "yookassa"}}.
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
+namespace detail {
+/// How catalog timers open trace spans. The metrics layer knows nothing else of tracing:
+/// setup_monitoring installs Sentry's hooks while Sentry runs (op = the timer kind,
+/// description = the labels), so PrometheusMetrics::track_time and timed also become spans.
+struct TimerSpanHooks {
+  /// A span for the timed work, or nullptr (no active trace). `bind_to_thread`: the span is
+  /// the thread's active span while it runs (false for coroutines, which move threads).
+  void* (*open)(std::string_view kind, const Labels& labels, bool bind_to_thread);
+  /// Ends a span from open(); `failed` when the timed work threw.
+  void (*close)(void* span, bool failed) noexcept;
+};
+/// Installs (or, with nullptr, removes) the hooks. They must outlive every span they open.
+inline std::atomic<const TimerSpanHooks*> g_timer_span_hooks{nullptr};
+inline void set_timer_span_hooks(const TimerSpanHooks* hooks) noexcept {
+  g_timer_span_hooks.store(hooks, std::memory_order_release);
+}
+}  // namespace detail
+
 /// Observes the seconds from construction to destruction (or `stop()`) into one histogram
-/// series. Movable; a moved-from timer observes nothing.
+/// series, and ends the trace span it was given, if any. Movable; a moved-from timer
+/// observes nothing.
 class ScopedTimer {
  public:
   explicit ScopedTimer(Histogram& series) noexcept
       : series_(&series), start_(std::chrono::steady_clock::now()) {}
+  /// Also ends `span` (opened by `hooks`) when the timer stops: as failed if an exception is
+  /// unwinding through the timer's scope then.
+  ScopedTimer(Histogram& series, const detail::TimerSpanHooks* hooks, void* span) noexcept
+      : series_(&series),
+        start_(std::chrono::steady_clock::now()),
+        hooks_(span != nullptr ? hooks : nullptr),
+        span_(span),
+        exceptions_at_start_(std::uncaught_exceptions()) {}
   ScopedTimer(ScopedTimer&& other) noexcept
-      : series_(std::exchange(other.series_, nullptr)), start_(other.start_) {}
+      : series_(std::exchange(other.series_, nullptr)),
+        start_(other.start_),
+        hooks_(std::exchange(other.hooks_, nullptr)),
+        span_(std::exchange(other.span_, nullptr)),
+        exceptions_at_start_(other.exceptions_at_start_) {}
   ScopedTimer& operator=(ScopedTimer&&) = delete;
   ScopedTimer(const ScopedTimer&) = delete;
   ~ScopedTimer() { stop(); }
 
   /// Observes now; later calls and the destructor do nothing. Returns the seconds observed.
   double stop() noexcept {
-    if (series_ == nullptr) return 0;
+    if (series_ == nullptr) {
+      end_span();
+      return 0;
+    }
     const double seconds = elapsed();
-    series_->observe(seconds);
+    series_->observe(seconds);  // while the span is still the thread's: the exemplar names it
     series_ = nullptr;
+    end_span();
     return seconds;
   }
-  /// Drops the measurement.
-  void cancel() noexcept { series_ = nullptr; }
+  /// Drops the measurement (a span, if any, still ends).
+  void cancel() noexcept {
+    end_span();
+    series_ = nullptr;
+  }
   double elapsed() const noexcept {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   }
 
  private:
+  void end_span() noexcept {
+    if (span_ == nullptr) [[likely]]
+      return;
+    hooks_->close(std::exchange(span_, nullptr), std::uncaught_exceptions() > exceptions_at_start_);
+  }
+
   Histogram* series_;
   std::chrono::steady_clock::time_point start_;
+  const detail::TimerSpanHooks* hooks_ = nullptr;
+  void* span_ = nullptr;
+  int exceptions_at_start_ = 0;
 };
 
 namespace detail {
@@ -60,6 +109,34 @@ template <class T>
 struct is_awaitable : std::false_type {};
 template <class T, class E>
 struct is_awaitable<boost::asio::awaitable<T, E>> : std::true_type {};
+
+/// A catalog timer on `series`, plus a span when tracing hooks are installed and a trace is
+/// active.
+inline ScopedTimer start_catalog_timer(Histogram& series, std::string_view kind,
+                                       const Labels& labels, bool bind_to_thread) {
+  const TimerSpanHooks* hooks = g_timer_span_hooks.load(std::memory_order_acquire);
+  if (hooks == nullptr) [[likely]]
+    return ScopedTimer(series);
+  return ScopedTimer(series, hooks, hooks->open(kind, labels, bind_to_thread));
+}
+
+/// Wraps `fn` so each call runs under the ScopedTimer `start(bind_to_thread)` returns.
+template <class Start, class Fn>
+auto time_calls_with(Start start, Fn fn) {
+  return [start = std::move(start), fn = std::move(fn)](auto&&... args) mutable -> decltype(auto) {
+    using Result = std::invoke_result_t<Fn&, decltype(args)...>;
+    if constexpr (is_awaitable<Result>::value) {
+      // Arguments are copied into the coroutine frame: the awaitable may outlive the caller's.
+      return [](Start& begin, Fn& f, std::decay_t<decltype(args)>... copies) -> Result {
+        ScopedTimer timer = begin(false);  // coroutines move between threads
+        co_return co_await f(std::move(copies)...);
+      }(start, fn, std::forward<decltype(args)>(args)...);
+    } else {
+      ScopedTimer timer = start(true);
+      return fn(std::forward<decltype(args)>(args)...);
+    }
+  };
+}
 }  // namespace detail
 
 /// Wraps `fn` so each call is timed into the series of `series`. The call's result (or
@@ -67,19 +144,7 @@ struct is_awaitable<boost::asio::awaitable<T, E>> : std::true_type {};
 /// return boost::asio::awaitable<T> are timed until the coroutine completes.
 template <class Fn>
 auto time_calls(Histogram& series, Fn fn) {
-  return [&series, fn = std::move(fn)](auto&&... args) mutable -> decltype(auto) {
-    using Result = std::invoke_result_t<Fn&, decltype(args)...>;
-    if constexpr (detail::is_awaitable<Result>::value) {
-      // Arguments are copied into the coroutine frame: the awaitable may outlive the caller's.
-      return [](Histogram& s, Fn& f, std::decay_t<decltype(args)>... copies) -> Result {
-        ScopedTimer timer(s);
-        co_return co_await f(std::move(copies)...);
-      }(series, fn, std::forward<decltype(args)>(args)...);
-    } else {
-      ScopedTimer timer(series);
-      return fn(std::forward<decltype(args)>(args)...);
-    }
-  };
+  return detail::time_calls_with([&series](bool) { return ScopedTimer(series); }, std::move(fn));
 }
 
 /// The application metrics of the seed: HTTP, bot, errors, payments, subscriptions, users.
@@ -107,15 +172,23 @@ class PrometheusMetrics {
   /// RAII timer for a kind: "http" (labels method, endpoint), "bot_handler" (handler),
   /// "payment" (payment_system), "panel_api" (endpoint). Throws MetricError for an unknown
   /// kind or wrong labels, at the call.
+  /// With Sentry started by setup_monitoring, the timer is also a child span of the
+  /// thread's active span (op = the kind).
   static ScopedTimer track_time(std::string_view kind, const Labels& labels = {}) {
-    return ScopedTimer(detail::timer_series(kind, labels));
+    return detail::start_catalog_timer(detail::timer_series(kind, labels), kind, labels, true);
   }
 
   /// Decorator form of track_time: returns a callable with `fn`'s signature that times every
-  /// call. The kind and labels are checked here, not at the first call.
+  /// call (and traces it, as track_time). The kind and labels are checked here, not at the
+  /// first call.
   template <class Fn>
   static auto timed(std::string_view kind, const Labels& labels, Fn fn) {
-    return time_calls(detail::timer_series(kind, labels), std::move(fn));
+    Histogram& series = detail::timer_series(kind, labels);
+    return detail::time_calls_with(
+        [&series, kind = std::string(kind), labels](bool bind_to_thread) {
+          return detail::start_catalog_timer(series, kind, labels, bind_to_thread);
+        },
+        std::move(fn));
   }
 };
 

@@ -95,23 +95,28 @@ Span start_span(std::string_view op, std::string_view description = {}, bool bin
 class TimedSpan {
  public:
   TimedSpan(metrics::ScopedTimer timer, Span span) noexcept
-      : timer_(std::move(timer)), span_(std::move(span)) {}
+      : span_(std::move(span)), timer_(std::move(timer)) {}
   Span& span() noexcept { return span_; }
   metrics::ScopedTimer& timer() noexcept { return timer_; }
 
  private:
-  metrics::ScopedTimer timer_;
-  Span span_;  // declared last: finishes first
+  Span span_;
+  metrics::ScopedTimer timer_;  // declared last: observes first, while the span is active
 };
 
 namespace detail {
 /// "payment_system=yookassa" from the labels, for span descriptions.
 std::string describe_labels(const metrics::Labels& labels);
+/// Hooks that make catalog timers child spans; setup_monitoring installs them with
+/// metrics::detail::set_timer_span_hooks while Sentry runs.
+const metrics::detail::TimerSpanHooks& timer_span_hooks() noexcept;
 }  // namespace detail
 
-/// PrometheusMetrics::track_time plus a child span of the thread's active span.
+/// PrometheusMetrics::track_time plus a child span of the thread's active span, also when
+/// Sentry was started without setup_monitoring.
 inline TimedSpan track_time(std::string_view kind, const metrics::Labels& labels = {}) {
-  auto timer = metrics::PrometheusMetrics::track_time(kind, labels);
+  // A plain timer: the span is this one (no second span from the catalog's hooks).
+  metrics::ScopedTimer timer(metrics::detail::timer_series(kind, labels));
   return TimedSpan(std::move(timer), start_span(kind, detail::describe_labels(labels)));
 }
 
@@ -147,8 +152,9 @@ auto traced(std::string op, std::string description, Fn fn) {
 /// PrometheusMetrics::timed plus a span per call (see traced).
 template <class Fn>
 auto timed(std::string_view kind, const metrics::Labels& labels, Fn fn) {
-  return metrics::PrometheusMetrics::timed(
-      kind, labels, traced(std::string(kind), detail::describe_labels(labels), std::move(fn)));
+  return metrics::time_calls(
+      metrics::detail::timer_series(kind, labels),
+      traced(std::string(kind), detail::describe_labels(labels), std::move(fn)));
 }
 
 }  // namespace monitoring::sentry

@@ -85,3 +85,52 @@ TEST(SentrySetup, MalformedDsnLeavesSentryOffAndSetupRunsOn) {
   EXPECT_FALSE(sentry::is_enabled());
   monitoring::shutdown_monitoring(server);
 }
+
+TEST(SentrySetup, CatalogTimersBecomeChildSpansWhileSentryRuns) {
+  // Issue 6: with Sentry started by setup, PrometheusMetrics::track_time and timed are spans
+  // of the active transaction (op = the timer kind); a throwing call marks its span failed.
+  IngestPeer peer;
+  const auto dir = temp_dir("timers");
+  using monitoring::metrics::PrometheusMetrics;
+  {
+    auto server = monitoring::setup_monitoring({
+        .log_dir = (dir / "logs").string(),
+        .sentry_dsn = peer.dsn(),
+        .sentry_traces_sample_rate = 1.0,
+        .enable_monitoring_server = false,
+        .sentry_cache_dir = (dir / "sentry").string(),
+        .log_console = "none",
+    });
+    { auto outside = PrometheusMetrics::track_time("bot_handler", {{"handler", "start"}}); }
+    auto charge =
+        PrometheusMetrics::timed("payment", {{"payment_system", "yookassa"}}, [](int amount) {
+          if (amount < 0) throw std::invalid_argument("amount");
+          return amount;
+        });
+    {
+      auto transaction = sentry::start_transaction("renew", "task");
+      { auto timer = PrometheusMetrics::track_time("panel_api", {{"endpoint", "/users"}}); }
+      EXPECT_EQ(charge(5), 5);
+      EXPECT_THROW(charge(-1), std::invalid_argument);
+    }
+    ASSERT_TRUE(sentry::flush(5s));
+  }
+  // After shutdown the hooks are gone: timers are plain timers again.
+  EXPECT_EQ(monitoring::metrics::detail::g_timer_span_hooks.load(), nullptr);
+  { auto after = PrometheusMetrics::track_time("bot_handler", {{"handler", "start"}}); }
+
+  const auto transactions = peer.with_item("transaction");
+  ASSERT_EQ(transactions.size(), 1u) << "the timer outside a transaction opened none";
+  const auto& tx = *transactions[0].item("transaction");
+  std::vector<std::pair<std::string, std::string>> spans;
+  for (const auto& span : tx["spans"].array) {
+    spans.emplace_back(span["op"].string + " " + span["description"].string, span["status"].string);
+    EXPECT_EQ(span["parent_span_id"].string, tx["contexts"]["trace"]["span_id"].string);
+  }
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"panel_api endpoint=/users", "ok"},
+      {"payment payment_system=yookassa", "ok"},
+      {"payment payment_system=yookassa", "internal_error"}};
+  EXPECT_EQ(spans, expected);
+  std::filesystem::remove_all(dir);
+}
