@@ -21,6 +21,8 @@
 #include <utility>
 #include <vector>
 
+#include "monitoring/detail/trace_state.hpp"
+
 namespace monitoring {
 
 /// A borrowed field value: null, bool, signed or unsigned integer, double or string.
