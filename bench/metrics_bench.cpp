@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 
+#include "monitoring/context.hpp"
 #include "monitoring/metrics.hpp"
 
 namespace {
@@ -108,6 +109,24 @@ void BM_HistogramObserve_Bound(benchmark::State& state) {
   for (auto _ : state) histogram.observe(values[i++ & 15]);
 }
 BENCHMARK(BM_HistogramObserve_Bound)->Threads(1)->Threads(2)->UseRealTime();
+
+void BM_HistogramObserve_Traced(benchmark::State& state) {
+  // As above, inside an active trace: every observation also becomes its bucket's exemplar
+  // (trace and span id copied, coarse wall clock read). With 2 threads both write the same
+  // series' exemplar slots, the contended case.
+  static Histogram& histogram =
+      bench_registry()
+          .histogram("bench_traced_duration_seconds", "Bound histogram with exemplars.")
+          .labels();
+  static const std::array<double, 16> values = {0.001, 0.007, 0.02, 0.04, 0.07,  0.2,  0.3,  0.7,
+                                                1.5,   3.0,   7.0,  12.0, 0.004, 0.09, 0.45, 2.0};
+  auto trace =
+      monitoring::context::with_trace("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+  std::size_t i = static_cast<std::size_t>(state.thread_index()) * 5;
+  LoopTimer timer(state);
+  for (auto _ : state) histogram.observe(values[i++ & 15]);
+}
+BENCHMARK(BM_HistogramObserve_Traced)->Threads(1)->Threads(2)->UseRealTime();
 
 void BM_GaugeSet(benchmark::State& state) {
   static Gauge& gauge = bench_registry().gauge("bench_gauge", "Gauge.").labels();

@@ -22,6 +22,8 @@
 #include <utility>
 #include <vector>
 
+#include "monitoring/detail/trace_state.hpp"
+
 namespace monitoring {
 
 /// A borrowed field value: null, bool, signed or unsigned integer, double or string.

@@ -9,19 +9,31 @@ namespace monitoring {
 
 namespace detail {
 [[gnu::tls_model("initial-exec")]] thread_local constinit const ContextData* tls_context = nullptr;
+[[gnu::tls_model("initial-exec")]] thread_local constinit const ContextData* tls_trace = nullptr;
 }  // namespace detail
 
 namespace {
 
-// Owns the thread's current context; `detail::tls_context` mirrors `.get()` for the hot path.
-// Only scope creation/destruction and current() touch it.
-thread_local std::shared_ptr<const detail::ContextData> tls_owner;
+// Owns the thread's current context; `detail::tls_context` (and `detail::tls_trace` while a
+// trace is active) mirror `.data.get()` for the hot paths. Only scope creation/destruction and
+// current() touch it. At thread exit the mirrors are cleared with it, so a metric updated or a
+// line logged from a later thread-local destructor sees no context instead of a freed one.
+struct ContextOwner {
+  std::shared_ptr<const detail::ContextData> data;
+  ~ContextOwner() {
+    detail::tls_context = nullptr;
+    detail::tls_trace = nullptr;
+  }
+};
+thread_local ContextOwner tls_owner;
 
 std::atomic<std::uint64_t> next_serial{1};
 
 void set_current(std::shared_ptr<const detail::ContextData> data) {
-  tls_owner = std::move(data);
-  detail::tls_context = tls_owner.get();
+  tls_owner.data = std::move(data);
+  detail::tls_context = tls_owner.data.get();
+  detail::tls_trace =
+      detail::tls_context && !detail::tls_context->trace_id.empty() ? detail::tls_context : nullptr;
 }
 
 // A new state derived from the calling thread's current one.
@@ -82,7 +94,7 @@ const OwnedValue* ContextSnapshot::field(std::string_view key) const noexcept {
 }
 
 ContextScope::ContextScope(ContextSnapshot snapshot)
-    : previous_(tls_owner), owner_thread_(&detail::tls_context) {
+    : previous_(tls_owner.data), owner_thread_(&detail::tls_context) {
   set_current(snapshot.data());
 }
 
@@ -110,7 +122,7 @@ void ContextScope::restore() noexcept {
 namespace context {
 
 ContextSnapshot current() {
-  return ContextSnapshot(tls_owner);
+  return ContextSnapshot(tls_owner.data);
 }
 
 ContextScope with_user(std::string_view user_id, std::string_view user_name) {

@@ -168,6 +168,45 @@ char* write_series_pairs(char* p, std::span<const std::string> names,
   return p;
 }
 
+// Code points `s` has once written (an invalid byte becomes one U+FFFD).
+std::size_t code_points(std::string_view s) {
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < s.size(); ++count)
+    i += std::max<std::size_t>(utf8_sequence_length(s, i), 1);
+  return count;
+}
+
+// Whether OpenMetrics allows `exemplar` on the bucket with upper bound `bound` (null: +Inf).
+bool exemplar_allowed(const Exemplar& exemplar, const double* bound) {
+  if (exemplar.empty()) return false;
+  std::size_t label_text = std::string_view("trace_id").size() + code_points(exemplar.trace_id);
+  if (!exemplar.span_id.empty())
+    label_text += std::string_view("span_id").size() + code_points(exemplar.span_id);
+  if (label_text > kExemplarMaxLabelCodePoints) return false;
+  return bound == nullptr ? !std::isnan(exemplar.value) : exemplar.value <= *bound;
+}
+
+// Room write_exemplar needs for `exemplar`.
+std::size_t exemplar_room(const Exemplar& exemplar) {
+  return 32 + kEscapedBytesPerByte * (exemplar.trace_id.size() + exemplar.span_id.size()) +
+         2 * kNumberRoom;
+}
+
+// Writes ` # {trace_id="...",span_id="..."} value timestamp` (OpenMetrics exemplar syntax).
+char* write_exemplar(char* p, const Exemplar& exemplar) {
+  p = write_text(p, " # {trace_id=\"");
+  p = write_escaped(p, exemplar.trace_id, true);
+  if (!exemplar.span_id.empty()) {
+    p = write_text(p, "\",span_id=\"");
+    p = write_escaped(p, exemplar.span_id, true);
+  }
+  p = write_text(p, "\"} ");
+  p = write_double(p, exemplar.value, false);
+  *p++ = ' ';
+  // Seconds with the milliseconds as decimals: the shortest form of ms / 1000 is exact.
+  return write_double(p, static_cast<double>(exemplar.timestamp_ms) / 1000.0, false);
+}
+
 void check_label_spans(std::span<const std::string> names, std::span<const std::string> values) {
   if (names.size() != values.size()) [[unlikely]]
     throw MetricError("metric sample has " + std::to_string(names.size()) + " label name(s) but " +
@@ -414,13 +453,13 @@ void MetricWriter::sample(std::string_view suffix, std::span<const std::string> 
 void MetricWriter::histogram(std::span<const std::string> label_names,
                              std::span<const std::string> label_values,
                              std::span<const double> bounds, std::span<const double> cumulative,
-                             double sum) {
+                             double sum, std::span<const Exemplar> exemplars) {
   check_label_spans(label_names, label_values);
   // The escaped label pairs are the same on every line of the series: render them once.
   label_pairs_.resize(label_room(label_names, label_values));
   label_pairs_.resize(static_cast<std::size_t>(
       write_label_pairs(label_pairs_.data(), label_names, label_values) - label_pairs_.data()));
-  histogram_lines(label_pairs_, bounds, cumulative, sum);
+  histogram_lines(label_pairs_, bounds, cumulative, sum, exemplars);
 }
 
 void MetricWriter::series_sample(std::span<const std::string> label_names,
@@ -442,23 +481,33 @@ void MetricWriter::series_sample(std::span<const std::string> label_names,
 
 void MetricWriter::series_histogram(std::span<const std::string> label_names,
                                     const detail::SeriesKey& series, std::span<const double> bounds,
-                                    std::span<const double> cumulative, double sum) {
+                                    std::span<const double> cumulative, double sum,
+                                    std::span<const Exemplar> exemplars) {
   label_pairs_.resize(series_label_room(label_names, series));
   label_pairs_.resize(static_cast<std::size_t>(
       write_series_pairs(label_pairs_.data(), label_names, series) - label_pairs_.data()));
-  histogram_lines(label_pairs_, bounds, cumulative, sum);
+  histogram_lines(label_pairs_, bounds, cumulative, sum, exemplars);
 }
 
 void MetricWriter::histogram_lines(std::string_view pairs, std::span<const double> bounds,
-                                   std::span<const double> cumulative, double sum) {
+                                   std::span<const double> cumulative, double sum,
+                                   std::span<const Exemplar> exemplars) {
   if (cumulative.size() != bounds.size() + 1) [[unlikely]]
     throw MetricError("histogram " + name_ + " has " + std::to_string(bounds.size()) +
                       " bound(s) but " + std::to_string(cumulative.size()) +
                       " cumulative count(s); expected one more (+Inf)");
+  if (!exemplars.empty() && exemplars.size() != cumulative.size()) [[unlikely]]
+    throw MetricError("histogram " + name_ + " has " + std::to_string(cumulative.size()) +
+                      " bucket(s) but " + std::to_string(exemplars.size()) +
+                      " exemplar entries; expected one per bucket or none");
   const bool canonical = format_ == ExpositionFormat::kOpenMetrics;
+  if (!canonical) exemplars = {};  // text format 0.0.4 has no exemplar syntax
   const std::size_t line = name_.size() + 8 + pairs.size() + 8 + 2 * kNumberRoom + 8;
-  char* p = reserve_tail(line * (bounds.size() + 3));
-  auto bucket = [&](double count, const double* bound) {
+  std::size_t room = line * (bounds.size() + 3);
+  for (const Exemplar& exemplar : exemplars)
+    if (!exemplar.empty()) room += exemplar_room(exemplar);
+  char* p = reserve_tail(room);
+  auto bucket = [&](std::size_t index, const double* bound) {
     p = write_text(p, name_);
     p = write_text(p, "_bucket{");
     p = write_text(p, pairs);
@@ -466,7 +515,9 @@ void MetricWriter::histogram_lines(std::string_view pairs, std::span<const doubl
     p = write_text(p, "le=\"");
     p = bound ? write_double(p, *bound, canonical) : write_text(p, "+Inf");
     p = write_text(p, "\"} ");
-    p = write_double(p, count, false);
+    p = write_double(p, cumulative[index], false);
+    if (!exemplars.empty() && exemplar_allowed(exemplars[index], bound))
+      p = write_exemplar(p, exemplars[index]);
     *p++ = '\n';
   };
   auto plain = [&](std::string_view suffix, double value) {
@@ -481,11 +532,10 @@ void MetricWriter::histogram_lines(std::string_view pairs, std::span<const doubl
     p = write_double(p, value, false);
     *p++ = '\n';
   };
-  for (std::size_t i = 0; i < bounds.size(); ++i) bucket(cumulative[i], &bounds[i]);
-  const double count = cumulative.back();
-  bucket(count, nullptr);
+  for (std::size_t i = 0; i < bounds.size(); ++i) bucket(i, &bounds[i]);
+  bucket(bounds.size(), nullptr);
   plain("_sum", sum);
-  plain("_count", count);
+  plain("_count", cumulative.back());
   commit(p);
 }
 

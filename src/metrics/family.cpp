@@ -159,6 +159,8 @@ bool Family<T>::remove(std::span<const std::string_view> values) {
   if constexpr (std::is_same_v<T, Gauge>) {
     removed->reset();
   } else {
+    if constexpr (std::is_same_v<T, Histogram>)
+      removed->clear_exemplars();  // a revival starts clean
     const std::uint32_t width = cells_of(*removed);
     detail::CellSpace::release(removed->cell_offset(), width);
     // The object keeps its offset for reuse on revival; reserve a fresh range for it now so
@@ -189,13 +191,22 @@ void Family<T>::collect(MetricWriter& writer) const {
     const auto bounds = shape_.bounds;
     const std::uint32_t n = shape_.count;
     std::vector<double> cells(n + 2);
+    // Reused for every series: its strings keep their capacity, so reading exemplars does not
+    // allocate per series. Only OpenMetrics has exemplars.
+    std::vector<Exemplar> exemplars;
+    const bool with_exemplars = writer.format() == ExpositionFormat::kOpenMetrics;
     for (std::size_t i = 0; i < series_.size(); ++i) {
       prefetch_ahead(series_, i);
       const auto& series = series_[i];
+      // Exemplars before counts: an observer counts, then writes the exemplar (release), so
+      // every exemplar read here belongs to an observation the counts below include.
+      std::span<const Exemplar> series_exemplars;
+      if (with_exemplars && series->read_exemplars(exemplars)) series_exemplars = exemplars;
       detail::CellSpace::sum(series->cell_offset(), n + 2, n + 1, cells.data());
       const double sum = cells[n + 1];
       for (std::uint32_t i = 1; i <= n; ++i) cells[i] += cells[i - 1];  // cumulative, +Inf last
-      writer.series_histogram(label_names_, *series, {bounds, n}, {cells.data(), n + 1}, sum);
+      writer.series_histogram(label_names_, *series, {bounds, n}, {cells.data(), n + 1}, sum,
+                              series_exemplars);
     }
   }
 }

@@ -3,13 +3,16 @@
 // Two in-process servers expose the same registry: one negotiates like the library's /metrics
 // (Prometheus asks for OpenMetrics and gzip), one always answers text format 0.0.4. A
 // Prometheus fixture scrapes both every second; the test reads the results back through the
-// HTTP API. A second test does the same against the demo service when it has been built.
+// HTTP API. Another test checks that histogram exemplars (the trace id of an observation made
+// under a trace) reach Prometheus' exemplar storage; a last one scrapes the demo service when
+// it has been built.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -21,6 +24,7 @@
 
 #include "common/http_client.hpp"
 #include "integration/fixture.hpp"
+#include "monitoring/context.hpp"
 #include "monitoring/metrics/exposition.hpp"
 #include "monitoring/metrics/registry.hpp"
 #include "monitoring/server/http_server.hpp"
@@ -40,6 +44,14 @@ using ::testing::HasSubstr;
 struct Series {
   std::map<std::string, std::string> labels;
   double value = 0;
+};
+
+/// One exemplar from /api/v1/query_exemplars.
+struct ExemplarResult {
+  std::map<std::string, std::string> series_labels;  ///< of the bucket series it belongs to
+  std::map<std::string, std::string> labels;         ///< the exemplar's own (trace_id, ...)
+  double value = 0;
+  double timestamp = 0;  ///< Unix seconds
 };
 
 /// Minimal client of Prometheus' HTTP API (/api/v1/query), JSON decoded with Boost.PropertyTree
@@ -71,6 +83,40 @@ class PrometheusApi {
       ++it;
       series.value = parse_value(it->second.get_value<std::string>());
       result.push_back(std::move(series));
+    }
+    return result;
+  }
+
+  /// /api/v1/query_exemplars over [now - 10 min, now + 1 min] (needs Prometheus started with
+  /// --enable-feature=exemplar-storage): one entry per exemplar, its series' labels merged in.
+  std::vector<ExemplarResult> query_exemplars(const std::string& promql) const {
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    auto response =
+        http_get(base_url_ + "/api/v1/query_exemplars?query=" + common::percent_encode(promql) +
+                 "&start=" + std::to_string(now - 600) + "&end=" + std::to_string(now + 60));
+    if (response.status != 200)
+      throw std::runtime_error("query_exemplars '" + promql + "' answered " +
+                               std::to_string(response.status) + ": " + response.body);
+    std::istringstream stream(response.body);
+    ptree root;
+    boost::property_tree::read_json(stream, root);
+    if (root.get<std::string>("status") != "success")
+      throw std::runtime_error("query_exemplars '" + promql + "' failed: " + response.body);
+    std::vector<ExemplarResult> result;
+    // "data": [{"seriesLabels": {...}, "exemplars": [{"labels": {...}, "value", "timestamp"}]}]
+    for (const auto& [unused_key, series] : root.get_child("data")) {
+      for (const auto& [unused_index, exemplar] : series.get_child("exemplars")) {
+        ExemplarResult entry;
+        for (const auto& [name, value] : series.get_child("seriesLabels"))
+          entry.series_labels.emplace(name, value.get_value<std::string>());
+        for (const auto& [name, value] : exemplar.get_child("labels"))
+          entry.labels.emplace(name, value.get_value<std::string>());
+        entry.value = parse_value(exemplar.get<std::string>("value"));
+        entry.timestamp = std::strtod(exemplar.get<std::string>("timestamp").c_str(), nullptr);
+        result.push_back(std::move(entry));
+      }
     }
     return result;
   }
@@ -262,6 +308,45 @@ TEST_F(PrometheusScrapeTest, MetadataReachesPrometheus) {
       http_get(prometheus.value("URL") + "/api/v1/targets/metadata?metric=scrape_events_total");
   EXPECT_THAT(response.body, HasSubstr("\"type\":\"counter\""));
   EXPECT_THAT(response.body, HasSubstr("\"help\":\"Events, by kind.\""));
+}
+
+TEST(PrometheusExemplars, TracedObservationReachesExemplarStorage) {
+  // An observation made under an active trace: Prometheus (exemplar storage on) scrapes the
+  // OpenMetrics exposition and serves the trace id back from /api/v1/query_exemplars.
+  const std::string trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+  const std::string span_id = "00f067aa0ba902b7";
+  metrics::Registry registry;
+  auto& latency =
+      registry.histogram("exemplar_latency_seconds", "Traced latency.", {"route"}, {0.1, 0.5, 1});
+  latency.labels("/pay").observe(0.05);  // no trace: no exemplar for le="0.1"
+  const double before =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  {
+    auto trace = context::with_trace(trace_id, span_id);
+    latency.labels("/pay").observe(0.42);
+  }
+  RegistryServer negotiated(registry, /*negotiate=*/true);
+  Fixture prometheus("prometheus.sh", "--enable-feature=exemplar-storage", negotiated.address(),
+                     "1s");
+  PrometheusApi api(prometheus.value("URL"));
+
+  std::vector<ExemplarResult> exemplars;
+  ASSERT_TRUE(eventually([&] {
+    exemplars = api.query_exemplars("exemplar_latency_seconds_bucket");
+    return !exemplars.empty();
+  })) << "no exemplar reached Prometheus; it was sent Accept: "
+      << negotiated.accept_seen();
+  ASSERT_EQ(exemplars.size(), 1u);
+  const ExemplarResult& exemplar = exemplars.front();
+  EXPECT_EQ(exemplar.series_labels.at("__name__"), "exemplar_latency_seconds_bucket");
+  EXPECT_EQ(exemplar.series_labels.at("route"), "/pay");
+  EXPECT_EQ(exemplar.series_labels.at("le"), "0.5");
+  EXPECT_EQ(exemplar.labels,
+            (std::map<std::string, std::string>{{"trace_id", trace_id}, {"span_id", span_id}}));
+  EXPECT_EQ(exemplar.value, 0.42);
+  EXPECT_NEAR(exemplar.timestamp, before, 1.0);  // the observation's time, not the scrape's
+  // The samples themselves are intact next to the exemplar.
+  EXPECT_EQ(api.scalar("exemplar_latency_seconds_count"), 2);
 }
 
 TEST(DemoServiceScrape, CatalogMetricsHaveData) {

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "monitoring/metrics/exemplar.hpp"
+
 namespace monitoring::metrics {
 
 class Registry;
@@ -55,9 +57,15 @@ class MetricWriter {
 
   /// The buckets, sum and count of one histogram series. `cumulative` has one count per
   /// bound plus the +Inf count. Throws MetricError when the spans do not fit together.
+  ///
+  /// `exemplars`, when not empty, has one entry per bucket like `cumulative`; in OpenMetrics
+  /// each non-empty one follows its bucket's count (`# {trace_id="..."} value timestamp`).
+  /// The text format ignores them. An exemplar OpenMetrics forbids is left out so the scrape
+  /// stays valid: labels over 128 code points, or a value above the bucket's bound.
   void histogram(std::span<const std::string> label_names,
                  std::span<const std::string> label_values, std::span<const double> bounds,
-                 std::span<const double> cumulative, double sum);
+                 std::span<const double> cumulative, double sum,
+                 std::span<const Exemplar> exemplars = {});
 
   /// `sample` and `histogram` for a series of a registered family: its label values are
   /// stored escaped already, so they are copied, not scanned.
@@ -65,7 +73,7 @@ class MetricWriter {
                      double value);
   void series_histogram(std::span<const std::string> label_names, const detail::SeriesKey& series,
                         std::span<const double> bounds, std::span<const double> cumulative,
-                        double sum);
+                        double sum, std::span<const Exemplar> exemplars = {});
 
   void finish();
 
@@ -77,7 +85,8 @@ class MetricWriter {
   char* reserve_tail(std::size_t room);
   void commit(const char* end);
   void histogram_lines(std::string_view label_pairs, std::span<const double> bounds,
-                       std::span<const double> cumulative, double sum);
+                       std::span<const double> cumulative, double sum,
+                       std::span<const Exemplar> exemplars);
 
   std::string& out_;
   ExpositionFormat format_;

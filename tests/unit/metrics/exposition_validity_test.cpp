@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "metrics_test_util.hpp"
+#include "monitoring/context.hpp"
 #include "monitoring/metrics/catalog.hpp"
 #include "monitoring/metrics/exposition.hpp"
 #include "monitoring/metrics/process_collector.hpp"
@@ -68,6 +69,10 @@ void fill_everything(Registry& registry) {
     counter.labels(value, "200").inc(v * 1000);
     gauge.labels(value).set(-v);
     histogram.labels(value).observe(v);
+    // An exemplar on the bucket hit, with a trace id that needs escaping and a span id.
+    auto trace =
+        context::with_trace("4bf92f3577b34da6a3ce929d0e0e4736" + value, "00f067aa0ba902b7");
+    histogram.labels(value).observe(v * 2);
     v *= 3;
   }
 
@@ -160,10 +165,16 @@ TEST(PromtoolTest, DefaultRegistryWithCatalogPassesPromtoolCheck) {
 
 // ---- OpenMetrics structure --------------------------------------------------------------
 
+struct ParsedExemplar {
+  std::vector<std::pair<std::string, std::string>> labels;  // unescaped values
+  double value = 0;
+};
+
 struct Sample {
   std::string name;
   std::vector<std::pair<std::string, std::string>> labels;  // unescaped values
   double value = 0;
+  std::optional<ParsedExemplar> exemplar;
 };
 
 bool valid_name(std::string_view name, bool metric) {
@@ -177,7 +188,62 @@ bool valid_name(std::string_view name, bool metric) {
   return true;
 }
 
-// Parses `name{l="v",...} value` (OpenMetrics ABNF without timestamps and exemplars).
+// Parses `{l="v",...}` at line[i], leaving i behind the '}'; appends the unescaped pairs.
+bool parse_labels(std::string_view line, std::size_t& i,
+                  std::vector<std::pair<std::string, std::string>>& labels, std::string& error) {
+  auto fail = [&](std::string message) {
+    error = std::move(message);
+    return false;
+  };
+  if (i >= line.size() || line[i] != '{') return fail("label set without '{'");
+  ++i;
+  std::set<std::string> seen;
+  while (i < line.size() && line[i] != '}') {
+    const std::size_t eq = line.find('=', i);
+    if (eq == std::string_view::npos) return fail("label without '='");
+    std::string name(line.substr(i, eq - i));
+    if (!valid_name(name, false)) return fail("bad label name '" + name + "'");
+    if (!seen.insert(name).second) return fail("duplicate label '" + name + "'");
+    i = eq + 1;
+    if (i >= line.size() || line[i] != '"') return fail("label value not quoted");
+    ++i;
+    std::string value;
+    for (;;) {
+      if (i >= line.size()) return fail("unterminated label value");
+      const char c = line[i++];
+      if (c == '"') break;
+      if (c == '\\') {
+        if (i >= line.size()) return fail("dangling backslash");
+        const char e = line[i++];
+        if (e == 'n')
+          value += '\n';
+        else if (e == '\\' || e == '"')
+          value += e;
+        else
+          return fail(std::string("bad escape \\") + e);
+      } else {
+        value += c;
+      }
+    }
+    labels.emplace_back(std::move(name), std::move(value));
+    if (i < line.size() && line[i] == ',') {
+      ++i;
+      if (i < line.size() && line[i] == '}') return fail("trailing comma");
+    }
+  }
+  if (i >= line.size()) return fail("unterminated label set");
+  ++i;  // '}'
+  return true;
+}
+
+std::size_t code_points(std::string_view utf8) {
+  std::size_t count = 0;
+  for (char c : utf8) count += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return count;
+}
+
+// Parses `name{l="v",...} value [# {l="v",...} value [timestamp]]`: the OpenMetrics ABNF
+// without sample timestamps (the library writes none).
 std::optional<Sample> parse_sample(std::string_view line, std::string& error) {
   auto fail = [&](std::string message) -> std::optional<Sample> {
     error = std::move(message);
@@ -188,49 +254,36 @@ std::optional<Sample> parse_sample(std::string_view line, std::string& error) {
   while (i < line.size() && line[i] != '{' && line[i] != ' ') ++i;
   sample.name = std::string(line.substr(0, i));
   if (!valid_name(sample.name, true)) return fail("bad metric name");
-  if (i < line.size() && line[i] == '{') {
-    ++i;
-    std::set<std::string> seen;
-    while (i < line.size() && line[i] != '}') {
-      const std::size_t eq = line.find('=', i);
-      if (eq == std::string_view::npos) return fail("label without '='");
-      std::string name(line.substr(i, eq - i));
-      if (!valid_name(name, false)) return fail("bad label name '" + name + "'");
-      if (!seen.insert(name).second) return fail("duplicate label '" + name + "'");
-      i = eq + 1;
-      if (i >= line.size() || line[i] != '"') return fail("label value not quoted");
-      ++i;
-      std::string value;
-      for (;;) {
-        if (i >= line.size()) return fail("unterminated label value");
-        const char c = line[i++];
-        if (c == '"') break;
-        if (c == '\\') {
-          if (i >= line.size()) return fail("dangling backslash");
-          const char e = line[i++];
-          if (e == 'n')
-            value += '\n';
-          else if (e == '\\' || e == '"')
-            value += e;
-          else
-            return fail(std::string("bad escape \\") + e);
-        } else {
-          value += c;
-        }
-      }
-      sample.labels.emplace_back(std::move(name), std::move(value));
-      if (i < line.size() && line[i] == ',') {
-        ++i;
-        if (i < line.size() && line[i] == '}') return fail("trailing comma");
-      }
-    }
-    if (i >= line.size()) return fail("unterminated label set");
-    ++i;  // '}'
-  }
+  if (i < line.size() && line[i] == '{' && !parse_labels(line, i, sample.labels, error))
+    return std::nullopt;
   if (i >= line.size() || line[i] != ' ') return fail("no space before value");
-  const auto value = parse_number(line.substr(i + 1));
-  if (!value) return fail("bad value '" + std::string(line.substr(i + 1)) + "'");
+  std::string_view rest = line.substr(i + 1);
+  const std::size_t exemplar_at = rest.find(" # ");
+  const auto value = parse_number(rest.substr(0, exemplar_at));
+  if (!value) return fail("bad value '" + std::string(rest.substr(0, exemplar_at)) + "'");
   sample.value = *value;
+  if (exemplar_at == std::string_view::npos) return sample;
+
+  // exemplar = SP HASH SP labels SP number [SP timestamp]
+  std::string_view exemplar = rest.substr(exemplar_at + 3);
+  std::size_t j = 0;
+  ParsedExemplar parsed;
+  if (!parse_labels(exemplar, j, parsed.labels, error)) return fail("exemplar: " + error);
+  std::size_t length = 0;
+  for (const auto& [name, label_value] : parsed.labels)
+    length += code_points(name) + code_points(label_value);
+  if (length > 128) return fail("exemplar labels longer than 128 code points");
+  if (j >= exemplar.size() || exemplar[j] != ' ') return fail("exemplar: no space before value");
+  exemplar.remove_prefix(j + 1);
+  const std::size_t space = exemplar.find(' ');
+  const auto exemplar_value = parse_number(exemplar.substr(0, space));
+  if (!exemplar_value) return fail("exemplar: bad value");
+  parsed.value = *exemplar_value;
+  if (space != std::string_view::npos) {
+    const auto timestamp = parse_number(exemplar.substr(space + 1));
+    if (!timestamp || !std::isfinite(*timestamp)) return fail("exemplar: bad timestamp");
+  }
+  sample.exemplar = std::move(parsed);
   return sample;
 }
 
@@ -325,6 +378,9 @@ std::vector<std::string> check_openmetrics(std::string_view text,
       problems.push_back(where + "suffix '" + suffix + "' not allowed for " + type);
     if (type == "counter" && suffix == "_total" && !(sample->value >= 0))
       problems.push_back(where + "counter value must be >= 0");
+    if (sample->exemplar && !(type == "counter" && suffix == "_total") &&
+        !(type == "histogram" && suffix == "_bucket"))
+      problems.push_back(where + "exemplar on a sample that cannot have one");
     if (type == "histogram") {
       std::string key;
       std::optional<double> le;
@@ -343,6 +399,8 @@ std::vector<std::string> check_openmetrics(std::string_view text,
           problems.push_back(where + "le not increasing");
         if (last_bucket.count(key) && sample->value < last_bucket[key])
           problems.push_back(where + "buckets not cumulative");
+        if (sample->exemplar && !(sample->exemplar->value <= *le))
+          problems.push_back(where + "exemplar value above the bucket's bound");
         last_le[key] = *le;
         last_bucket[key] = sample->value;
         if (std::isinf(*le)) inf_bucket[family + key].push_back(sample->value);
@@ -381,6 +439,16 @@ TEST(OpenMetricsStructureTest, CheckerRejectsBrokenExpositions) {
           .empty());
   EXPECT_TRUE(check_openmetrics("# HELP a A \\\"q\\\".\n# TYPE a gauge\na{x=\"\\n\"} NaN\n# EOF\n")
                   .empty());
+  // Exemplars: only on buckets and counter totals, within the bucket, labels <= 128 code points.
+  const std::string bucket = "# TYPE h histogram\nh_bucket{le=\"1.0\"} 1";
+  const std::string tail = "\nh_bucket{le=\"+Inf\"} 1\nh_sum 0.5\nh_count 1\n# EOF\n";
+  EXPECT_TRUE(check_openmetrics(bucket + " # {trace_id=\"ab\"} 0.5 1700000000.123" + tail).empty());
+  EXPECT_FALSE(check_openmetrics(bucket + " # {trace_id=\"ab\"} 1.5 1" + tail).empty());
+  EXPECT_FALSE(
+      check_openmetrics(bucket + " # {trace_id=\"" + std::string(121, 'a') + "\"} 0.5" + tail)
+          .empty());
+  EXPECT_FALSE(check_openmetrics(bucket + " # trace_id=\"ab\" 0.5" + tail).empty());
+  EXPECT_FALSE(check_openmetrics("# TYPE g gauge\ng 1 # {trace_id=\"ab\"} 1\n# EOF\n").empty());
 }
 
 TEST(OpenMetricsStructureTest, EveryTypeAndTrickyLabelsFormAValidExposition) {
@@ -402,6 +470,16 @@ TEST(OpenMetricsStructureTest, EveryTypeAndTrickyLabelsFormAValidExposition) {
     EXPECT_TRUE(seen_paths.count(value)) << "label value lost: " << value;
   }
   EXPECT_EQ(seen_paths.size(), tricky_values().size());
+
+  // One exemplar per traced series, its trace id intact after unescaping.
+  std::set<std::string> traces;
+  for (const auto& sample : samples)
+    if (sample.exemplar) traces.insert(sample.exemplar->labels.at(0).second);
+  EXPECT_EQ(traces.size(), tricky_values().size());
+  for (const std::string& value : tricky_values()) {
+    if (value == "bad \xFF byte" || value == "truncated \xE2\x82") continue;
+    EXPECT_TRUE(traces.count("4bf92f3577b34da6a3ce929d0e0e4736" + value)) << value;
+  }
 }
 
 TEST(OpenMetricsStructureTest, DefaultRegistryIsAValidExposition) {
