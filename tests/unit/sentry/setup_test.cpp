@@ -92,6 +92,7 @@ TEST(SentrySetup, CatalogTimersBecomeChildSpansWhileSentryRuns) {
   IngestPeer peer;
   const auto dir = temp_dir("timers");
   using monitoring::metrics::PrometheusMetrics;
+  std::string panel_span_id;
   {
     auto server = monitoring::setup_monitoring({
         .log_dir = (dir / "logs").string(),
@@ -107,12 +108,24 @@ TEST(SentrySetup, CatalogTimersBecomeChildSpansWhileSentryRuns) {
           if (amount < 0) throw std::invalid_argument("amount");
           return amount;
         });
+    std::string trace_id;
     {
       auto transaction = sentry::start_transaction("renew", "task");
+      trace_id = transaction.trace_id();
       { auto timer = PrometheusMetrics::track_time("panel_api", {{"endpoint", "/users"}}); }
       EXPECT_EQ(charge(5), 5);
       EXPECT_THROW(charge(-1), std::invalid_argument);
     }
+    // The observations carry exemplars naming the trace and the timer's own span.
+    const std::string exposition =
+        monitoring::metrics::serialize(monitoring::metrics::Registry::default_registry(),
+                                       monitoring::metrics::ExpositionFormat::kOpenMetrics);
+    const std::string marker = "# {trace_id=\"" + trace_id + "\",span_id=\"";
+    const auto line_start = exposition.find("panel_api_response_time_bucket");
+    ASSERT_NE(line_start, std::string::npos);
+    const auto at = exposition.find(marker, line_start);
+    ASSERT_NE(at, std::string::npos) << "no exemplar with the transaction's trace id";
+    panel_span_id = exposition.substr(at + marker.size(), 16);
     ASSERT_TRUE(sentry::flush(5s));
   }
   // After shutdown the hooks are gone: timers are plain timers again.
