@@ -96,17 +96,22 @@ void BM_CounterInc_Labeled(benchmark::State& state) {
 }
 BENCHMARK(BM_CounterInc_Labeled)->Threads(1)->Threads(2)->UseRealTime();
 
-void BM_HistogramObserve_Bound(benchmark::State& state) {
-  static Histogram& histogram =
-      bench_registry()
-          .histogram("bench_duration_seconds", "Bound histogram (11 default buckets).")
-          .labels();
-  // Values spread over every bucket and +Inf, so the bucket search is not always the shortest.
+// Observes values spread over every bucket and +Inf, so the bucket search is not always the
+// shortest; each thread starts at another value.
+void observe_spread(benchmark::State& state, Histogram& histogram) {
   static const std::array<double, 16> values = {0.001, 0.007, 0.02, 0.04, 0.07,  0.2,  0.3,  0.7,
                                                 1.5,   3.0,   7.0,  12.0, 0.004, 0.09, 0.45, 2.0};
   std::size_t i = static_cast<std::size_t>(state.thread_index()) * 5;
   LoopTimer timer(state);
   for (auto _ : state) histogram.observe(values[i++ & 15]);
+}
+
+void BM_HistogramObserve_Bound(benchmark::State& state) {
+  static Histogram& histogram =
+      bench_registry()
+          .histogram("bench_duration_seconds", "Bound histogram (11 default buckets).")
+          .labels();
+  observe_spread(state, histogram);
 }
 BENCHMARK(BM_HistogramObserve_Bound)->Threads(1)->Threads(2)->UseRealTime();
 
@@ -118,13 +123,9 @@ void BM_HistogramObserve_Traced(benchmark::State& state) {
       bench_registry()
           .histogram("bench_traced_duration_seconds", "Bound histogram with exemplars.")
           .labels();
-  static const std::array<double, 16> values = {0.001, 0.007, 0.02, 0.04, 0.07,  0.2,  0.3,  0.7,
-                                                1.5,   3.0,   7.0,  12.0, 0.004, 0.09, 0.45, 2.0};
   auto trace =
       monitoring::context::with_trace("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
-  std::size_t i = static_cast<std::size_t>(state.thread_index()) * 5;
-  LoopTimer timer(state);
-  for (auto _ : state) histogram.observe(values[i++ & 15]);
+  observe_spread(state, histogram);
 }
 BENCHMARK(BM_HistogramObserve_Traced)->Threads(1)->Threads(2)->UseRealTime();
 
