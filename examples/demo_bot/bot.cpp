@@ -206,9 +206,9 @@ void BotSimulation::handle(const std::shared_ptr<Update>& update) {
     try {
       throw std::out_of_range("subscription lookup: no plan for key 'trial_ext'");
     } catch (const std::exception&) {
+      // Also counts errors_total{error_type="std::out_of_range", module=<this logger>}.
       logger().exception("handler failed", {{"handler", handler_name(index)}});
     }
-    PrometheusMetrics::increment_errors("handler_exception", "bot");
     scheduler_.after(handlers_random_.lognormal(0.004, 0.5),
                      [this, update] { finish(update, 500); });
     return;
