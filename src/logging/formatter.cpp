@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -279,17 +280,26 @@ FieldValue Formatter::clean_value(std::string_view key, FieldValue value, std::u
   }
 }
 
-// Bit n set: some reserved key has n characters (a cheap filter before comparing).
-constexpr std::uint32_t kReservedLengths = [] {
-  std::uint32_t mask = 0;
-  for (const std::string_view reserved : kReservedKeys) mask |= std::uint32_t{1} << reserved.size();
-  return mask;
+// The reserved keys by length, so a call-site key is compared only with those of its size.
+struct ReservedByLength {
+  static constexpr std::size_t kMaxLength = 32;
+  std::array<std::array<std::uint8_t, 4>, kMaxLength> index{};  // into kReservedKeys
+  std::array<std::uint8_t, kMaxLength> count{};
+};
+constexpr ReservedByLength kReservedByLength = [] {
+  ReservedByLength table;
+  for (std::size_t i = 0; i < std::size(kReservedKeys); ++i) {
+    const std::size_t length = kReservedKeys[i].size();
+    table.index[length][table.count[length]++] = static_cast<std::uint8_t>(i);
+  }
+  return table;
 }();
 
 std::string_view Formatter::clean_key(std::string_view key) {
-  if (key.size() >= 32 || !(kReservedLengths & (std::uint32_t{1} << key.size()))) return key;
-  for (const std::string_view reserved : kReservedKeys) {
-    if (key == reserved) {
+  if (key.size() >= ReservedByLength::kMaxLength) return key;
+  const std::size_t candidates = kReservedByLength.count[key.size()];
+  for (std::size_t i = 0; i < candidates; ++i) {
+    if (key == kReservedKeys[kReservedByLength.index[key.size()][i]]) {
       char* out = arena_.allocate(6 + key.size());
       std::memcpy(out, "extra.", 6);
       std::memcpy(out + 6, key.data(), key.size());

@@ -8,8 +8,7 @@
 namespace monitoring::sentry::detail {
 namespace {
 
-void* open_timer_span(std::string_view kind, const metrics::Labels& labels,
-                      bool bind_to_thread) {
+void* open_timer_span(std::string_view kind, const metrics::Labels& labels, bool bind_to_thread) {
   try {
     Span span = start_span(kind, describe_labels(labels), bind_to_thread);
     if (!span.active()) return nullptr;  // no trace on this thread: a plain timer
@@ -29,8 +28,7 @@ void close_timer_span(void* opened, bool failed) noexcept {
 }
 
 // Static: spans opened while Sentry ran may end after it stopped.
-constinit const metrics::detail::TimerSpanHooks kTimerSpanHooks{open_timer_span,
-                                                                close_timer_span};
+constinit const metrics::detail::TimerSpanHooks kTimerSpanHooks{open_timer_span, close_timer_span};
 
 }  // namespace
 
