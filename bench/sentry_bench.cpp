@@ -1,8 +1,10 @@
 // Caller-side cost of sentry::capture_exception (DESIGN §9: <= 50 us, nothing blocking):
 // raw stack capture, exception chain copy, scope/context/breadcrumb snapshot and enqueue.
-// Baseline from the same run: constructing, throwing and catching the same exception alone.
-// The background thread symbolizes and tries to send to a closed local port (dropped), so
-// its work competes for the CPU as it would in production, but never blocks the caller.
+// Baseline from the same run: constructing, throwing and catching the same exception alone
+// (on as many threads). The background thread symbolizes and tries to send to a closed local
+// port (dropped), so its work competes for the CPU as it would in production, but never
+// blocks the caller. The /threads:2 runs show what the callers' shared state costs when two
+// threads capture at once (with 100 breadcrumbs and a global tag set, as in a service).
 
 #include <benchmark/benchmark.h>
 
@@ -21,10 +23,15 @@ namespace {
   throw std::runtime_error("payment provider timed out");
 }
 
-void start_client() {
+// queue_size: large by default so that the measurement does not turn into queue_overflow
+// drops; the worker cannot keep up with a capture loop, so every event stays in memory until
+// the end of the run and its first-touch page faults count on the caller. The _Queue100 runs
+// use the default queue instead: events beyond it are dropped after being built, and memory
+// is reused as in a service.
+void start_client(std::size_t queue_size = 1u << 20) {
   sentry::Options options;
   options.dsn = "http://0123456789abcdef0123456789abcdef@127.0.0.1:9/42";  // discard port: refused
-  options.queue_size = 1u << 20;  // the measurement must not turn into queue_overflow drops
+  options.queue_size = queue_size;
   options.max_retries = 0;
   options.capture_logs = false;
   options.http_timeout = std::chrono::milliseconds(200);
@@ -42,10 +49,10 @@ void BM_ThrowCatchBaseline(benchmark::State& state) {
     }
   }
 }
-BENCHMARK(BM_ThrowCatchBaseline);
+BENCHMARK(BM_ThrowCatchBaseline)->Threads(1)->Threads(2);
 
 void BM_CaptureException(benchmark::State& state) {
-  start_client();
+  if (state.thread_index() == 0) start_client();
   auto user = monitoring::context::with_user(123, "john");
   auto request = monitoring::context::with_request_id();
   for (auto _ : state) {
@@ -56,17 +63,60 @@ void BM_CaptureException(benchmark::State& state) {
           sentry::capture_exception(std::current_exception(), {{"module", "payment"}}));
     }
   }
-  state.counters["dropped"] = static_cast<double>(sentry::stats().dropped);
-  sentry::close(std::chrono::milliseconds(100));
+  if (state.thread_index() == 0) {
+    state.counters["dropped"] = static_cast<double>(sentry::stats().dropped);
+    sentry::close(std::chrono::milliseconds(100));
+  }
 }
-BENCHMARK(BM_CaptureException)->Iterations(20000);
+BENCHMARK(BM_CaptureException)->Iterations(20000)->Threads(1)->Threads(2);
+
+// The same with a new breadcrumb before every capture, so no capture can reuse the previous
+// one's breadcrumb copy (the common case when errors are not in a burst).
+void BM_CaptureExceptionAfterBreadcrumb(benchmark::State& state) {
+  if (state.thread_index() == 0) start_client();
+  for (auto _ : state) {
+    sentry::add_breadcrumb({.category = "http", .message = "GET /plans"});
+    try {
+      fail(8);
+    } catch (...) {
+      benchmark::DoNotOptimize(
+          sentry::capture_exception(std::current_exception(), {{"module", "payment"}}));
+    }
+  }
+  if (state.thread_index() == 0) sentry::close(std::chrono::milliseconds(100));
+}
+BENCHMARK(BM_CaptureExceptionAfterBreadcrumb)->Iterations(20000)->Threads(1)->Threads(2);
+
+void BM_CaptureExceptionAfterBreadcrumb_Queue100(benchmark::State& state) {
+  if (state.thread_index() == 0) start_client(100);
+  for (auto _ : state) {
+    sentry::add_breadcrumb({.category = "http", .message = "GET /plans"});
+    try {
+      fail(8);
+    } catch (...) {
+      benchmark::DoNotOptimize(
+          sentry::capture_exception(std::current_exception(), {{"module", "payment"}}));
+    }
+  }
+  if (state.thread_index() == 0) sentry::close(std::chrono::milliseconds(100));
+}
+BENCHMARK(BM_CaptureExceptionAfterBreadcrumb_Queue100)->Iterations(20000)->Threads(1)->Threads(2);
 
 void BM_CaptureMessage(benchmark::State& state) {
-  start_client();
+  if (state.thread_index() == 0) start_client();
   for (auto _ : state) benchmark::DoNotOptimize(sentry::capture_message("checkout slow"));
-  sentry::close(std::chrono::milliseconds(100));
+  if (state.thread_index() == 0) sentry::close(std::chrono::milliseconds(100));
 }
-BENCHMARK(BM_CaptureMessage)->Iterations(20000);
+BENCHMARK(BM_CaptureMessage)->Iterations(20000)->Threads(1)->Threads(2);
+
+void BM_AddBreadcrumb(benchmark::State& state) {
+  if (state.thread_index() == 0) start_client();
+  for (auto _ : state)
+    sentry::add_breadcrumb(
+        {.category = "http", .message = "GET /plans", .data = {{"status", "200"}}});
+  if (state.thread_index() == 0) sentry::close(std::chrono::milliseconds(100));
+}
+BENCHMARK(BM_AddBreadcrumb)->Threads(1)->Threads(2);
 
 }  // namespace
 

@@ -40,6 +40,26 @@ class SentryError : public Error {
   using Error::Error;
 };
 
+/// A malformed DSN (from Dsn::parse and init). `what()` is
+///
+///     invalid Sentry DSN '<dsn>': <problem>
+///         (expected https://<public key>@<host>[:port][/path]/<project id>)
+///
+/// on one line, where <dsn> has its key (everything up to the last '@') replaced by
+/// "[Filtered]", or is "[Filtered]" altogether when there is no '@' to tell the key apart.
+class DsnError : public SentryError {
+ public:
+  DsnError(std::string redacted_dsn, std::string problem);
+  /// The value as it may be shown (key redacted).
+  const std::string& redacted_dsn() const noexcept { return redacted_dsn_; }
+  /// What is wrong with it, e.g. "the project id 'abc' is not a number".
+  const std::string& problem() const noexcept { return problem_; }
+
+ private:
+  std::string redacted_dsn_;
+  std::string problem_;
+};
+
 /// A parsed DSN: `{scheme}://{public_key}[:{secret}]@{host}[:{port}]/{path/}{project_id}`.
 /// Kept apart from the rest so the public key never ends up in a message by accident.
 struct Dsn {
@@ -50,7 +70,9 @@ struct Dsn {
   std::string path_prefix{};  ///< "" or "/some/prefix" (Sentry behind a path), no trailing '/'
   std::string project_id{};   ///< digits
 
-  /// Throws SentryError naming the (redacted) value and what is wrong with it.
+  /// Throws DsnError naming the (redacted) value and what is wrong with it: empty, spaces or
+  /// control characters, no or another scheme than http(s), no key, a bad key character, no
+  /// or a bad host, a bad port, a query or fragment, no or a non-numeric project id.
   static Dsn parse(std::string_view dsn);
 
   /// `{scheme}://{host}[:{port}]{path_prefix}/api/{project_id}/envelope/`.
@@ -151,7 +173,16 @@ struct Options {
   std::string cache_dir{};
   std::size_t max_cache_files = 30;  ///< oldest dropped beyond it
   /// With a cache directory: SIGSEGV, SIGABRT, SIGBUS, SIGILL, SIGFPE and std::terminate
-  /// leave a crash record there (chaining to earlier handlers); the next start sends it.
+  /// leave a crash record there (chaining to earlier handlers); the next start sends it as a
+  /// fatal event with the raw frames symbolized, the latest breadcrumbs and the global scope's
+  /// user, tags, extra, contexts and fingerprint as the crashed process had them.
+  ///
+  /// Stack overflows need an alternate signal stack on the overflowing thread. The thread that
+  /// calls init and every thread that uses the client afterwards (capture_*, add_breadcrumb,
+  /// the scope setters, ThreadScope, start_transaction) get one the first time (128 KiB of
+  /// address space, released when the thread exits) unless they have one already. A thread
+  /// that never touches the client runs the handler on its own stack: its faults are recorded,
+  /// its stack overflow is not.
   bool crash_handler = true;
   /// Records of the logger become breadcrumbs at `breadcrumb_level` and above, events at
   /// `event_level` and above (unless already captured, e.g. by error_handler).
@@ -165,8 +196,8 @@ struct Options {
   std::chrono::milliseconds shutdown_timeout{2000};
 };
 
-/// Starts the client (replacing a running one, which is closed first). Throws SentryError
-/// for a malformed DSN or option; nothing is started then.
+/// Starts the client (replacing a running one, which is closed first). Throws DsnError for a
+/// malformed DSN, SentryError for another bad option; nothing is started (or stopped) then.
 void init(Options options);
 /// True between init and close.
 bool is_enabled() noexcept;
@@ -178,13 +209,18 @@ void close(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
 
 /// Captures `error` (default: the exception being handled) with its nested exceptions and the
 /// caller's stack. Returns the event id, or "" when disabled, sampled out or dropped.
+/// The caller takes no lock: the client and the global scope come from per-thread caches
+/// (refreshed after init/close or a scope change), breadcrumbs from a lock-free log, and the
+/// queue to the background thread is lock-free.
 std::string capture_exception(std::exception_ptr error = std::current_exception(),
                               const Tags& tags = {});
 /// Captures a message event. Returns the event id, or "" when not sent.
 std::string capture_message(std::string_view message, Level level = Level::kInfo,
                             const Tags& tags = {});
 
-/// Adds to the breadcrumb ring (oldest dropped beyond max_breadcrumbs).
+/// Adds to the breadcrumb log (lock-free; events carry the latest max_breadcrumbs). A
+/// breadcrumb is kept as at most 4 KiB of text: a longer message is shortened and data
+/// entries that do not fit are left out.
 void add_breadcrumb(Breadcrumb breadcrumb);
 
 // Global scope: applies to every later event of every thread.

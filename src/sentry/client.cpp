@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -14,8 +15,10 @@
 #include <mutex>
 #include <random>
 #include <sstream>
+#include <system_error>
 #include <thread>
 #include <typeinfo>
+#include <utility>
 
 #include "logging/stack_trace.hpp"
 #include "monitoring/detail/json.hpp"
@@ -25,6 +28,7 @@
 #include "monitoring/metrics/exposition.hpp"
 #include "monitoring/metrics/registry.hpp"
 #include "sentry/crash.hpp"
+#include "sentry/signal_safe.hpp"
 
 namespace monitoring::sentry {
 namespace detail {
@@ -38,39 +42,67 @@ std::atomic<int> live_workers{0};
 constexpr std::uint32_t kMaxFrames = 64;
 constexpr int kMaxChain = 16;
 
-// Read on every capture under a short critical section (a pointer copy). GCC 12's
-// std::atomic<std::shared_ptr> would avoid it, but ThreadSanitizer cannot see its internal
-// lock and reports false races, and the concurrency tests must stay TSan-clean.
+// The running client and the global scope are read on every capture without a lock: each
+// thread caches a reference and revalidates it against a version number that init/close
+// and the scope setters bump (under their mutex, which only they and a thread whose cache
+// is out of date take). GCC 12's std::atomic<std::shared_ptr> would be the other way, but
+// it hides a lock of its own and ThreadSanitizer cannot see it (false race reports).
 std::mutex g_lifecycle_mutex;  // init and close
 std::mutex g_client_mutex;
-std::shared_ptr<Client> g_client;  // guarded by g_client_mutex
+std::shared_ptr<Client> g_client;                // guarded by g_client_mutex
+std::atomic<std::uint64_t> g_client_version{1};  // bumped with every change of g_client
 
 std::mutex g_scope_mutex;
 std::shared_ptr<const ScopeData> g_global_scope = std::make_shared<ScopeData>();  // guarded
+std::atomic<std::uint64_t> g_scope_version{1};  // bumped with every change of g_global_scope
+
+/// A thread's copy of a shared pointer published under a mutex, valid while the version
+/// has not moved. Holds the object until the thread's next refresh or its exit (a closed
+/// client lingers until then: memory only, its worker has ended).
+template <class T>
+struct VersionedCache {
+  std::uint64_t version = 0;
+  std::shared_ptr<T> value;
+
+  std::shared_ptr<T> get(const std::atomic<std::uint64_t>& current, std::mutex& mutex,
+                         const std::shared_ptr<T>& published) {
+    if (version != current.load(std::memory_order_acquire)) {
+      std::shared_ptr<T> stale;
+      {
+        std::lock_guard lock(mutex);
+        stale = std::exchange(value, published);
+        version = current.load(std::memory_order_relaxed);
+      }
+    }  // `stale` goes after the lock: it may be the last reference
+    return value;
+  }
+};
+thread_local VersionedCache<Client> t_client;
+thread_local VersionedCache<const ScopeData> t_global_scope;
 
 std::shared_ptr<const ScopeData> load_global_scope() {
-  std::lock_guard lock(g_scope_mutex);
-  return g_global_scope;
+  return t_global_scope.get(g_scope_version, g_scope_mutex, g_global_scope);
 }
 
 thread_local std::shared_ptr<const ScopeData> t_thread_scope;
-
-/// The breadcrumb ring, shared by every thread.
-struct BreadcrumbRing {
-  std::mutex mutex;
-  std::deque<std::shared_ptr<const Breadcrumb>> items;
-  std::size_t capacity = 100;
-};
-BreadcrumbRing& ring() {
-  static BreadcrumbRing instance;
-  return instance;
-}
 
 bool sampled(double rate) {
   if (rate >= 1.0) return true;
   if (rate <= 0.0) return false;
   thread_local std::mt19937_64 engine{std::random_device{}()};
   return std::uniform_real_distribution<double>(0.0, 1.0)(engine) < rate;
+}
+
+/// The latest breadcrumbs. A thread keeps its last snapshot and hands it out again while no
+/// breadcrumb was added since (a burst of errors copies the log once).
+std::shared_ptr<const BreadcrumbSnapshot> breadcrumbs_now() {
+  thread_local std::shared_ptr<const BreadcrumbSnapshot> last;
+  const BreadcrumbLog& log = breadcrumb_log();
+  if (last && last->complete && last->head == log.head() && last->limit == log.limit()) return last;
+  auto fresh = std::make_shared<BreadcrumbSnapshot>();
+  log.snapshot(*fresh);
+  last = std::move(fresh);
+  return last;
 }
 
 /// The caller-side part common to every captured event.
@@ -83,11 +115,7 @@ std::unique_ptr<Captured> start_capture(Level level, const Tags& tags) {
   captured->global_scope = load_global_scope();
   captured->thread_scope = t_thread_scope;
   captured->context = context::current();
-  {
-    BreadcrumbRing& crumbs = ring();
-    std::lock_guard lock(crumbs.mutex);
-    captured->breadcrumbs.assign(crumbs.items.begin(), crumbs.items.end());
-  }
+  captured->breadcrumbs = breadcrumbs_now();
   return captured;
 }
 
@@ -113,20 +141,31 @@ void collect_chain(std::exception_ptr error, std::vector<RawException>& chain) {
 }
 
 std::shared_ptr<Client> current_client() {
-  std::lock_guard lock(g_client_mutex);
-  return g_client;
+  return t_client.get(g_client_version, g_client_mutex, g_client);
+}
+
+/// Replaces the global client (g_client_mutex held by the caller).
+void publish_client_locked(std::shared_ptr<Client> client) {
+  g_client = std::move(client);
+  g_client_version.fetch_add(1, std::memory_order_release);
 }
 
 template <class Mutate>
 void update_global(Mutate&& mutate) {
+  ensure_thread_alt_stack();
+  std::shared_ptr<const ScopeData> previous;
   std::lock_guard lock(g_scope_mutex);
   auto next = std::make_shared<ScopeData>(*g_global_scope);
   mutate(*next);
-  g_global_scope = std::move(next);
+  // The crash handler's copy: its user, tags, extra, contexts and fingerprint.
+  scope_mirror().publish(scope_record_lines(*next));
+  previous = std::exchange(g_global_scope, std::move(next));
+  g_scope_version.fetch_add(1, std::memory_order_release);
 }
 
 template <class Mutate>
 void update_thread(Mutate&& mutate) {
+  ensure_thread_alt_stack();
   auto next =
       t_thread_scope ? std::make_shared<ScopeData>(*t_thread_scope) : std::make_shared<ScopeData>();
   mutate(*next);
@@ -185,7 +224,7 @@ void observe_record(const std::weak_ptr<Client>& weak, const logging::RecordView
   if (record.level >= options.event_level) {
     if (already_captured) return;
     if (!sampled(options.sample_rate)) {
-      client->discard("sample_rate", "error");
+      client->discard_sampled_out();
       return;
     }
     auto captured = start_capture(from_log_level(record.level), {});
@@ -246,17 +285,24 @@ Client::Client(Options options, Dsn dsn) : options_(std::move(options)), dsn_(st
   url_ = dsn_.envelope_url();
   auth_ = "Sentry sentry_version=7, sentry_key=" + dsn_.public_key +
           ", sentry_client=" + std::string(kSdkName) + "/" + std::string(kSdkVersion);
+  if (::sem_init(&wake_semaphore_, 0, 0) != 0)
+    throw std::system_error(errno, std::generic_category(), "sentry: sem_init");
 }
 
 Client::~Client() {
   if (worker_.joinable()) {
+    close_intake();
     {
       std::lock_guard lock(mutex_);
       stopping_ = true;
     }
     wake_.notify_all();
+    wake_worker();
     worker_.join();
   }
+  // Nothing is left after a normal close; a client that never started may hold items.
+  while (IntakeNode* node = intake_pop()) delete node;
+  ::sem_destroy(&wake_semaphore_);
 }
 
 void Client::start() {
@@ -265,35 +311,121 @@ void Client::start() {
   worker_ = std::thread([this] { run(); });
 }
 
-bool Client::enqueue(std::unique_ptr<Captured> captured) {
-  {
-    std::lock_guard lock(mutex_);
-    if (!stopping_ && queue_.size() < options_.queue_size) {
-      Work work;
-      work.captured = std::move(captured);
-      queue_.push_back(std::move(work));
-      ++stats_.captured;
-      wake_.notify_one();
-      return true;
+void Client::wake_worker() noexcept {
+  ::sem_post(&wake_semaphore_);
+}
+
+void Client::intake_push(IntakeNode* node) noexcept {
+  node->next.store(nullptr, std::memory_order_relaxed);
+  IntakeNode* previous = intake_head_.exchange(node, std::memory_order_acq_rel);
+  // Until this store the worker cannot reach `node` (nor what follows it): it sees an empty
+  // intake and is woken again by the sem_post after admit().
+  previous->next.store(node, std::memory_order_release);
+}
+
+Client::IntakeNode* Client::intake_pop() noexcept {
+  IntakeNode* tail = intake_tail_;
+  IntakeNode* next = tail->next.load(std::memory_order_acquire);
+  if (tail == &intake_stub_) {
+    if (next == nullptr) return nullptr;
+    intake_tail_ = next;
+    tail = next;
+    next = next->next.load(std::memory_order_acquire);
+  }
+  if (next != nullptr) {
+    intake_tail_ = next;
+    return tail;
+  }
+  if (tail != intake_head_.load(std::memory_order_acquire)) return nullptr;  // a push is halfway
+  // `tail` is the last node: put the stub behind it so that it can be taken.
+  intake_push(&intake_stub_);
+  next = tail->next.load(std::memory_order_acquire);
+  if (next != nullptr) {
+    intake_tail_ = next;
+    return tail;
+  }
+  return nullptr;
+}
+
+bool Client::admit(std::unique_ptr<IntakeNode> node) {
+  const bool is_event = node->captured != nullptr;
+  bool accepted = false;
+  // Registered as inside: close() waits for us, so nothing is pushed after the worker's
+  // last look at the intake.
+  if ((admission_.fetch_add(2, std::memory_order_seq_cst) & 1) == 0) {
+    if (intake_size_.fetch_add(1, std::memory_order_relaxed) < options_.queue_size) {
+      accepted_.fetch_add(1, std::memory_order_relaxed);
+      if (is_event) captured_.fetch_add(1, std::memory_order_relaxed);
+      intake_push(node.release());
+      accepted = true;
+    } else {
+      intake_size_.fetch_sub(1, std::memory_order_relaxed);
     }
   }
-  discard("queue_overflow", "error");
-  return false;
+  admission_.fetch_sub(2, std::memory_order_release);
+  if (accepted) {
+    wake_worker();
+  } else {
+    count_drop(is_event ? kOverflowError : kOverflowTransaction);
+  }
+  return accepted;
+}
+
+void Client::close_intake() noexcept {
+  admission_.fetch_or(1, std::memory_order_seq_cst);
+  while ((admission_.load(std::memory_order_acquire) >> 1) != 0) std::this_thread::yield();
+}
+
+bool Client::enqueue(std::unique_ptr<Captured> captured) {
+  auto node = std::make_unique<IntakeNode>();
+  node->captured = std::move(captured);
+  return admit(std::move(node));
 }
 
 bool Client::enqueue_transaction(std::unique_ptr<TransactionRecord> record) {
-  {
-    std::lock_guard lock(mutex_);
-    if (!stopping_ && queue_.size() < options_.queue_size) {
-      Work work;
-      work.transaction = std::move(record);
-      queue_.push_back(std::move(work));
-      wake_.notify_one();
-      return true;
-    }
+  auto node = std::make_unique<IntakeNode>();
+  node->transaction = std::move(record);
+  return admit(std::move(node));
+}
+
+namespace {
+
+/// monitoring_sentry_events_dropped_total{reason, category}; null when it cannot be made.
+metrics::Counter* dropped_series(std::string_view reason, std::string_view category) noexcept {
+  try {
+    static auto& dropped = metrics::Registry::default_registry().counter(
+        "monitoring_sentry_events_dropped_total",
+        "Sentry events and transactions not delivered, by client-report reason.",
+        {"reason", "category"});
+    return &dropped.labels(reason, category);
+  } catch (...) {  // the counter is an extra; reporting works without it
+    return nullptr;
   }
-  discard("queue_overflow", "transaction");
-  return false;
+}
+
+constexpr std::pair<std::string_view, std::string_view> kLockFreeDropNames[] = {
+    {"sample_rate", "error"}, {"queue_overflow", "error"}, {"queue_overflow", "transaction"}};
+
+}  // namespace
+
+void Client::discard_sampled_out() noexcept {
+  count_drop(kSampledOut);
+}
+
+void Client::count_drop(LockFreeDrop kind) noexcept {
+  lock_free_drops_[kind].fetch_add(1, std::memory_order_relaxed);
+  lock_free_dropped_.fetch_add(1, std::memory_order_relaxed);
+  const auto& [reason, category] = kLockFreeDropNames[kind];
+  if (metrics::Counter* series = dropped_series(reason, category)) series->inc();
+}
+
+void Client::fold_drops_locked() {
+  for (std::size_t kind = 0; kind < kDropKinds; ++kind) {
+    const std::uint64_t count = lock_free_drops_[kind].exchange(0, std::memory_order_relaxed);
+    if (count != 0)
+      discards_[{std::string(kLockFreeDropNames[kind].first),
+                 std::string(kLockFreeDropNames[kind].second)}] += count;
+  }
 }
 
 void Client::discard(std::string_view reason, std::string_view category, std::uint64_t count) {
@@ -306,37 +438,40 @@ void Client::discard_locked(std::string_view reason, std::string_view category,
   discards_[{std::string(reason), std::string(category)}] += count;
   if (category == "internal") return;
   stats_.dropped += count;
-  try {
-    static auto& dropped = metrics::Registry::default_registry().counter(
-        "monitoring_sentry_events_dropped_total",
-        "Sentry events and transactions not delivered, by client-report reason.",
-        {"reason", "category"});
-    dropped.labels(reason, category).inc(count);
-  } catch (...) {  // the counter is an extra; reporting works without it
-  }
+  if (metrics::Counter* series = dropped_series(reason, category)) series->inc(count);
 }
 
 Stats Client::stats() const {
   std::lock_guard lock(mutex_);
-  return stats_;
+  Stats out = stats_;
+  out.captured = captured_.load(std::memory_order_relaxed);
+  out.dropped += lock_free_dropped_.load(std::memory_order_relaxed);
+  return out;
 }
 
 bool Client::flush(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
-  wake_.notify_all();
-  return idle_.wait_for(lock, timeout, [&] { return (queue_.empty() && !busy_) || exited_; });
+  // Everything accepted before this call; later captures do not extend the wait.
+  const std::uint64_t target = accepted_.load(std::memory_order_acquire);
+  return idle_.wait_for(
+      lock, timeout, [&] { return (settled_ >= target && queue_.empty() && !busy_) || exited_; });
 }
 
 void Client::close(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::unique_lock lock(mutex_);
-  if (!worker_.joinable()) return;
+  {
+    std::lock_guard lock(mutex_);
+    if (!worker_.joinable()) return;
+  }
   // No new work from here on; the worker sends what is queued until the deadline (without
   // retry waits), caches the rest and exits. A send still in flight (a hanging server) is
   // bounded by the HTTP timeout, so past the deadline its envelope is cached from here.
+  close_intake();
+  std::unique_lock lock(mutex_);
   stopping_ = true;
   close_deadline_ = deadline;
   wake_.notify_all();
+  wake_worker();
   if (!idle_.wait_until(lock, deadline + std::chrono::milliseconds(200), [&] { return exited_; })) {
     if (!in_flight_.empty() && in_flight_file_.empty()) {
       in_flight_file_ = persist_locked(in_flight_);
@@ -350,31 +485,60 @@ void Client::close(std::chrono::milliseconds timeout) {
 }
 
 void Client::run() {
-  std::unique_lock lock(mutex_);
+  bool saw_stopping = false;
+  bool worked = false;  // since the last client report
   while (true) {
-    wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-    if (queue_.empty() && stopping_) break;
-    Work work = std::move(queue_.front());
-    queue_.pop_front();
-    busy_ = true;
-    lock.unlock();
-    try {
-      process(work);
-    } catch (...) {
-      // A failure on one event (before_send throwing, out of memory) must not stop the thread.
+    if (IntakeNode* taken = intake_pop()) {
+      std::unique_ptr<IntakeNode> node(taken);
+      intake_size_.fetch_sub(1, std::memory_order_relaxed);
+      Work work;
+      work.captured = std::move(node->captured);
+      work.transaction = std::move(node->transaction);
+      try {
+        process(work);
+      } catch (...) {
+        // A failure on one event (before_send throwing, out of memory) must not stop the thread.
+      }
+      worked = true;
+      std::lock_guard lock(mutex_);
+      ++finished_;
+      continue;
     }
-    lock.lock();
-    busy_ = false;
-    if (queue_.empty()) {
+    std::unique_lock lock(mutex_);
+    if (!queue_.empty()) {
+      Work work = std::move(queue_.front());
+      queue_.pop_front();
+      busy_ = true;
       lock.unlock();
-      send_pending_report();
+      try {
+        process(work);
+      } catch (...) {
+      }
       lock.lock();
-      if (queue_.empty() && !busy_) idle_.notify_all();
+      busy_ = false;
+      worked = true;
+      continue;
+    }
+    // Nothing left. Once stopping_ is seen, every push happened before it (close() waits for
+    // the callers inside admit()): one more look at the intake, then exit.
+    if (saw_stopping) break;
+    saw_stopping = stopping_;
+    const std::uint64_t finished = finished_;
+    lock.unlock();
+    if (saw_stopping) continue;
+    // Idle after work: the client report goes out now (before flush() returns). Drops
+    // without work (sampling) wait for the next event or the exit.
+    if (worked) send_pending_report();
+    worked = false;
+    lock.lock();
+    settled_ = finished;
+    idle_.notify_all();
+    lock.unlock();
+    while (::sem_wait(&wake_semaphore_) != 0 && errno == EINTR) {
     }
   }
-  lock.unlock();
   send_pending_report();
-  lock.lock();
+  std::unique_lock lock(mutex_);
   exited_ = true;
   idle_.notify_all();
   // The last reference may be this one (close() gave up and detached the thread): release
@@ -402,7 +566,8 @@ void Client::process(Work& work) {
     std::error_code ignored;
     fs::remove(work.crash_file, ignored);  // from here on it is an event: sent or cached as one
     if (!work.captured) return;
-    work.captured->global_scope = load_global_scope();
+    // The crashed process's scope when the record has it (else this process's).
+    if (!work.captured->global_scope) work.captured->global_scope = load_global_scope();
   }
   if (!work.captured) {
     const SendResult result = send_envelope(work.raw, "error", work.cache_file);
@@ -439,6 +604,7 @@ void Client::send_pending_report() {
   DiscardCounts counts;
   {
     std::lock_guard lock(mutex_);
+    fold_drops_locked();
     if (discards_.empty()) return;
     if (limits_.limited("", std::chrono::steady_clock::now())) return;
     counts.swap(discards_);
@@ -632,7 +798,8 @@ void close_locked(std::optional<std::chrono::milliseconds> timeout) {
   std::shared_ptr<Client> client;
   {
     std::lock_guard lock(detail::g_client_mutex);
-    client = std::move(detail::g_client);
+    client = detail::g_client;
+    if (client) detail::publish_client_locked(nullptr);
   }
   if (!client) return;
   if (client->options().capture_logs) logging::set_record_observer({});
@@ -660,12 +827,7 @@ void init(Options options) {
                       " ms must be positive");
   std::lock_guard lifecycle(detail::g_lifecycle_mutex);
   close_locked(std::nullopt);
-  {
-    auto& crumbs = detail::ring();
-    std::lock_guard lock(crumbs.mutex);
-    crumbs.capacity = options.max_breadcrumbs;
-    while (crumbs.items.size() > crumbs.capacity) crumbs.items.pop_front();
-  }
+  detail::breadcrumb_log().set_limit(options.max_breadcrumbs);
   auto client = std::make_shared<Client>(std::move(options), std::move(dsn));
   client->set_self(client);
   client->start();
@@ -676,7 +838,7 @@ void init(Options options) {
   }
   {
     std::lock_guard lock(detail::g_client_mutex);
-    detail::g_client = client;
+    detail::publish_client_locked(client);
   }
   const Options& opts = client->options();
   if (opts.capture_logs) {
@@ -702,11 +864,14 @@ void close(std::optional<std::chrono::milliseconds> timeout) {
   close_locked(timeout);
 }
 
+// The caller-side path takes no lock: the client and the global scope come from this
+// thread's cache, breadcrumbs from the lock-free log, the queue is lock-free.
 std::string capture_exception(std::exception_ptr error, const Tags& tags) {
+  detail::ensure_thread_alt_stack();
   auto client = detail::current_client();
   if (!client || !error) return {};
   if (!detail::sampled(client->options().sample_rate)) {
-    client->discard("sample_rate", "error");
+    client->discard_sampled_out();
     return {};
   }
   void* frames[detail::kMaxFrames];
@@ -719,10 +884,11 @@ std::string capture_exception(std::exception_ptr error, const Tags& tags) {
 }
 
 std::string capture_message(std::string_view message, Level level, const Tags& tags) {
+  detail::ensure_thread_alt_stack();
   auto client = detail::current_client();
   if (!client) return {};
   if (!detail::sampled(client->options().sample_rate)) {
-    client->discard("sample_rate", "error");
+    client->discard_sampled_out();
     return {};
   }
   auto captured = detail::start_capture(level, tags);
@@ -732,12 +898,8 @@ std::string capture_message(std::string_view message, Level level, const Tags& t
 }
 
 void add_breadcrumb(Breadcrumb breadcrumb) {
-  auto item = std::make_shared<const Breadcrumb>(std::move(breadcrumb));
-  auto& crumbs = detail::ring();
-  std::lock_guard lock(crumbs.mutex);
-  if (crumbs.capacity == 0) return;
-  crumbs.items.push_back(std::move(item));
-  while (crumbs.items.size() > crumbs.capacity) crumbs.items.pop_front();
+  detail::ensure_thread_alt_stack();
+  detail::breadcrumb_log().add(breadcrumb);
 }
 
 void set_user(User user) {
@@ -768,6 +930,7 @@ void set_fingerprint(std::vector<std::string> fingerprint) {
 }
 
 ThreadScope::ThreadScope() : previous_(detail::t_thread_scope) {
+  detail::ensure_thread_alt_stack();
   detail::t_thread_scope =
       detail::t_thread_scope ? detail::t_thread_scope : std::make_shared<const detail::ScopeData>();
 }

@@ -1,8 +1,16 @@
 // Crash capture: fatal signal and std::terminate handlers that leave a small text record in
 // the cache directory, written with async-signal-safe calls only (open/write/close,
-// clock_gettime, backtrace() preloaded at install), then chain to whatever was installed
-// before. The next start turns the record into an event: the raw addresses are translated
-// through the recorded module map into the new process's addresses and symbolized.
+// clock_gettime, backtrace() preloaded at install, atomic loads of the breadcrumb log and
+// the scope mirror), then chain to whatever was installed before. The next start turns the
+// record into an event: the raw addresses are translated through the recorded module map
+// into the new process's addresses and symbolized.
+//
+// Alternate signal stacks: a stack overflow can only be recorded on a separate stack. The
+// thread that installs the handlers and every thread that later uses the client (capture,
+// breadcrumbs, scopes, transactions) gets one, lazily, unless it already has one; it is
+// released when the thread exits (and only switched off if it is still ours). A thread that
+// never touches the client runs the handler on its own stack: a fault there is still
+// recorded, a stack overflow there is not.
 
 #include "sentry/crash.hpp"
 
@@ -11,7 +19,9 @@
 #include <execinfo.h>
 #include <fcntl.h>
 #include <link.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -25,12 +35,14 @@
 #include <string>
 #include <typeinfo>
 
+#include "sentry/signal_safe.hpp"
+
 namespace monitoring::sentry::detail {
 namespace {
 
 constexpr int kSignals[] = {SIGSEGV, SIGABRT, SIGBUS, SIGILL, SIGFPE};
 constexpr std::size_t kSignalCount = sizeof(kSignals) / sizeof(kSignals[0]);
-constexpr std::size_t kAltStackBytes = 64 * 1024;
+constexpr std::size_t kAltStackBytes = 128 * 1024;  // virtual; pages are touched on use
 
 // Everything the handlers read is prepared at install time: no allocation in a handler.
 struct CrashState {
@@ -44,6 +56,37 @@ struct CrashState {
 CrashState g_state;
 std::atomic<int> g_crashing{0};
 std::mutex g_install_mutex;
+std::atomic<bool> g_installed{false};  // handlers are ours: threads want an alternate stack
+
+// Only the one thread that won g_crashing writes a record, so its buffers can be static
+// (a small alternate stack of someone else's would not hold them).
+char g_crumb_buffer[kMaxBreadcrumbText];
+std::uint64_t g_scope_buffer[SeqlockText::kWords];
+
+// --- per-thread alternate signal stacks -------------------------------------------------------
+
+pthread_key_t g_alt_stack_key;  // value: the mapping of the calling thread's stack
+bool g_alt_stack_key_ready = false;
+constinit thread_local bool t_alt_stack_done = false;
+
+std::size_t page_size() noexcept {
+  const long size = ::sysconf(_SC_PAGESIZE);
+  return size > 0 ? static_cast<std::size_t>(size) : 4096;
+}
+
+/// Thread exit: switch the alternate stack off when it is still ours, then unmap it.
+void release_alt_stack(void* mapping) {
+  const std::size_t guard = page_size();
+  stack_t current{};
+  if (::sigaltstack(nullptr, &current) == 0 &&
+      current.ss_sp == static_cast<char*>(mapping) + guard) {
+    if (current.ss_flags & SS_ONSTACK) return;  // still running on it: leave it mapped
+    stack_t off{};
+    off.ss_flags = SS_DISABLE;
+    ::sigaltstack(&off, nullptr);
+  }
+  ::munmap(mapping, kAltStackBytes + guard);
+}
 
 const char* signal_name(int signal_number) {
   switch (signal_number) {
@@ -114,6 +157,23 @@ void write_frames_and_modules(Writer& out) {
   out.text(g_state.modules, g_state.modules_length);
 }
 
+void write_crumb_line(void* context, const char* text, std::size_t length) {
+  Writer& out = *static_cast<Writer*>(context);
+  out.text("crumb ");
+  out.text(text, length);
+  out.text("\n");
+}
+
+/// The latest breadcrumbs and the global scope as the process had them.
+void write_breadcrumbs_and_scope(Writer& out) {
+  breadcrumb_log().visit(g_crumb_buffer, write_crumb_line, &out);
+  std::size_t length = 0;
+  if (scope_mirror().read(g_scope_buffer, length)) {
+    out.text("scope 1\n");  // the record carries the scope, even when it is empty
+    out.text(reinterpret_cast<const char*>(g_scope_buffer), length);
+  }
+}
+
 void write_time(Writer& out) {
   timespec now{};
   ::clock_gettime(CLOCK_REALTIME, &now);
@@ -138,6 +198,7 @@ void on_fatal_signal(int signal_number, siginfo_t* info, void* context) {
       out.text("\n");
       write_time(out);
       write_frames_and_modules(out);
+      write_breadcrumbs_and_scope(out);
       ::close(fd);
     }
   }
@@ -186,6 +247,7 @@ void on_terminate() {
       }
       write_time(out);
       write_frames_and_modules(out);
+      write_breadcrumbs_and_scope(out);
       ::close(fd);
     }
   }
@@ -255,6 +317,29 @@ std::uintptr_t parse_hex(std::string_view text) {
 
 }  // namespace
 
+void ensure_thread_alt_stack() noexcept {
+  if (t_alt_stack_done) return;
+  if (!g_installed.load(std::memory_order_acquire)) return;  // asked again once installed
+  t_alt_stack_done = true;
+  stack_t current{};
+  if (::sigaltstack(nullptr, &current) != 0 || !(current.ss_flags & SS_DISABLE))
+    return;  // the thread has one already (the application's, a sanitizer's): keep it
+  const std::size_t guard = page_size();
+  void* mapping = ::mmap(nullptr, kAltStackBytes + guard, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (mapping == MAP_FAILED) return;
+  ::mprotect(mapping, guard, PROT_NONE);  // stacks grow down: an overrun faults, not corrupts
+  stack_t stack{};
+  stack.ss_sp = static_cast<char*>(mapping) + guard;
+  stack.ss_size = kAltStackBytes;
+  if (::sigaltstack(&stack, nullptr) != 0 || ::pthread_setspecific(g_alt_stack_key, mapping) != 0) {
+    stack_t off{};
+    off.ss_flags = SS_DISABLE;
+    ::sigaltstack(&off, nullptr);
+    ::munmap(mapping, kAltStackBytes + guard);
+  }
+}
+
 void install_crash_handlers(const std::string& cache_dir) {
   std::lock_guard lock(g_install_mutex);
   if (cache_dir.size() >= sizeof g_state.dir) return;
@@ -267,17 +352,8 @@ void install_crash_handlers(const std::string& cache_dir) {
   // backtrace() loads libgcc_s on first use (which allocates): do it now, not in a handler.
   void* warm[4];
   ::backtrace(warm, 4);
-  // An alternate stack for this thread, so a stack overflow can still be recorded.
-  stack_t current{};
-  if (::sigaltstack(nullptr, &current) == 0 && (current.ss_flags & SS_DISABLE)) {
-    static void* alt_stack = std::malloc(kAltStackBytes);  // lives for the process
-    if (alt_stack != nullptr) {
-      stack_t stack{};
-      stack.ss_sp = alt_stack;
-      stack.ss_size = kAltStackBytes;
-      ::sigaltstack(&stack, nullptr);
-    }
-  }
+  if (!g_alt_stack_key_ready)
+    g_alt_stack_key_ready = ::pthread_key_create(&g_alt_stack_key, release_alt_stack) == 0;
   for (std::size_t i = 0; i < kSignalCount; ++i) {
     struct sigaction action {};
     action.sa_sigaction = on_fatal_signal;
@@ -287,6 +363,10 @@ void install_crash_handlers(const std::string& cache_dir) {
   }
   g_state.previous_terminate = std::set_terminate(on_terminate);
   g_state.installed = true;
+  if (g_alt_stack_key_ready) {
+    g_installed.store(true, std::memory_order_release);
+    ensure_thread_alt_stack();  // this thread's, so a stack overflow here is recorded too
+  }
 }
 
 void uninstall_crash_handlers() {
@@ -296,6 +376,7 @@ void uninstall_crash_handlers() {
     ::sigaction(kSignals[i], &g_state.previous[i], nullptr);
   std::set_terminate(g_state.previous_terminate);
   g_state.installed = false;
+  g_installed.store(false, std::memory_order_release);
 }
 
 std::unique_ptr<Captured> read_crash_record(const std::string& path) {
@@ -311,11 +392,35 @@ std::unique_ptr<Captured> read_crash_record(const std::string& path) {
   std::string kind, name, type, value, code, address, signal_number;
   std::vector<std::uintptr_t> frames;
   std::vector<Module> recorded;
+  std::shared_ptr<ScopeData> scope;  // set when the record carries the crashed process's scope
   while (std::getline(in, line)) {
     const std::size_t space = line.find(' ');
     const std::string key = line.substr(0, space);
     const std::string rest = space == std::string::npos ? std::string() : line.substr(space + 1);
-    if (key == "kind")
+    if (key == "crumb") {
+      captured->breadcrumb_lines += rest;
+      captured->breadcrumb_lines.push_back('\n');
+    } else if (key == "scope") {
+      scope = std::make_shared<ScopeData>();
+    } else if (scope && (key == "user" || key == "tag" || key == "extra" || key == "context" ||
+                         key == "fingerprint")) {
+      std::vector<std::string> fields = split_escaped(rest);
+      if (key == "user" && fields.size() == 4) {
+        scope->has_user = true;
+        scope->user = {std::move(fields[0]), std::move(fields[1]), std::move(fields[2]),
+                       std::move(fields[3])};
+      } else if ((key == "tag" || key == "extra") && fields.size() == 2) {
+        (key == "tag" ? scope->tags : scope->extra)
+            .emplace_back(std::move(fields[0]), std::move(fields[1]));
+      } else if (key == "context" && fields.size() % 2 == 1) {
+        Tags values;
+        for (std::size_t i = 1; i + 1 < fields.size(); i += 2)
+          values.emplace_back(std::move(fields[i]), std::move(fields[i + 1]));
+        scope->contexts.emplace_back(std::move(fields[0]), std::move(values));
+      } else if (key == "fingerprint") {
+        scope->fingerprint = std::move(fields);
+      }
+    } else if (key == "kind")
       kind = rest;
     else if (key == "name")
       name = rest;
@@ -379,6 +484,7 @@ std::unique_ptr<Captured> read_crash_record(const std::string& path) {
     captured->frames.push_back(reinterpret_cast<void*>(frame - from->base + to->base));
   }
   if (unresolved > 0) event.extra.emplace_back("unresolved_frames", std::to_string(unresolved));
+  captured->global_scope = std::move(scope);
   return captured;
 }
 

@@ -1,5 +1,6 @@
 // DSN parsing and the small value helpers of the Sentry client.
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
@@ -21,36 +22,80 @@ char lower(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
-/// The DSN as it may be shown: the key (everything before '@') replaced. Without an '@' the
-/// whole value could be a key, so nothing of it is shown.
+/// The DSN as it may be shown: the key (everything up to the last '@') replaced. Without an
+/// '@' the whole value could be a key, so nothing of it is shown.
 std::string shown(std::string_view dsn) {
+  const std::size_t at = dsn.rfind('@');
+  if (at == std::string_view::npos) return std::string(kFiltered);
   const std::size_t scheme_end = dsn.find("://");
-  const std::size_t at = dsn.find('@', scheme_end == std::string_view::npos ? 0 : scheme_end + 3);
-  if (scheme_end == std::string_view::npos || at == std::string_view::npos)
-    return std::string(kFiltered);
-  std::string out(dsn.substr(0, scheme_end + 3));
+  std::string out;
+  if (scheme_end != std::string_view::npos && scheme_end < at) out = dsn.substr(0, scheme_end + 3);
   out += kFiltered;
   out += dsn.substr(at);
   return out;
 }
 
+constexpr std::string_view kExpected =
+    " (expected https://<public key>@<host>[:port][/path]/<project id>)";
+
 [[noreturn]] void fail(std::string_view dsn, std::string_view why) {
-  throw SentryError("invalid Sentry DSN '" + shown(dsn) + "': " + std::string(why) +
-                    " (expected https://<public key>@<host>[:port][/path]/<project id>)");
+  throw DsnError(shown(dsn), std::string(why));
+}
+
+bool is_key_char(char c) {
+  return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_' ||
+         c == '.' || c == '~';
+}
+
+bool is_host_char(char c) {
+  return is_key_char(c);  // letters, digits, '-', '.', and '_' / '~' seen in internal names
+}
+
+bool is_ipv6_char(char c) {
+  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.' ||
+         c == '%';
+}
+
+std::string describe_char(char c) {
+  if (c == ' ') return "a space";
+  if (c == '\t') return "a tab";
+  if (c == '\n' || c == '\r') return "a line break";
+  char text[32];
+  std::snprintf(text, sizeof text, "a control character (0x%02x)",
+                static_cast<unsigned>(static_cast<unsigned char>(c)));
+  return text;
 }
 
 }  // namespace
 
+DsnError::DsnError(std::string redacted_dsn, std::string problem)
+    : SentryError("invalid Sentry DSN '" + redacted_dsn + "': " + problem + std::string(kExpected)),
+      redacted_dsn_(std::move(redacted_dsn)),
+      problem_(std::move(problem)) {}
+
 Dsn Dsn::parse(std::string_view dsn) {
   if (dsn.empty()) fail(dsn, "the DSN is empty");
-  for (char c : dsn)
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
-      fail(dsn, "the DSN contains a space or control character");
+  for (std::size_t i = 0; i < dsn.size(); ++i) {
+    const char c = dsn[i];
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+      std::string why = "the DSN contains " + describe_char(c) + " at position " +
+                        std::to_string(i + 1) + " of " + std::to_string(dsn.size());
+      if (i == 0 || i + 1 == dsn.size()) why += " (whitespace around the value?)";
+      fail(dsn, why);
+    }
+  }
   Dsn out;
   const std::size_t scheme_end = dsn.find("://");
-  if (scheme_end == std::string_view::npos) fail(dsn, "the DSN has no scheme");
+  if (scheme_end == std::string_view::npos) fail(dsn, "the DSN has no scheme ('https://')");
   for (char c : dsn.substr(0, scheme_end)) out.scheme.push_back(lower(c));
-  if (out.scheme != "http" && out.scheme != "https") fail(dsn, "the scheme must be http or https");
+  if (out.scheme != "http" && out.scheme != "https") {
+    // Named only when it cannot hold a piece of the key.
+    const bool plain = !out.scheme.empty() && out.scheme.size() <= 16 &&
+                       std::all_of(out.scheme.begin(), out.scheme.end(),
+                                   [](char c) { return c >= 'a' && c <= 'z'; });
+    fail(dsn, plain ? "the scheme '" + out.scheme + "' is not http or https"
+                    : std::string("the scheme must be http or https"));
+  }
   std::string_view rest = dsn.substr(scheme_end + 3);
   const std::size_t slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
@@ -60,6 +105,8 @@ Dsn Dsn::parse(std::string_view dsn) {
   std::string_view userinfo = authority.substr(0, at);
   out.public_key = std::string(userinfo.substr(0, userinfo.find(':')));
   if (out.public_key.empty()) fail(dsn, "the DSN has no public key before '@'");
+  if (!std::all_of(out.public_key.begin(), out.public_key.end(), is_key_char))
+    fail(dsn, "the public key has a character other than letters, digits, '-', '_', '.', '~'");
   std::string_view hostport = authority.substr(at + 1);
   std::string_view port_text;
   if (!hostport.empty() && hostport.front() == '[') {
@@ -81,6 +128,11 @@ Dsn Dsn::parse(std::string_view dsn) {
     }
   }
   if (out.host.empty() || out.host == "[]") fail(dsn, "the DSN has no host");
+  const bool ipv6 = out.host.front() == '[';
+  const std::string_view host_name =
+      ipv6 ? std::string_view(out.host).substr(1, out.host.size() - 2) : std::string_view(out.host);
+  if (!std::all_of(host_name.begin(), host_name.end(), ipv6 ? is_ipv6_char : is_host_char))
+    fail(dsn, "the host '" + out.host + "' has a character not allowed in a host name");
   if (!port_text.empty()) {
     unsigned value = 0;
     auto [end, error] =

@@ -12,6 +12,7 @@
 #include "logging/stack_trace.hpp"
 #include "monitoring/detail/json.hpp"
 #include "sentry/internal.hpp"
+#include "sentry/signal_safe.hpp"
 
 namespace monitoring::sentry::detail {
 
@@ -240,7 +241,8 @@ Event assemble(Captured& captured, const Options& options) {
   event.release = options.release;
   event.server_name = options.server_name.empty() ? host_info().hostname : options.server_name;
 
-  for (const auto& crumb : captured.breadcrumbs) event.breadcrumbs.push_back(*crumb);
+  event.breadcrumbs = decode_breadcrumbs(captured.breadcrumb_lines);
+  if (captured.breadcrumbs) decode_breadcrumbs(*captured.breadcrumbs, event.breadcrumbs);
 
   // Frames: symbolized here, attached to the outermost exception (the one caught).
   std::vector<Frame> frames;

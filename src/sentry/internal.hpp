@@ -37,6 +37,18 @@ struct RawException {
   std::string value;
 };
 
+/// Breadcrumbs as a caller copied them out of the breadcrumb log (signal_safe.hpp) in one
+/// pass: the log's words from the oldest record on, and where each record that could be read
+/// whole has its text. Decoded on the background thread.
+struct BreadcrumbSnapshot {
+  std::uint64_t head = 0;  ///< records begun in the log when it was taken
+  bool complete = false;   ///< every one of the latest `limit` records up to `head` is here
+  std::size_t limit = 0;   ///< the log's limit then
+  std::uint64_t base = 0;  ///< the log position of words[0]
+  std::vector<std::uint64_t> words;
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> records;  ///< (header word, text bytes)
+};
+
 /// What the caller hands to the background thread: copies and raw addresses only.
 struct Captured {
   Event event;  ///< event_id, timestamp, level, message, logger, tags and fields set here
@@ -46,7 +58,9 @@ struct Captured {
   std::shared_ptr<const ScopeData> global_scope;
   std::shared_ptr<const ScopeData> thread_scope;
   ContextSnapshot context;
-  std::vector<std::shared_ptr<const Breadcrumb>> breadcrumbs;
+  /// Of a capture; shared by the captures of a thread while no breadcrumb was added.
+  std::shared_ptr<const BreadcrumbSnapshot> breadcrumbs;
+  std::string breadcrumb_lines;  ///< of a crash record: encoded lines (signal_safe.hpp)
 };
 
 /// One finished span.

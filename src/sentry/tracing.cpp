@@ -12,6 +12,7 @@
 #include "common/http_client.hpp"
 #include "monitoring/sentry.hpp"
 #include "sentry/client.hpp"
+#include "sentry/crash.hpp"
 
 namespace monitoring::sentry {
 namespace detail {
@@ -299,6 +300,7 @@ Span start_transaction(std::string_view name, std::string_view op, std::string_v
                        std::string_view baggage, bool bind_context) {
   check_op("name", name);
   check_op("op", op);
+  detail::ensure_thread_alt_stack();
   auto client = detail::active_client();
   auto trace = std::make_shared<detail::Trace>();
   trace->name = std::string(name);

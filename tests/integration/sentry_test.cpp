@@ -8,9 +8,11 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "integration/fixture.hpp"
 #include "monitoring/context.hpp"
@@ -252,6 +254,123 @@ TEST_F(SentryIngest, CrashInAChildProcessIsSentOnTheNextStart) {
   EXPECT_EQ(exception["type"].string, "SIGABRT");
   EXPECT_EQ(exception["mechanism"]["type"].string, "signalhandler");
   EXPECT_FALSE(exception["stacktrace"]["frames"].array.empty());
+  std::filesystem::remove_all(cache);
+}
+
+namespace {
+
+std::atomic<bool> g_keep_recursing{true};
+volatile int g_depth_sink = 0;
+
+/// Recurses until the thread's stack runs out; small frames hit the guard page.
+[[gnu::noinline]] int overflow_stack(int depth) {
+  volatile char frame[256];
+  frame[0] = static_cast<char>(depth);
+  if (g_keep_recursing.load(std::memory_order_relaxed)) g_depth_sink = overflow_stack(depth + 1);
+  return frame[0] + depth;
+}
+
+/// Forks a child that starts Sentry caching into `cache`, runs `body` and is expected to die
+/// of a signal; returns that signal.
+template <class Body>
+int crash_in_a_child(const Fixture& ingest, const std::filesystem::path& cache, Body body) {
+  const pid_t child = ::fork();
+  if (child == 0) {
+    auto options = options_for(ingest);
+    options.cache_dir = cache.string();
+    sentry::init(options);
+    body();
+    ::_exit(0);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+}
+
+}  // namespace
+
+TEST_F(SentryIngest, StackOverflowOnAWorkerThreadIsSentOnTheNextStart) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "the sanitizer runtime owns SIGSEGV";
+#endif
+  const auto cache = std::filesystem::temp_directory_path() /
+                     ("monitoring-sentry-it-overflow-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(cache);
+  Fixture ingest("sentry.sh");
+  const int signal = crash_in_a_child(ingest, cache, [] {
+    // Not the thread that called init: its first use of the client arms its signal stack.
+    std::thread worker([] {
+      sentry::ThreadScope scope;
+      sentry::add_breadcrumb({.category = "queue", .message = "job 7 started"});
+      overflow_stack(0);
+    });
+    worker.join();
+  });
+  EXPECT_EQ(signal, SIGSEGV);
+  EXPECT_TRUE(events(ingest).empty()) << "the crash itself sends nothing";
+
+  auto options = options_for(ingest);
+  options.cache_dir = cache.string();
+  sentry::init(options);
+  ASSERT_TRUE(sentry::flush(10s));
+  auto received = events(ingest);
+  ASSERT_EQ(received.size(), 1u);
+  const auto& event = received[0];
+  EXPECT_EQ(event["level"].string, "fatal");
+  const auto& exception = event["exception"]["values"].array.at(0);
+  EXPECT_EQ(exception["type"].string, "SIGSEGV");
+  EXPECT_EQ(exception["mechanism"]["type"].string, "signalhandler");
+  bool overflow_frame = false;
+  for (const auto& frame : exception["stacktrace"]["frames"].array)
+    overflow_frame =
+        overflow_frame || (frame.has("function") &&
+                           frame["function"].string.find("overflow_stack") != std::string::npos);
+  EXPECT_TRUE(overflow_frame);
+  const auto& crumbs = event["breadcrumbs"]["values"].array;
+  ASSERT_FALSE(crumbs.empty());
+  EXPECT_EQ(crumbs.back()["message"].string, "job 7 started");
+  std::filesystem::remove_all(cache);
+}
+
+TEST_F(SentryIngest, CrashEventCarriesTheBreadcrumbsUserAndTagsOfTheCrashedProcess) {
+  const auto cache = std::filesystem::temp_directory_path() /
+                     ("monitoring-sentry-it-crumbs-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(cache);
+  Fixture ingest("sentry.sh");
+  const int signal = crash_in_a_child(ingest, cache, [] {
+    sentry::set_user({.id = "8080", .username = "buyer"});
+    sentry::set_tag("shop", "main");
+    sentry::add_breadcrumb({.type = "http",
+                            .category = "yookassa",
+                            .message = "POST /v3/payments",
+                            .level = sentry::Level::kInfo,
+                            .data = {{"status_code", "500"}, {"attempt", "2"}}});
+    sentry::add_breadcrumb({.category = "payment", .message = "card 4111 1111 1111 1111 declined"});
+    ::abort();
+  });
+  EXPECT_EQ(signal, SIGABRT);
+
+  auto options = options_for(ingest);
+  options.cache_dir = cache.string();
+  sentry::init(options);
+  ASSERT_TRUE(sentry::flush(10s));
+  auto received = events(ingest);
+  ASSERT_EQ(received.size(), 1u);
+  const auto& event = received[0];
+  EXPECT_EQ(event["exception"]["values"].array.at(0)["type"].string, "SIGABRT");
+  EXPECT_EQ(event["user"]["id"].string, "8080");
+  EXPECT_EQ(event["user"]["username"].string, "buyer");
+  EXPECT_EQ(event["tags"]["shop"].string, "main");
+  const auto& crumbs = event["breadcrumbs"]["values"].array;
+  ASSERT_GE(crumbs.size(), 2u);
+  const auto& http = crumbs[crumbs.size() - 2];
+  EXPECT_EQ(http["type"].string, "http");
+  EXPECT_EQ(http["category"].string, "yookassa");
+  EXPECT_EQ(http["message"].string, "POST /v3/payments");
+  EXPECT_EQ(http["data"]["status_code"].string, "500");
+  EXPECT_FALSE(http["timestamp"].string.empty());
+  const std::string card = crumbs.back()["message"].string;
+  EXPECT_EQ(card.find("4111"), std::string::npos) << "scrubbed before sending: " << card;
   std::filesystem::remove_all(cache);
 }
 

@@ -2,13 +2,20 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
+#include <condition_variable>
 #include <filesystem>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "ingest_peer.hpp"
 #include "monitoring/context.hpp"
@@ -665,4 +672,349 @@ TEST_F(SentryClient, CrashHandlersChainToEarlierOnes) {
   EXPECT_EQ(after.sa_handler, earlier.sa_handler) << "close restores the earlier handler";
   ::sigaction(SIGFPE, &saved, nullptr);
   std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+std::atomic<bool> g_keep_recursing{true};
+volatile int g_depth_sink = 0;
+
+/// Recurses until the thread's stack runs out (small frames: the guard page is hit, not
+/// jumped over).
+[[gnu::noinline]] int overflow_stack(int depth) {
+  volatile char frame[256];
+  frame[0] = static_cast<char>(depth);
+  if (g_keep_recursing.load(std::memory_order_relaxed)) g_depth_sink = overflow_stack(depth + 1);
+  return frame[0] + depth;
+}
+
+/// The messages of an event's breadcrumbs, in order.
+std::vector<std::string> crumb_messages(const test_json::Value& event) {
+  std::vector<std::string> out;
+  if (!event.has("breadcrumbs")) return out;
+  for (const auto& crumb : event["breadcrumbs"]["values"].array)
+    out.push_back(crumb.has("message") ? crumb["message"].string : std::string());
+  return out;
+}
+
+stack_t current_alt_stack() {
+  stack_t stack{};
+  ::sigaltstack(nullptr, &stack);
+  return stack;
+}
+
+}  // namespace
+
+TEST_F(SentryClient, StackOverflowOnAThreadOtherThanInitsIsRecorded) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "the sanitizer runtime owns SIGSEGV (it reports the fault and exits itself)";
+#endif
+  const auto dir = fresh_dir("overflow");
+  const int status = run_crashing_child(dir, [] {
+    std::thread worker([] {
+      // The first use of the client on this thread gives it an alternate signal stack.
+      sentry::add_breadcrumb({.category = "worker", .message = "about to recurse"});
+      overflow_stack(0);
+    });
+    worker.join();
+  });
+  ASSERT_TRUE(WIFSIGNALED(status)) << "status " << status;
+  EXPECT_EQ(WTERMSIG(status), SIGSEGV);
+  ASSERT_EQ(count_files(dir, ".crash"), 1u) << "the handler could not run on that thread";
+
+  IngestPeer peer;
+  auto options = options_for(peer);
+  options.cache_dir = dir.string();
+  sentry::init(options);
+  ASSERT_TRUE(sentry::flush(10s));
+  auto envelopes = peer.with_item("event");
+  ASSERT_EQ(envelopes.size(), 1u);
+  const auto& event = *envelopes[0].item("event");
+  const auto& exception = event["exception"]["values"].array.at(0);
+  EXPECT_EQ(exception["type"].string, "SIGSEGV");
+  EXPECT_NE(frame_functions(exception).find("overflow_stack"), std::string::npos)
+      << frame_functions(exception);
+  const auto crumbs = crumb_messages(event);
+  ASSERT_FALSE(crumbs.empty());
+  EXPECT_EQ(crumbs.back(), "about to recurse");
+  sentry::close(2s);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(SentryClient, CrashRecordCarriesBreadcrumbsAndTheCrashedProcesssScope) {
+  const auto dir = fresh_dir("crumbs");
+  const int status = run_crashing_child(dir, [] {
+    sentry::set_user({.id = "501", .username = "crasher"});
+    sentry::set_tag("phase", "checkout");
+    sentry::set_context("payment", {{"system", "cryptobot"}});
+    sentry::add_breadcrumb({.type = "http",
+                            .category = "payment",
+                            .message = "POST /invoice\tfailed\nretrying",
+                            .level = sentry::Level::kWarning,
+                            .data = {{"status", "502"}, {"url", "https://pay.crypt.bot/api"}}});
+    sentry::add_breadcrumb({.category = "auth", .message = "login token=abcdef123456"});
+    sentry::add_breadcrumb({.category = "ui", .message = "last step"});
+    ::abort();
+  });
+  ASSERT_TRUE(WIFSIGNALED(status)) << "status " << status;
+  EXPECT_EQ(WTERMSIG(status), SIGABRT);
+  ASSERT_EQ(count_files(dir, ".crash"), 1u);
+
+  sentry::set_tag("phase", "startup");  // this process's scope is not the crashed one's
+  IngestPeer peer;
+  auto options = options_for(peer);
+  options.cache_dir = dir.string();
+  sentry::init(options);
+  ASSERT_TRUE(sentry::flush(10s));
+  sentry::set_tag("phase", "");
+  auto envelopes = peer.with_item("event");
+  ASSERT_EQ(envelopes.size(), 1u);
+  const auto& event = *envelopes[0].item("event");
+  EXPECT_EQ(event["exception"]["values"].array.at(0)["type"].string, "SIGABRT");
+  const auto& crumbs = event["breadcrumbs"]["values"].array;
+  ASSERT_GE(crumbs.size(), 3u);
+  const auto& http = crumbs[crumbs.size() - 3];
+  EXPECT_EQ(http["message"].string, "POST /invoice\tfailed\nretrying");
+  EXPECT_EQ(http["type"].string, "http");
+  EXPECT_EQ(http["category"].string, "payment");
+  EXPECT_EQ(http["level"].string, "warning");
+  EXPECT_EQ(http["data"]["status"].string, "502");
+  EXPECT_EQ(http["data"]["url"].string, "https://pay.crypt.bot/api");
+  const std::string secret = crumbs[crumbs.size() - 2]["message"].string;
+  EXPECT_EQ(secret.find("abcdef123456"), std::string::npos)
+      << "scrubbed on the way out: " << secret;
+  EXPECT_EQ(crumbs.back()["message"].string, "last step");
+  EXPECT_EQ(event["user"]["id"].string, "501");
+  EXPECT_EQ(event["user"]["username"].string, "crasher");
+  EXPECT_EQ(event["tags"]["phase"].string, "checkout");
+  EXPECT_EQ(event["contexts"]["payment"]["system"].string, "cryptobot");
+  sentry::close(2s);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(SentryClient, TerminateRecordCarriesBreadcrumbsToo) {
+  const auto dir = fresh_dir("terminate-crumbs");
+  const int status = run_crashing_child(dir, [] {
+    sentry::add_breadcrumb({.category = "job", .message = "before the throw"});
+    throw_through_noexcept();
+  });
+  ASSERT_TRUE(WIFSIGNALED(status)) << "status " << status;
+  IngestPeer peer;
+  auto options = options_for(peer);
+  options.cache_dir = dir.string();
+  sentry::init(options);
+  ASSERT_TRUE(sentry::flush(10s));
+  auto envelopes = peer.with_item("event");
+  ASSERT_EQ(envelopes.size(), 1u);
+  const auto crumbs = crumb_messages(*envelopes[0].item("event"));
+  ASSERT_FALSE(crumbs.empty());
+  EXPECT_EQ(crumbs.back(), "before the throw");
+  sentry::close(2s);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(SentryClient, ThreadsThatUseTheClientGetAnAlternateSignalStack) {
+  const auto dir = fresh_dir("altstack");
+  IngestPeer peer;
+  auto options = options_for(peer);
+  options.cache_dir = dir.string();
+  sentry::init(options);
+  struct Seen {
+    bool before_enabled = false;
+    bool after_enabled = false;
+    void* before_sp = nullptr;
+    void* after_sp = nullptr;
+    std::size_t after_size = 0;
+  };
+  auto observe = [](auto use) {
+    Seen seen;
+    std::thread thread([&] {
+      const stack_t before = current_alt_stack();
+      seen.before_enabled = !(before.ss_flags & SS_DISABLE);
+      seen.before_sp = before.ss_sp;
+      use();
+      const stack_t after = current_alt_stack();
+      seen.after_enabled = !(after.ss_flags & SS_DISABLE);
+      seen.after_sp = after.ss_sp;
+      seen.after_size = after.ss_size;
+    });
+    thread.join();
+    return seen;
+  };
+  // Each entry point arms the thread.
+  const std::vector<std::function<void()>> uses = {
+      [] { sentry::add_breadcrumb({.message = "x"}); },
+      [] { sentry::capture_message("x"); },
+      [] {
+        try {
+          throw std::runtime_error("x");
+        } catch (...) {
+          sentry::capture_exception();
+        }
+      },
+      [] { sentry::ThreadScope scope; },
+      [] { sentry::set_extra("altstack", "x"); },
+      [] { auto transaction = sentry::start_transaction("x", "task"); },
+  };
+  for (std::size_t i = 0; i < uses.size(); ++i) {
+    const Seen seen = observe(uses[i]);
+    EXPECT_TRUE(seen.after_enabled) << "entry point " << i;
+    if (seen.before_enabled) {  // a sanitizer runtime gives threads one already: kept
+      EXPECT_EQ(seen.after_sp, seen.before_sp) << "entry point " << i;
+    } else {
+      EXPECT_GE(seen.after_size, 64u * 1024) << "entry point " << i;
+    }
+  }
+  sentry::set_extra("altstack", "");
+  // A thread with its own alternate stack keeps it.
+  const Seen own = observe([] {
+    static std::vector<char> memory(256 * 1024);
+    stack_t stack{};
+    stack.ss_sp = memory.data();
+    stack.ss_size = memory.size();
+    ASSERT_EQ(::sigaltstack(&stack, nullptr), 0);
+    sentry::add_breadcrumb({.message = "mine"});
+    EXPECT_EQ(current_alt_stack().ss_sp, memory.data());
+    stack_t off{};
+    off.ss_flags = SS_DISABLE;
+    ::sigaltstack(&off, nullptr);
+  });
+  (void)own;
+  sentry::close(2s);
+  // Without crash handlers (closed, or no cache directory) nothing is set up.
+  const Seen closed = observe([] { sentry::add_breadcrumb({.message = "after close"}); });
+  EXPECT_EQ(closed.after_enabled, closed.before_enabled);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(SentryClient, CapturesOfEveryThreadFollowAReinit) {
+  IngestPeer first;
+  IngestPeer second;
+  sentry::init(options_for(first));
+  std::mutex mutex;
+  std::condition_variable step;
+  int phase = 0;  // 0: capture to the first client, 1: done, 2: capture again, 3: done
+  std::thread worker([&] {
+    auto wait_for_phase = [&](int wanted) {
+      std::unique_lock lock(mutex);
+      step.wait(lock, [&] { return phase == wanted; });
+    };
+    wait_for_phase(0);
+    sentry::capture_message("to the first");
+    {
+      std::lock_guard lock(mutex);
+      phase = 1;
+    }
+    step.notify_all();
+    wait_for_phase(2);
+    sentry::capture_message("to the second");
+    {
+      std::lock_guard lock(mutex);
+      phase = 3;
+    }
+    step.notify_all();
+  });
+  {
+    std::unique_lock lock(mutex);
+    step.wait(lock, [&] { return phase == 1; });
+  }
+  sentry::init(options_for(second));  // closes the first client
+  {
+    std::lock_guard lock(mutex);
+    phase = 2;
+  }
+  step.notify_all();
+  {
+    std::unique_lock lock(mutex);
+    step.wait(lock, [&] { return phase == 3; });
+  }
+  worker.join();
+  ASSERT_TRUE(sentry::flush(5s));
+  auto first_events = first.with_item("event");
+  auto second_events = second.with_item("event");
+  ASSERT_EQ(first_events.size(), 1u);
+  ASSERT_EQ(second_events.size(), 1u);
+  EXPECT_EQ((*first_events[0].item("event"))["message"]["formatted"].string, "to the first");
+  EXPECT_EQ((*second_events[0].item("event"))["message"]["formatted"].string, "to the second");
+}
+
+TEST(SentryClientConcurrency, CapturesBreadcrumbsAndScopeChangesFromManyThreadsWhileFlushing) {
+  IngestPeer peer;
+  auto options = options_for(peer);
+  options.queue_size = 10000;
+  options.max_breadcrumbs = 20;
+  sentry::init(options);
+  constexpr int kThreads = 4;
+  constexpr int kEach = 30;
+  std::atomic<int> accepted{0};
+  std::atomic<bool> stop_flushing{false};
+  std::thread flusher([&] {
+    while (!stop_flushing.load()) sentry::flush(50ms);
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([t, &accepted] {
+      for (int i = 0; i < kEach; ++i) {
+        const std::string mark = std::to_string(t) + "-" + std::to_string(i);
+        sentry::add_breadcrumb({.category = "thread", .message = mark});
+        sentry::set_user({.id = mark});
+        if (!sentry::capture_message("event " + mark).empty()) accepted.fetch_add(1);
+      }
+    });
+  for (auto& thread : threads) thread.join();
+  stop_flushing.store(true);
+  flusher.join();
+  ASSERT_TRUE(sentry::flush(30s));
+  const auto events = peer.with_item("event");
+  EXPECT_EQ(static_cast<int>(events.size()), accepted.load());
+  EXPECT_EQ(accepted.load(), kThreads * kEach);
+  for (const auto& envelope : events) {
+    const auto& event = *envelope.item("event");
+    const std::string message = event["message"]["formatted"].string;
+    // Whole breadcrumbs of the writers, each thread's in the order it added them.
+    // (Earlier tests' breadcrumbs may come first: the log is the process's.)
+    ASSERT_TRUE(event.has("breadcrumbs")) << message;
+    const auto& crumbs = event["breadcrumbs"]["values"].array;
+    EXPECT_LE(crumbs.size(), 20u);
+    int last_of[kThreads] = {-1, -1, -1, -1};
+    for (const auto& value : crumbs) {
+      if (!value.has("category") || value["category"].string != "thread") continue;
+      const std::string crumb = value["message"].string;
+      const std::size_t dash = crumb.find('-');
+      ASSERT_NE(dash, std::string::npos) << crumb;
+      const int thread = std::stoi(crumb.substr(0, dash));
+      const int index = std::stoi(crumb.substr(dash + 1));
+      ASSERT_TRUE(thread >= 0 && thread < kThreads) << crumb;
+      EXPECT_GT(index, last_of[thread]) << message;
+      last_of[thread] = index;
+    }
+    EXPECT_TRUE(event.has("user")) << message;
+  }
+  sentry::close(2s);
+}
+
+TEST_F(SentryClient, EachCaptureSeesTheBreadcrumbsAddedBeforeIt) {
+  IngestPeer peer;
+  sentry::init(options_for(peer));
+  sentry::add_breadcrumb({.category = "seq", .message = "first"});
+  sentry::capture_message("a");
+  sentry::capture_message("b");  // nothing new: may share a's copy
+  std::thread([] {
+    sentry::add_breadcrumb({.category = "seq", .message = "from another thread"});
+  }).join();
+  sentry::capture_message("c");
+  sentry::add_breadcrumb({.category = "seq", .message = "last"});
+  sentry::capture_message("d");
+  ASSERT_TRUE(sentry::flush(5s));
+  const auto envelopes = peer.with_item("event");
+  ASSERT_EQ(envelopes.size(), 4u);
+  std::map<std::string, std::string> last_crumb;
+  for (const auto& envelope : envelopes) {
+    const auto& event = *envelope.item("event");
+    last_crumb[event["message"]["formatted"].string] = crumb_messages(event).back();
+  }
+  EXPECT_EQ(last_crumb["a"], "first");
+  EXPECT_EQ(last_crumb["b"], "first");
+  EXPECT_EQ(last_crumb["c"], "from another thread");
+  EXPECT_EQ(last_crumb["d"], "last");
 }

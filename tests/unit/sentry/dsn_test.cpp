@@ -109,3 +109,83 @@ TEST(SentryScope, RejectsBadKeysNamingThem) {
   sentry::ThreadScope scope;
   EXPECT_THROW(scope.set_tag("bad key", "x"), sentry::SentryError);
 }
+
+namespace {
+/// The DsnError of `dsn` (fails the test when there is none).
+sentry::DsnError dsn_error(const std::string& dsn) {
+  try {
+    sentry::Dsn::parse(dsn);
+  } catch (const sentry::DsnError& error) {
+    return error;
+  }
+  ADD_FAILURE() << "no DsnError for " << dsn;
+  return sentry::DsnError("", "");
+}
+}  // namespace
+
+TEST(SentryDsn, ErrorsAreTypedAndSayWhatIsWrong) {
+  const std::string key = "0123456789abcdef0123456789abcdef";
+  // The type: catchable as DsnError, SentryError, monitoring::Error and std::runtime_error.
+  EXPECT_THROW(sentry::Dsn::parse("nonsense"), sentry::DsnError);
+  EXPECT_THROW(sentry::Dsn::parse("nonsense"), monitoring::Error);
+
+  const auto bad_project = dsn_error("https://" + key + "@o1.ingest.sentry.io/abc");
+  EXPECT_EQ(bad_project.redacted_dsn(), "https://[Filtered]@o1.ingest.sentry.io/abc");
+  EXPECT_EQ(bad_project.problem(), "the project id 'abc' is not a number");
+  EXPECT_EQ(std::string(bad_project.what()),
+            "invalid Sentry DSN 'https://[Filtered]@o1.ingest.sentry.io/abc': the project id "
+            "'abc' is not a number (expected "
+            "https://<public key>@<host>[:port][/path]/<project id>)");
+
+  struct Case {
+    std::string dsn;
+    std::string problem;
+  } cases[] = {
+      {"https://" + key + "@host/1\n", "a line break at position 48 of 48"},
+      {" https://" + key + "@host/1", "a space at position 1 of 48 (whitespace around the value?)"},
+      {"https://" + key + "@ho\tst/1", "a tab at position 44"},
+      {"https://" + key + "@host/1\x01", "a control character (0x01)"},
+      {"ftp://" + key + "@host/1", "the scheme 'ftp' is not http or https"},
+      {key + "@https://host/1", "the scheme must be http or https"},  // the key is not named
+      {"https://" + key + "@/1", "the DSN has no host"},
+      {"https://" + key + "@pay%20host/1", "the host 'pay%20host' has a character not allowed"},
+      {"https://" + key + "@[::1/1", "unterminated IPv6 address"},
+      {"https://ke!y@host/1", "the public key has a character other than"},
+      {"https://:secret@host/1", "no public key"},
+      {"https://" + key + "@host:https/1", "the port 'https' is not a number 1..65535"},
+      {"https://" + key + "@host/1#frag", "query or fragment"},
+      {"https://" + key + "@host/", "no project id"},
+      {"https://" + key + "@host/-1", "the project id '-1' is not a number"},
+  };
+  for (const Case& c : cases) {
+    const auto error = dsn_error(c.dsn);
+    const std::string message = error.what();
+    EXPECT_NE(error.problem().find(c.problem), std::string::npos) << c.dsn << " -> " << message;
+    EXPECT_EQ(message.find(key), std::string::npos) << "key leaked: " << message;
+    EXPECT_EQ(message.find("secret"), std::string::npos) << "secret leaked: " << message;
+    EXPECT_EQ(message.rfind("invalid Sentry DSN '", 0), 0u) << message;
+  }
+}
+
+TEST(SentryDsn, TheKeyIsRedactedUpToTheLastAt) {
+  // A stray '@' in the key part must not reveal the rest of it.
+  const auto error = dsn_error("https://abc@def@host/x");
+  EXPECT_EQ(error.redacted_dsn(), "https://[Filtered]@host/x");
+  // No scheme but an '@': the key part is still hidden; no '@' at all: nothing is shown.
+  EXPECT_EQ(dsn_error("abc@host/1").redacted_dsn(), "[Filtered]@host/1");
+  EXPECT_EQ(dsn_error("0123456789abcdef").redacted_dsn(), "[Filtered]");
+}
+
+TEST(SentryDsn, InitWithAMalformedDsnThrowsDsnErrorAndLeavesTheRunningClientAlone) {
+  sentry::init({.dsn = "http://k@127.0.0.1:9/1", .capture_logs = false});
+  ASSERT_TRUE(sentry::is_enabled());
+  try {
+    sentry::init({.dsn = "https://k@host/not-a-number"});
+    FAIL() << "no error";
+  } catch (const sentry::DsnError& error) {
+    EXPECT_EQ(error.problem(), "the project id 'not-a-number' is not a number");
+  }
+  EXPECT_TRUE(sentry::is_enabled()) << "a bad DSN must not stop the client that runs";
+  sentry::close(std::chrono::milliseconds(200));
+  EXPECT_FALSE(sentry::is_enabled());
+}
