@@ -28,7 +28,9 @@ namespace {
 // the end of the run and its first-touch page faults count on the caller. The _Queue100 runs
 // use the default queue instead: events beyond it are dropped after being built, and memory
 // is reused as in a service.
-void start_client(std::size_t queue_size = 1u << 20) {
+constexpr std::size_t kDefaultQueue = 1u << 20;
+
+void start_client(std::size_t queue_size = kDefaultQueue) {
   sentry::Options options;
   options.dsn = "http://0123456789abcdef0123456789abcdef@127.0.0.1:9/42";  // discard port: refused
   options.queue_size = queue_size;
@@ -72,8 +74,8 @@ BENCHMARK(BM_CaptureException)->Iterations(20000)->Threads(1)->Threads(2);
 
 // The same with a new breadcrumb before every capture, so no capture can reuse the previous
 // one's breadcrumb copy (the common case when errors are not in a burst).
-void BM_CaptureExceptionAfterBreadcrumb(benchmark::State& state) {
-  if (state.thread_index() == 0) start_client();
+void capture_after_breadcrumb(benchmark::State& state, std::size_t queue_size) {
+  if (state.thread_index() == 0) start_client(queue_size);
   for (auto _ : state) {
     sentry::add_breadcrumb({.category = "http", .message = "GET /plans"});
     try {
@@ -85,20 +87,14 @@ void BM_CaptureExceptionAfterBreadcrumb(benchmark::State& state) {
   }
   if (state.thread_index() == 0) sentry::close(std::chrono::milliseconds(100));
 }
+
+void BM_CaptureExceptionAfterBreadcrumb(benchmark::State& state) {
+  capture_after_breadcrumb(state, kDefaultQueue);
+}
 BENCHMARK(BM_CaptureExceptionAfterBreadcrumb)->Iterations(20000)->Threads(1)->Threads(2);
 
 void BM_CaptureExceptionAfterBreadcrumb_Queue100(benchmark::State& state) {
-  if (state.thread_index() == 0) start_client(100);
-  for (auto _ : state) {
-    sentry::add_breadcrumb({.category = "http", .message = "GET /plans"});
-    try {
-      fail(8);
-    } catch (...) {
-      benchmark::DoNotOptimize(
-          sentry::capture_exception(std::current_exception(), {{"module", "payment"}}));
-    }
-  }
-  if (state.thread_index() == 0) sentry::close(std::chrono::milliseconds(100));
+  capture_after_breadcrumb(state, 100);
 }
 BENCHMARK(BM_CaptureExceptionAfterBreadcrumb_Queue100)->Iterations(20000)->Threads(1)->Threads(2);
 

@@ -17,6 +17,7 @@
 #include "integration/fixture.hpp"
 #include "monitoring/context.hpp"
 #include "support/json_reader.hpp"
+#include "support/stack_overflow.hpp"
 
 namespace sentry = monitoring::sentry;
 using monitoring::testing::ChildProcess;
@@ -60,6 +61,17 @@ sentry::Options options_for(const Fixture& ingest) {
   options.capture_logs = false;
   options.retry_backoff = 50ms;
   return options;
+}
+
+/// Starts a client on `cache` as the next process would after a crash and returns the events
+/// the ingest has once everything cached was sent.
+std::vector<test_json::Value> resent_events(const Fixture& ingest,
+                                            const std::filesystem::path& cache) {
+  auto options = options_for(ingest);
+  options.cache_dir = cache.string();
+  sentry::init(options);
+  EXPECT_TRUE(sentry::flush(10s));
+  return events(ingest);
 }
 
 [[gnu::noinline]] void charge(int order) {
@@ -243,11 +255,7 @@ TEST_F(SentryIngest, CrashInAChildProcessIsSentOnTheNextStart) {
   EXPECT_EQ(WTERMSIG(status), SIGABRT);
   EXPECT_TRUE(events(ingest).empty()) << "the crash itself sends nothing";
 
-  auto options = options_for(ingest);
-  options.cache_dir = cache.string();
-  sentry::init(options);
-  ASSERT_TRUE(sentry::flush(10s));
-  auto received = events(ingest);
+  const auto received = resent_events(ingest, cache);
   ASSERT_EQ(received.size(), 1u);
   EXPECT_EQ(received[0]["level"].string, "fatal");
   const auto& exception = received[0]["exception"]["values"].array.at(0);
@@ -259,16 +267,7 @@ TEST_F(SentryIngest, CrashInAChildProcessIsSentOnTheNextStart) {
 
 namespace {
 
-std::atomic<bool> g_keep_recursing{true};
-volatile int g_depth_sink = 0;
-
-/// Recurses until the thread's stack runs out; small frames hit the guard page.
-[[gnu::noinline]] int overflow_stack(int depth) {
-  volatile char frame[256];
-  frame[0] = static_cast<char>(depth);
-  if (g_keep_recursing.load(std::memory_order_relaxed)) g_depth_sink = overflow_stack(depth + 1);
-  return frame[0] + depth;
-}
+using test_crash::overflow_stack;
 
 /// Forks a child that starts Sentry caching into `cache`, runs `body` and is expected to die
 /// of a signal; returns that signal.
@@ -309,11 +308,7 @@ TEST_F(SentryIngest, StackOverflowOnAWorkerThreadIsSentOnTheNextStart) {
   EXPECT_EQ(signal, SIGSEGV);
   EXPECT_TRUE(events(ingest).empty()) << "the crash itself sends nothing";
 
-  auto options = options_for(ingest);
-  options.cache_dir = cache.string();
-  sentry::init(options);
-  ASSERT_TRUE(sentry::flush(10s));
-  auto received = events(ingest);
+  const auto received = resent_events(ingest, cache);
   ASSERT_EQ(received.size(), 1u);
   const auto& event = received[0];
   EXPECT_EQ(event["level"].string, "fatal");
@@ -350,11 +345,7 @@ TEST_F(SentryIngest, CrashEventCarriesTheBreadcrumbsUserAndTagsOfTheCrashedProce
   });
   EXPECT_EQ(signal, SIGABRT);
 
-  auto options = options_for(ingest);
-  options.cache_dir = cache.string();
-  sentry::init(options);
-  ASSERT_TRUE(sentry::flush(10s));
-  auto received = events(ingest);
+  const auto received = resent_events(ingest, cache);
   ASSERT_EQ(received.size(), 1u);
   const auto& event = received[0];
   EXPECT_EQ(event["exception"]["values"].array.at(0)["type"].string, "SIGABRT");

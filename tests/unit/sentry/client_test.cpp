@@ -24,6 +24,7 @@
 #include "monitoring/metrics/registry.hpp"
 #include "monitoring/sentry.hpp"
 #include "sentry/internal.hpp"
+#include "support/stack_overflow.hpp"
 
 namespace sentry = monitoring::sentry;
 using sentry_test::IngestPeer;
@@ -544,6 +545,18 @@ TEST(SentryClientConcurrency, CapturesWhileTheClientRestartsAndScopesChange) {
 
 namespace {
 
+/// Starts a client on `dir`, as the next process would after a crash, waits until the cached
+/// crash record is sent, and returns its event (a failure unless there is exactly one).
+test_json::Value resent_crash_event(IngestPeer& peer, const std::filesystem::path& dir) {
+  auto options = options_for(peer);
+  options.cache_dir = dir.string();
+  sentry::init(options);
+  EXPECT_TRUE(sentry::flush(10s));
+  auto envelopes = peer.with_item("event");
+  EXPECT_EQ(envelopes.size(), 1u);
+  return envelopes.empty() ? test_json::Value{} : *envelopes[0].item("event");
+}
+
 std::filesystem::path fresh_dir(const std::string& name) {
   auto dir = std::filesystem::temp_directory_path() /
              ("monitoring-sentry-" + name + "-" + std::to_string(::getpid()));
@@ -605,13 +618,7 @@ TEST_F(SentryClient, FatalSignalInAChildIsRecordedAndSentOnTheNextStart) {
   ASSERT_EQ(count_files(dir, ".crash"), 1u);
 
   IngestPeer peer;
-  auto options = options_for(peer);
-  options.cache_dir = dir.string();
-  sentry::init(options);
-  ASSERT_TRUE(sentry::flush(10s));
-  auto envelopes = peer.with_item("event");
-  ASSERT_EQ(envelopes.size(), 1u);
-  const auto& event = *envelopes[0].item("event");
+  const test_json::Value event = resent_crash_event(peer, dir);
   EXPECT_EQ(event["level"].string, "fatal");
   const auto& exception = event["exception"]["values"].array.at(0);
   EXPECT_EQ(exception["type"].string, "SIGSEGV");
@@ -632,13 +639,8 @@ TEST_F(SentryClient, TerminateInAChildIsRecordedWithItsException) {
   ASSERT_EQ(count_files(dir, ".crash"), 1u) << "one record, not a second one for the SIGABRT";
 
   IngestPeer peer;
-  auto options = options_for(peer);
-  options.cache_dir = dir.string();
-  sentry::init(options);
-  ASSERT_TRUE(sentry::flush(10s));
-  auto envelopes = peer.with_item("event");
-  ASSERT_EQ(envelopes.size(), 1u);
-  const auto& exception = (*envelopes[0].item("event"))["exception"]["values"].array.at(0);
+  const test_json::Value event = resent_crash_event(peer, dir);
+  const auto& exception = event["exception"]["values"].array.at(0);
   EXPECT_EQ(exception["type"].string, "std::runtime_error");
   EXPECT_EQ(exception["value"].string, "unhandled in the child");
   EXPECT_EQ(exception["mechanism"]["type"].string, "terminate");
@@ -676,17 +678,7 @@ TEST_F(SentryClient, CrashHandlersChainToEarlierOnes) {
 
 namespace {
 
-std::atomic<bool> g_keep_recursing{true};
-volatile int g_depth_sink = 0;
-
-/// Recurses until the thread's stack runs out (small frames: the guard page is hit, not
-/// jumped over).
-[[gnu::noinline]] int overflow_stack(int depth) {
-  volatile char frame[256];
-  frame[0] = static_cast<char>(depth);
-  if (g_keep_recursing.load(std::memory_order_relaxed)) g_depth_sink = overflow_stack(depth + 1);
-  return frame[0] + depth;
-}
+using test_crash::overflow_stack;
 
 /// The messages of an event's breadcrumbs, in order.
 std::vector<std::string> crumb_messages(const test_json::Value& event) {
@@ -723,13 +715,7 @@ TEST_F(SentryClient, StackOverflowOnAThreadOtherThanInitsIsRecorded) {
   ASSERT_EQ(count_files(dir, ".crash"), 1u) << "the handler could not run on that thread";
 
   IngestPeer peer;
-  auto options = options_for(peer);
-  options.cache_dir = dir.string();
-  sentry::init(options);
-  ASSERT_TRUE(sentry::flush(10s));
-  auto envelopes = peer.with_item("event");
-  ASSERT_EQ(envelopes.size(), 1u);
-  const auto& event = *envelopes[0].item("event");
+  const test_json::Value event = resent_crash_event(peer, dir);
   const auto& exception = event["exception"]["values"].array.at(0);
   EXPECT_EQ(exception["type"].string, "SIGSEGV");
   EXPECT_NE(frame_functions(exception).find("overflow_stack"), std::string::npos)
@@ -762,14 +748,8 @@ TEST_F(SentryClient, CrashRecordCarriesBreadcrumbsAndTheCrashedProcesssScope) {
 
   sentry::set_tag("phase", "startup");  // this process's scope is not the crashed one's
   IngestPeer peer;
-  auto options = options_for(peer);
-  options.cache_dir = dir.string();
-  sentry::init(options);
-  ASSERT_TRUE(sentry::flush(10s));
+  const test_json::Value event = resent_crash_event(peer, dir);
   sentry::set_tag("phase", "");
-  auto envelopes = peer.with_item("event");
-  ASSERT_EQ(envelopes.size(), 1u);
-  const auto& event = *envelopes[0].item("event");
   EXPECT_EQ(event["exception"]["values"].array.at(0)["type"].string, "SIGABRT");
   const auto& crumbs = event["breadcrumbs"]["values"].array;
   ASSERT_GE(crumbs.size(), 3u);
@@ -800,13 +780,8 @@ TEST_F(SentryClient, TerminateRecordCarriesBreadcrumbsToo) {
   });
   ASSERT_TRUE(WIFSIGNALED(status)) << "status " << status;
   IngestPeer peer;
-  auto options = options_for(peer);
-  options.cache_dir = dir.string();
-  sentry::init(options);
-  ASSERT_TRUE(sentry::flush(10s));
-  auto envelopes = peer.with_item("event");
-  ASSERT_EQ(envelopes.size(), 1u);
-  const auto crumbs = crumb_messages(*envelopes[0].item("event"));
+  const test_json::Value event = resent_crash_event(peer, dir);
+  const auto crumbs = crumb_messages(event);
   ASSERT_FALSE(crumbs.empty());
   EXPECT_EQ(crumbs.back(), "before the throw");
   sentry::close(2s);
