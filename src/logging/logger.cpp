@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstddef>
 #include <mutex>
 #include <new>
 #include <typeinfo>
@@ -198,30 +199,32 @@ std::uint32_t encode_one_pass(std::byte* out, Level level, std::uint64_t timesta
   if (message.size() > cap || message.size() > kOnePassBound - sizeof(LogHeader)) return 0;
   copy_bytes(p, message.data(), message.size());
   p += message.size();
+  // Fields whose key and value are under 256 bytes only (longer ones may need truncation:
+  // the two-pass path). Every step here is branch-light: this loop is most of the log call.
   for (std::size_t i = 0; i < count; ++i) {
     const Field& field = fields[i];
     const auto type = field.value.type();
+    const bool is_string = type == FieldValue::Type::kString;
     const std::size_t key_size = field.key.size();
-    const std::size_t value_size = type == FieldValue::Type::kString
-                                       ? field.value.as_string().size()
-                                   : type == FieldValue::Type::kNull ? 0
-                                                                     : 8;
-    if (key_size > kMaxKeyBytes || value_size > cap ||
-        key_size + value_size + sizeof(FieldHeader) > static_cast<std::size_t>(end - p))
+    const std::size_t value_size =
+        is_string ? field.value.as_string().size() : (type != FieldValue::Type::kNull) * 8;
+    // +8: the scalar store below happens for every type (strings overwrite it).
+    if ((key_size | value_size) > 255 ||
+        key_size + value_size + sizeof(FieldHeader) + 8 > static_cast<std::size_t>(end - p))
       return 0;
-    const auto stored = static_cast<std::uint32_t>(value_size);
-    const FieldHeader field_header{static_cast<std::uint8_t>(type), 0,
-                                   static_cast<std::uint16_t>(key_size), stored, stored};
-    std::memcpy(p, &field_header, sizeof field_header);
-    p += sizeof field_header;
+    static_assert(sizeof(FieldHeader) == 12 && offsetof(FieldHeader, key_size) == 2 &&
+                  offsetof(FieldHeader, stored) == 4 && offsetof(FieldHeader, original) == 8);
+    const std::uint64_t head = static_cast<std::uint64_t>(type) | (key_size << 16) |
+                               (static_cast<std::uint64_t>(value_size) << 32);
+    const auto original = static_cast<std::uint32_t>(value_size);
+    std::memcpy(p, &head, 8);  // type, key_size, stored
+    std::memcpy(p + 8, &original, 4);
+    p += sizeof(FieldHeader);
     copy_bytes(p, field.key.data(), key_size);
     p += key_size;
-    if (type == FieldValue::Type::kString) {
-      copy_bytes(p, field.value.as_string().data(), value_size);
-    } else if (type != FieldValue::Type::kNull) {  // bool, integers and double: 8 raw bytes
-      const std::uint64_t bits = field.value.scalar_bits();
-      std::memcpy(p, &bits, 8);
-    }
+    const std::uint64_t bits = field.value.scalar_bits();  // bool, integers, double: raw bytes
+    std::memcpy(p, &bits, 8);
+    if (is_string) copy_bytes(p, field.value.as_string().data(), value_size);
     p += value_size;
   }
   const std::uint32_t total = align8(static_cast<std::size_t>(p - out));
