@@ -90,6 +90,8 @@ class Scrubber {
   std::vector<std::string> lowered_extra_keys_;
   std::vector<std::string> lowered_safe_keys_;
   bool prefix_first_byte_[256] = {};
+  // Bytes that can start nothing the value rules look for, skipped in a tight loop.
+  bool inert_byte_[256] = {};
 };
 
 /// True when `digits` (ASCII digits only) passes the Luhn checksum.

@@ -97,7 +97,33 @@ int utf8_sequence(const unsigned char* p, std::size_t available) {
 
 // True when no byte of `text` needs escaping or validation. Most keys and values are plain
 // ASCII, so this check is the escaper's common path: 16 bytes per step with SSE2 (the last
-// block overlapping the one before), texts under 16 bytes padded with a plain character.
+// block overlapping the one before). Texts under 16 bytes are read as two overlapping words
+// into registers: padding them through a stack buffer stalled on store forwarding, which
+// made this check a tenth of the logging backend's time.
+bool small_is_plain(const unsigned char* data, std::size_t size) {
+  std::uint64_t word;
+  if (size >= 8) {
+    std::uint64_t tail;
+    std::memcpy(&word, data, 8);
+    std::memcpy(&tail, data + size - 8, 8);
+    return needs_attention(word) == 0 && needs_attention(tail) == 0;
+  }
+  if (size >= 4) {
+    std::uint32_t head, tail;
+    std::memcpy(&head, data, 4);
+    std::memcpy(&tail, data + size - 4, 4);
+    word = head | (std::uint64_t{tail} << 32);
+  } else {
+    // 0-3 bytes: the rest of the word is a plain character.
+    word = kOnes * 'a';
+    if (size != 0) {
+      word = (word & ~std::uint64_t{0xFFFFFF}) | data[0] | (std::uint64_t{data[size / 2]} << 8) |
+             (std::uint64_t{data[size - 1]} << 16);
+    }
+  }
+  return needs_attention(word) == 0;
+}
+
 #if defined(__SSE2__)
 bool block_is_plain(__m128i block) {
   // Signed compare: bytes 0x80..0xFF are negative, so one test finds controls and non-ASCII.
@@ -110,12 +136,7 @@ bool block_is_plain(__m128i block) {
 }
 
 bool all_plain_ascii(const unsigned char* data, std::size_t size) {
-  if (size < 16) {
-    alignas(16) unsigned char padded[16];
-    std::memset(padded, 'a', sizeof padded);
-    std::memcpy(padded, data, size);
-    return block_is_plain(_mm_load_si128(reinterpret_cast<const __m128i*>(padded)));
-  }
+  if (size < 16) return small_is_plain(data, size);
   bool plain = true;
   std::size_t i = 0;
   for (; i + 16 < size; i += 16)
@@ -125,14 +146,9 @@ bool all_plain_ascii(const unsigned char* data, std::size_t size) {
 }
 #else
 bool all_plain_ascii(const unsigned char* data, std::size_t size) {
-  std::uint64_t word;
-  if (size < 8) {
-    unsigned char padded[8] = {'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'};
-    for (std::size_t i = 0; i < size; ++i) padded[i] = data[i];
-    std::memcpy(&word, padded, 8);
-    return needs_attention(word) == 0;
-  }
+  if (size < 16) return small_is_plain(data, size);
   std::uint64_t attention = 0;
+  std::uint64_t word;
   std::size_t i = 0;
   for (; i + 8 < size; i += 8) {
     std::memcpy(&word, data + i, 8);

@@ -245,6 +245,10 @@ class Backend {
       if (stopping && processed == 0) break;
       if (processed != 0) {
         idle = 0;
+        // A small batch means producers log sporadically: polling again at once would chase
+        // them record by record, pulling each cache line away while it is being written
+        // (the log call's p90 rose by half). Waiting a moment lets a batch build up.
+        if (processed < kSmallBatch && !stopping) idle_wait(kFirstSleep);
       } else {
         idle_wait(idle++);
       }
@@ -257,13 +261,17 @@ class Backend {
 
   // Nothing to do: yield a few times (a burst may be coming), then sleep with growing
   // timeouts up to 1 ms. Producers with a full queue, flush() and stop() wake us early.
+  static constexpr std::size_t kSmallBatch = 64;
+  static constexpr unsigned kFirstSleep = 3;  // idle_wait's first step that sleeps (50 us)
+
   void idle_wait(unsigned idle) {
-    if (idle < 3) {
+    if (idle < kFirstSleep) {
       std::this_thread::yield();
       return;
     }
-    const auto timeout = std::min(std::chrono::microseconds(1000),
-                                  std::chrono::microseconds(50 << std::min(idle - 3, 5u)));
+    const auto timeout =
+        std::min(std::chrono::microseconds(1000),
+                 std::chrono::microseconds(50 << std::min(idle - kFirstSleep, 5u)));
     Runtime& rt = runtime();
     std::unique_lock lock(rt.wake_mutex);
     rt.wake_cv.wait_for(lock, timeout, [&] { return rt.wake; });

@@ -75,7 +75,8 @@ class Formatter {
 
  private:
   std::string_view clean_string(std::string_view text, std::uint32_t original);
-  FieldValue clean_value(std::string_view key, FieldValue value, std::uint32_t original);
+  void clean_value(std::string_view key, const FieldValue& value, std::uint32_t original,
+                   FieldValue* out);
   std::string_view clean_key(std::string_view key);
   void format_timestamp(std::int64_t unix_ns);
 
@@ -92,7 +93,7 @@ class Formatter {
   struct Candidate {
     std::string_view key;
     FieldValue value;
-    std::uint32_t original;
+    std::uint32_t original = 0;
   };
   std::vector<Candidate> candidates_;
   std::vector<Field> fields_;

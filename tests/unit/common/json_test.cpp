@@ -97,8 +97,9 @@ TEST(JsonEscape, LongInputsUseTheWordPathCorrectly) {
 }
 
 TEST(JsonEscape, ShortInputsWithSpecialsAtEveryOffset) {
-  // Plain strings take a whole-string check (padded under 8 bytes, the last word overlapping);
-  // a special anywhere, the last byte included, must still be escaped.
+  // Plain strings take a whole-string check (two overlapping words under 16 bytes, 16-byte
+  // blocks above, the last one overlapping); a special anywhere, the last byte included, must
+  // still be escaped.
   for (std::size_t size = 1; size <= 40; ++size) {
     for (std::size_t at = 0; at < size; ++at) {
       for (const char special : {'"', '\\', '\n', '\x7f', '\x01'}) {

@@ -339,6 +339,46 @@ TEST_F(LoggingTest, ContextMergeCallSiteWinsAndReservedKeysStayUnique) {
   EXPECT_EQ(std::adjacent_find(keys.begin(), keys.end()), keys.end()) << "duplicate key";
 }
 
+TEST_F(LoggingTest, KeysThatDifferInOneByteStayDistinct) {
+  // The backend compares and hashes short keys by whole words: keys of equal length that
+  // differ in one byte anywhere, or only in a byte the words overlap, must never merge, never
+  // take another key's "extra." rename and never share another key's sensitivity.
+  logging::configure(file_options(dir_.path()));
+  StructuredLogger logger("keys");
+  for (std::size_t size = 1; size <= 24; ++size) {
+    for (std::size_t at = 0; at < size; ++at) {
+      const std::string base(size, 'k');
+      std::string variant = base;
+      variant[at] = 'q';
+      logger.info("pair", {{base, 1}, {variant, 2}});
+    }
+  }
+  logger.info("near misses", {{"request_ie", "a"},
+                              {"message_", "b"},
+                              {"passwore", "c"},
+                              {"password", "d"},
+                              {"tokem", "e"}});
+  const auto records = flushed_records(dir_.path());
+  std::size_t index = 0;
+  for (std::size_t size = 1; size <= 24; ++size) {
+    for (std::size_t at = 0; at < size; ++at, ++index) {
+      ASSERT_LT(index, records.size());
+      const std::string base(size, 'k');
+      std::string variant = base;
+      variant[at] = 'q';
+      EXPECT_EQ(records[index][base].number_text, "1") << size << " " << at;
+      EXPECT_EQ(records[index][variant].number_text, "2") << size << " " << at;
+    }
+  }
+  ASSERT_EQ(records.size(), index + 1);
+  const auto& r = records[index];
+  EXPECT_EQ(r["request_ie"].string, "a");
+  EXPECT_EQ(r["message_"].string, "b");
+  EXPECT_EQ(r["passwore"].string, "c");
+  EXPECT_EQ(r["password"].string, "[Filtered]");
+  EXPECT_EQ(r["tokem"].string, "e");
+}
+
 TEST_F(LoggingTest, EveryLineIsValidJsonWhateverTheInput) {
   logging::configure(file_options(dir_.path()));
   StructuredLogger logger("bytes");
