@@ -30,10 +30,13 @@ thread_local ContextOwner tls_owner;
 std::atomic<std::uint64_t> next_serial{1};
 
 void set_current(std::shared_ptr<const detail::ContextData> data) {
+  // The mirrors move to the new state before the old one can be freed: a fatal-signal
+  // handler on this thread (Sentry's crash record) reads tls_context at any instruction.
+  const detail::ContextData* next = data.get();
+  detail::tls_context = next;
+  detail::tls_trace = next && !next->trace_id.empty() ? next : nullptr;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   tls_owner.data = std::move(data);
-  detail::tls_context = tls_owner.data.get();
-  detail::tls_trace =
-      detail::tls_context && !detail::tls_context->trace_id.empty() ? detail::tls_context : nullptr;
 }
 
 // A new state derived from the calling thread's current one.

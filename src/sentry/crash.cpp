@@ -1,7 +1,8 @@
 // Crash capture: fatal signal and std::terminate handlers that leave a small text record in
 // the cache directory, written with async-signal-safe calls only (open/write/close,
 // clock_gettime, backtrace() preloaded at install, atomic loads of the breadcrumb log and
-// the scope mirror), then chain to whatever was installed before. The next start turns the
+// the scope mirror, plain reads of the crashing thread's shared context), then chain to
+// whatever was installed before. The next start turns the
 // record into an event: the raw addresses are translated through the recorded module map
 // into the new process's addresses and symbolized.
 //
@@ -33,6 +34,7 @@
 #include <fstream>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <typeinfo>
 
 #include "sentry/signal_safe.hpp"
@@ -43,6 +45,7 @@ namespace {
 constexpr int kSignals[] = {SIGSEGV, SIGABRT, SIGBUS, SIGILL, SIGFPE};
 constexpr std::size_t kSignalCount = sizeof(kSignals) / sizeof(kSignals[0]);
 constexpr std::size_t kAltStackBytes = 128 * 1024;  // virtual; pages are touched on use
+constexpr std::size_t kMaxThreadFields = 64;        // context fields in a crash record
 
 // Everything the handlers read is prepared at install time: no allocation in a handler.
 struct CrashState {
@@ -174,6 +177,84 @@ void write_breadcrumbs_and_scope(Writer& out) {
   }
 }
 
+// Escaped as the scope and breadcrumb lines are (backslash, tab, LF, CR), written in runs.
+void write_escaped(Writer& out, std::string_view text) {
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char* escape = text[i] == '\\'   ? "\\\\"
+                         : text[i] == '\t' ? "\\t"
+                         : text[i] == '\n' ? "\\n"
+                         : text[i] == '\r' ? "\\r"
+                                           : nullptr;
+    if (escape == nullptr) continue;
+    out.text(text.data() + run, i - run);
+    out.text(escape, 2);
+    run = i + 1;
+  }
+  out.text(text.data() + run, text.size() - run);
+}
+
+void write_field_value(Writer& out, const FieldValue& value) {
+  char buffer[64];
+  std::to_chars_result result{buffer, {}};
+  switch (value.type()) {
+    case FieldValue::Type::kNull:
+      return;
+    case FieldValue::Type::kString:
+      write_escaped(out, value.as_string());
+      return;
+    case FieldValue::Type::kBool:
+      out.text(value.as_bool() ? "true" : "false");
+      return;
+    case FieldValue::Type::kInt:
+      result = std::to_chars(buffer, buffer + sizeof buffer, value.as_int());
+      break;
+    case FieldValue::Type::kUint:
+      result = std::to_chars(buffer, buffer + sizeof buffer, value.as_uint());
+      break;
+    case FieldValue::Type::kDouble:
+      result = std::to_chars(buffer, buffer + sizeof buffer, value.as_double());
+      break;
+  }
+  if (result.ec == std::errc()) out.text(buffer, static_cast<std::size_t>(result.ptr - buffer));
+}
+
+/// The crashing thread's shared context: which user and request crashed, in which trace.
+/// tls_context points to an immutable state the thread keeps alive (context.cpp moves the
+/// pointer before it releases the previous state), so plain reads are safe here.
+void write_thread_context(Writer& out) {
+  const monitoring::detail::ContextData* context = monitoring::detail::tls_context;
+  if (context == nullptr) return;
+  if (context->has_user) {
+    out.text("thread_user ");
+    write_escaped(out, context->user_id);
+    out.text("\t");
+    write_escaped(out, context->user_name);
+    out.text("\n");
+  }
+  if (!context->request_id.empty()) {
+    out.text("thread_request_id ");
+    write_escaped(out, context->request_id);
+    out.text("\n");
+  }
+  if (!context->trace_id.empty()) {
+    out.text("thread_trace ");
+    write_escaped(out, context->trace_id);
+    out.text("\t");
+    write_escaped(out, context->span_id);
+    out.text("\n");
+  }
+  std::size_t written = 0;
+  for (const OwnedField& field : context->fields) {
+    if (++written > kMaxThreadFields) break;
+    out.text("thread_field ");
+    write_escaped(out, field.key);
+    out.text("\t");
+    write_field_value(out, field.value.view());
+    out.text("\n");
+  }
+}
+
 void write_time(Writer& out) {
   timespec now{};
   ::clock_gettime(CLOCK_REALTIME, &now);
@@ -199,6 +280,7 @@ void on_fatal_signal(int signal_number, siginfo_t* info, void* context) {
       write_time(out);
       write_frames_and_modules(out);
       write_breadcrumbs_and_scope(out);
+      write_thread_context(out);
       ::close(fd);
     }
   }
@@ -248,6 +330,7 @@ void on_terminate() {
       write_time(out);
       write_frames_and_modules(out);
       write_breadcrumbs_and_scope(out);
+      write_thread_context(out);
       ::close(fd);
     }
   }
@@ -393,6 +476,11 @@ std::unique_ptr<Captured> read_crash_record(const std::string& path) {
   std::vector<std::uintptr_t> frames;
   std::vector<Module> recorded;
   std::shared_ptr<ScopeData> scope;  // set when the record carries the crashed process's scope
+  std::shared_ptr<monitoring::detail::ContextData> thread_context;  // the crashing thread's
+  const auto context_data = [&thread_context] {
+    if (!thread_context) thread_context = std::make_shared<monitoring::detail::ContextData>();
+    return thread_context.get();
+  };
   while (std::getline(in, line)) {
     const std::size_t space = line.find(' ');
     const std::string key = line.substr(0, space);
@@ -419,6 +507,21 @@ std::unique_ptr<Captured> read_crash_record(const std::string& path) {
         scope->contexts.emplace_back(std::move(fields[0]), std::move(values));
       } else if (key == "fingerprint") {
         scope->fingerprint = std::move(fields);
+      }
+    } else if (key.starts_with("thread_")) {
+      std::vector<std::string> fields = split_escaped(rest);
+      if (key == "thread_user" && fields.size() == 2) {
+        context_data()->has_user = true;
+        context_data()->user_id = std::move(fields[0]);
+        context_data()->user_name = std::move(fields[1]);
+      } else if (key == "thread_request_id" && fields.size() == 1) {
+        context_data()->request_id = std::move(fields[0]);
+      } else if (key == "thread_trace" && fields.size() == 2) {
+        context_data()->trace_id = std::move(fields[0]);
+        context_data()->span_id = std::move(fields[1]);
+      } else if (key == "thread_field" && fields.size() == 2) {
+        context_data()->fields.push_back(
+            OwnedField{std::move(fields[0]), OwnedValue(FieldValue(fields[1]))});
       }
     } else if (key == "kind")
       kind = rest;
@@ -485,6 +588,7 @@ std::unique_ptr<Captured> read_crash_record(const std::string& path) {
   }
   if (unresolved > 0) event.extra.emplace_back("unresolved_frames", std::to_string(unresolved));
   captured->global_scope = std::move(scope);
+  if (thread_context) captured->context = ContextSnapshot(std::move(thread_context));
   return captured;
 }
 

@@ -772,6 +772,54 @@ TEST_F(SentryClient, CrashRecordCarriesBreadcrumbsAndTheCrashedProcesssScope) {
   std::filesystem::remove_all(dir);
 }
 
+TEST_F(SentryClient, CrashRecordCarriesTheCrashingThreadsUserRequestTraceAndFields) {
+  const auto dir = fresh_dir("thread-context");
+  const int status = run_crashing_child(dir, [] {
+    sentry::set_user({.id = "1", .username = "global"});  // the thread's context wins
+    std::thread([] {
+      auto user = monitoring::context::with_user(777, "tab\there");
+      auto request = monitoring::context::with_request_id("req-crash-1");
+      auto trace =
+          monitoring::context::with_trace("0123456789abcdef0123456789abcdef", "89abcdef01234567");
+      auto fields = monitoring::context::with_fields(
+          {{"order", 1234}, {"plan", "pro\nyearly"}, {"password", "hunter2"}});
+      ::abort();
+    }).join();
+  });
+  ASSERT_TRUE(WIFSIGNALED(status)) << "status " << status;
+  EXPECT_EQ(WTERMSIG(status), SIGABRT);
+  ASSERT_EQ(count_files(dir, ".crash"), 1u);
+
+  IngestPeer peer;
+  const test_json::Value event = resent_crash_event(peer, dir);
+  EXPECT_EQ(event["user"]["id"].string, "777");
+  EXPECT_EQ(event["user"]["username"].string, "tab\there");
+  EXPECT_EQ(event["tags"]["request_id"].string, "req-crash-1");
+  EXPECT_EQ(event["contexts"]["trace"]["trace_id"].string, "0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(event["contexts"]["trace"]["span_id"].string, "89abcdef01234567");
+  EXPECT_EQ(event["extra"]["order"].string, "1234");
+  EXPECT_EQ(event["extra"]["plan"].string, "pro\nyearly");
+  EXPECT_EQ(event["extra"]["password"].string, "[Filtered]") << "scrubbed on the way out";
+  sentry::close(2s);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(SentryClient, CrashRecordOfAThreadWithoutContextHasOnlyTheGlobalScope) {
+  const auto dir = fresh_dir("no-thread-context");
+  const int status = run_crashing_child(dir, [] {
+    sentry::set_user({.id = "9", .username = "global"});
+    ::abort();
+  });
+  ASSERT_TRUE(WIFSIGNALED(status)) << "status " << status;
+  IngestPeer peer;
+  const test_json::Value event = resent_crash_event(peer, dir);
+  EXPECT_EQ(event["user"]["id"].string, "9");
+  EXPECT_FALSE(event.has("tags") && event["tags"].has("request_id"));
+  EXPECT_FALSE(event.has("extra") && event["extra"].has("order"));
+  sentry::close(2s);
+  std::filesystem::remove_all(dir);
+}
+
 TEST_F(SentryClient, TerminateRecordCarriesBreadcrumbsToo) {
   const auto dir = fresh_dir("terminate-crumbs");
   const int status = run_crashing_child(dir, [] {
