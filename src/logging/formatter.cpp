@@ -9,6 +9,7 @@
 #include <cstring>
 #include <new>
 
+#include "common/short_words.hpp"
 #include "monitoring/detail/json.hpp"
 
 namespace monitoring::logging::detail {
@@ -17,6 +18,8 @@ using monitoring::detail::append_json_escaped;
 using monitoring::detail::append_json_number;
 using monitoring::detail::append_json_string;
 using monitoring::detail::append_sanitized_text;
+using monitoring::detail::load_short_words;
+using monitoring::detail::ShortWords;
 
 namespace {
 
@@ -43,42 +46,18 @@ constexpr std::string_view kReservedKeys[] = {
 
 constexpr std::size_t kBlockSize = 64u << 10;
 
-// The first and last 8 bytes of a key (overlapping, or zero-extended under 8 bytes), read
-// without a loop or a library call: field keys are short and compared on every record.
-struct KeyWords {
-  std::uint64_t head = 0, tail = 0;
-};
-KeyWords key_words(std::string_view key) {
-  KeyWords words;
-  const char* data = key.data();
-  const std::size_t size = key.size();
-  if (size >= 8) {
-    std::memcpy(&words.head, data, 8);
-    std::memcpy(&words.tail, data + size - 8, 8);
-  } else if (size >= 4) {
-    std::uint32_t head, tail;
-    std::memcpy(&head, data, 4);
-    std::memcpy(&tail, data + size - 4, 4);
-    words.head = head;
-    words.tail = tail;
-  } else if (size != 0) {
-    words.head = static_cast<unsigned char>(data[0]) |
-                 (std::uint64_t{static_cast<unsigned char>(data[size / 2])} << 8) |
-                 (std::uint64_t{static_cast<unsigned char>(data[size - 1])} << 16);
-  }
-  return words;
-}
-
 // Equality for keys; up to 16 bytes without calling memcmp (the words cover every byte).
 bool keys_equal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   if (a.size() > 16) return std::memcmp(a.data(), b.data(), a.size()) == 0;
-  const KeyWords x = key_words(a), y = key_words(b);
+  const ShortWords x = load_short_words(a.data(), a.size());
+  const ShortWords y = load_short_words(b.data(), b.size());
   return ((x.head ^ y.head) | (x.tail ^ y.tail)) == 0;
 }
 
 std::uint64_t hash_key(std::string_view key) {
-  const KeyWords words = key_words(key);  // keys that differ only in the middle collide: fine
+  // Keys over 16 bytes that differ only in the middle collide: fine for a cache.
+  const ShortWords words = load_short_words(key.data(), key.size());
   const std::uint64_t mixed = (words.head ^ (words.tail * 0x9E3779B97F4A7C15ull)) + key.size();
   return (mixed * 0xBF58476D1CE4E5B9ull) >> 32;
 }

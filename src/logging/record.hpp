@@ -97,6 +97,17 @@ inline constexpr std::uint32_t align8(std::size_t size) {
   return static_cast<std::uint32_t>((size + 7) & ~std::size_t{7});
 }
 
+/// Copies `size` bytes (sizeof(Word) to 2 * sizeof(Word)) as a first and a last word that
+/// overlap.
+template <class Word>
+inline void copy_head_and_tail(std::byte* to, const std::byte* from, std::size_t size) noexcept {
+  Word head, tail;
+  std::memcpy(&head, from, sizeof(Word));
+  std::memcpy(&tail, from + size - sizeof(Word), sizeof(Word));
+  std::memcpy(to, &head, sizeof(Word));
+  std::memcpy(to + size - sizeof(Word), &tail, sizeof(Word));
+}
+
 /// Copies `size` bytes for the log call's encode step. Keys, messages and values are mostly
 /// under 64 bytes, and a libc memcpy through the PLT costs more than the copy itself at those
 /// sizes (six calls were a third of the log call), so small sizes use fixed-size overlapping
@@ -116,17 +127,9 @@ inline void copy_bytes(std::byte* to, const void* from_ptr, std::size_t size) no
     std::memcpy(block, from + size - 16, 16);  // the tail, overlapping what came before
     std::memcpy(to + size - 16, block, 16);
   } else if (size >= 8) {
-    std::uint64_t head, tail;
-    std::memcpy(&head, from, 8);
-    std::memcpy(&tail, from + size - 8, 8);
-    std::memcpy(to, &head, 8);
-    std::memcpy(to + size - 8, &tail, 8);
+    copy_head_and_tail<std::uint64_t>(to, from, size);
   } else if (size >= 4) {
-    std::uint32_t head, tail;
-    std::memcpy(&head, from, 4);
-    std::memcpy(&tail, from + size - 4, 4);
-    std::memcpy(to, &head, 4);
-    std::memcpy(to + size - 4, &tail, 4);
+    copy_head_and_tail<std::uint32_t>(to, from, size);
   } else if (size != 0) {
     to[0] = from[0];
     to[size / 2] = from[size / 2];
