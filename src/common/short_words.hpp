@@ -33,8 +33,8 @@ inline ShortWords load_short_words(const void* text, std::size_t size) noexcept 
     std::memcpy(&last, data + size - 4, 4);
     words.head = first | (std::uint64_t{last} << 32);
   } else if (size != 0) {
-    words.head = data[0] | (std::uint64_t{data[size / 2]} << 8) |
-                 (std::uint64_t{data[size - 1]} << 16);
+    words.head =
+        data[0] | (std::uint64_t{data[size / 2]} << 8) | (std::uint64_t{data[size - 1]} << 16);
   }
   words.tail = words.head;
   return words;

@@ -259,11 +259,11 @@ class Backend {
     }
   }
 
-  // Nothing to do: yield a few times (a burst may be coming), then sleep with growing
-  // timeouts up to 1 ms. Producers with a full queue, flush() and stop() wake us early.
   static constexpr std::size_t kSmallBatch = 64;
   static constexpr unsigned kFirstSleep = 3;  // idle_wait's first step that sleeps (50 us)
 
+  // Nothing to do: yield a few times (a burst may be coming), then sleep with growing
+  // timeouts up to 1 ms. Producers with a full queue, flush() and stop() wake us early.
   void idle_wait(unsigned idle) {
     if (idle < kFirstSleep) {
       std::this_thread::yield();
