@@ -26,7 +26,7 @@
 #include <thread>
 #include <vector>
 
-#include "monitoring/detail/json.hpp"
+#include "core/json_writer.hpp"
 #include "monitoring/logging.hpp"
 
 #if defined(__x86_64__)

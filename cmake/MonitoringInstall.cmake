@@ -1,6 +1,6 @@
 include(CMakePackageConfigHelpers)
 
-install(TARGETS monitoring EXPORT monitoringTargets
+install(TARGETS ${MONITORING_COMPONENT_TARGETS} EXPORT monitoringTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
@@ -15,8 +15,3 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/monitoringConfigVersion.c
 install(FILES ${PROJECT_BINARY_DIR}/monitoringConfig.cmake
   ${PROJECT_BINARY_DIR}/monitoringConfigVersion.cmake
   cmake/MonitoringDependencies.cmake DESTINATION ${MONITORING_CMAKE_DIR})
-
-# The .pc file finds the prefix relative to itself: "../.." for lib/pkgconfig.
-file(RELATIVE_PATH MONITORING_PC_PREFIX_FROM_PCDIR "/prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/prefix")
-configure_file(cmake/monitoring.pc.in ${PROJECT_BINARY_DIR}/monitoring.pc @ONLY)
-install(FILES ${PROJECT_BINARY_DIR}/monitoring.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -9,7 +9,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 PACKAGES=(
   # toolchain
-  build-essential cmake pkg-config git ca-certificates clang-format
+  build-essential cmake pkg-config git ca-certificates clang-format python3
   # library dependencies (DESIGN.md §8)
   libboost-dev libcurl4-openssl-dev libpq-dev libhiredis-dev libfmt-dev zlib1g-dev libdeflate-dev
   # tests and benchmarks

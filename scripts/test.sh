@@ -34,7 +34,7 @@ step "deploy assets: promtool and end-to-end"
 bash tests/e2e/deploy_assets.sh "$BUILD/release/examples/monitoring-demo"
 
 step "install and consumers"
-rm -rf "$BUILD/install" "$BUILD/consumer"
+rm -rf "$BUILD/install" "$BUILD/consumer" "$BUILD/metrics-only"
 cmake --install "$BUILD/release" --prefix "$BUILD/install" >/dev/null
 cmake -S tests/install -B "$BUILD/consumer" -DCMAKE_PREFIX_PATH="$BUILD/install" >/dev/null
 cmake --build "$BUILD/consumer" -j"$JOBS" >/dev/null
@@ -43,6 +43,7 @@ pc_dir=$(dirname "$(find "$BUILD/install" -name monitoring.pc | head -n 1)")
 g++ -std=c++20 tests/install/main.cpp -o "$BUILD/consumer/consumer-pkgconfig" \
   $(PKG_CONFIG_PATH="$pc_dir" pkg-config --cflags --libs monitoring)
 "$BUILD/consumer/consumer-pkgconfig"
+bash tests/install/check_metrics_only.sh "$BUILD/install" "$BUILD/metrics-only"
 
 step "benchmark smoke run"
 for bench in "$BUILD"/release/bench/*_bench; do

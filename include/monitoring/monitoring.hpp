@@ -7,5 +7,6 @@
 #include "monitoring/logging.hpp"
 #include "monitoring/metrics.hpp"
 #include "monitoring/monitor.hpp"
+#include "monitoring/monitor/default_checks.hpp"
 #include "monitoring/scrub.hpp"
 #include "monitoring/sentry.hpp"

@@ -8,9 +8,9 @@
 #include <memory>
 #include <utility>
 
+#include "core/json_writer.hpp"
+#include "core/time.hpp"
 #include "health/engine.hpp"
-#include "monitor/routes.hpp"
-#include "monitoring/detail/json.hpp"
 #include "monitoring/error.hpp"
 
 namespace monitoring::health {
@@ -238,11 +238,11 @@ bool accepts_health_json(std::string_view accept) noexcept {
 }
 
 bool bearer_authorized(std::string_view authorization, std::string_view token) noexcept {
-  return token.empty() || monitoring::detail::bearer_token_matches(authorization, token);
+  return token.empty() || server::bearer_token_matches(authorization, token);
 }
 
 double process_uptime_seconds() noexcept {
-  return monitoring::detail::process_uptime_seconds();
+  return core::process_uptime_seconds();
 }
 
 server::Response live_response(const HeartbeatRegistry& heartbeats, bool details) {

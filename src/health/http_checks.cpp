@@ -1,19 +1,21 @@
 // HTTP dependency checks: Telegram Bot API, the admin panel, payment providers.
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <memory>
 
-#include "common/http_client.hpp"
 #include "health/engine.hpp"
 #include "health/scrub.hpp"
 #include "monitoring/error.hpp"
 #include "monitoring/health/checks.hpp"
-#include "monitoring/metrics/catalog.hpp"
+#include "net/http_client.hpp"
 
 namespace monitoring::health {
 
 namespace {
+
+std::atomic<const HttpCheckObserver*> g_observer{nullptr};
 
 using Clock = std::chrono::steady_clock;
 
@@ -175,12 +177,17 @@ CheckFunction telegram_check(std::string token, std::string api_url) {
   };
 }
 
+void set_http_check_observer(const HttpCheckObserver* observer) noexcept {
+  g_observer.store(observer, std::memory_order_release);
+}
+
 CheckFunction panel_check(std::string url) {
   require_http_url(url, "PANEL_URL");
   return [url = std::move(url)](const CheckContext& context) {
     const Probe result = probe(url, context);
     if (result.status != 0)
-      metrics::CustomMetrics::observe_panel_api_response_time("health_check", result.seconds);
+      if (const HttpCheckObserver* observer = g_observer.load(std::memory_order_acquire))
+        observer->panel_answered(result.seconds);
     return up_unless_5xx(result);
   };
 }
@@ -191,8 +198,8 @@ CheckFunction payment_system_check(std::string name, std::string url) {
   return [name = std::move(name), url = std::move(url)](const CheckContext& context) {
     const Probe result = probe(url, context);
     CheckResult verdict = up_unless_5xx(result);
-    metrics::CustomMetrics::set_payment_system_availability(name,
-                                                            verdict.status == Status::healthy);
+    if (const HttpCheckObserver* observer = g_observer.load(std::memory_order_acquire))
+      observer->payment_system_checked(name, verdict.status == Status::healthy);
     return verdict;
   };
 }

@@ -9,10 +9,10 @@
 #include <memory>
 #include <vector>
 
-#include "common/http_client.hpp"
 #include "health/scrub.hpp"
 #include "monitoring/error.hpp"
 #include "monitoring/health/checks.hpp"
+#include "net/http_client.hpp"
 
 namespace monitoring::health {
 

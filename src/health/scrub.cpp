@@ -3,8 +3,8 @@
 #include <cctype>
 #include <cstddef>
 
-#include "common/http_client.hpp"
 #include "monitoring/scrub.hpp"
+#include "net/http_client.hpp"
 
 namespace monitoring::health::detail {
 

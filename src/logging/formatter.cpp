@@ -9,8 +9,8 @@
 #include <cstring>
 #include <new>
 
-#include "common/short_words.hpp"
-#include "monitoring/detail/json.hpp"
+#include "core/json_writer.hpp"
+#include "core/short_words.hpp"
 
 namespace monitoring::logging::detail {
 

@@ -15,7 +15,7 @@
 #include "monitoring/logging/options.hpp"
 #include "monitoring/scrub.hpp"
 #include "record.hpp"
-#include "stack_trace.hpp"
+#include "stacktrace/stack_trace.hpp"
 
 namespace monitoring::logging::detail {
 

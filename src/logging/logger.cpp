@@ -5,6 +5,7 @@
 #include <cxxabi.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <charconv>
 #include <cstddef>
@@ -14,10 +15,10 @@
 #include <unordered_map>
 
 #include "clock.hpp"
-#include "monitoring/metrics/catalog.hpp"
+#include "monitoring/logging/error_counter.hpp"
 #include "record.hpp"
 #include "runtime.hpp"
-#include "stack_trace.hpp"
+#include "stacktrace/stack_trace.hpp"
 
 namespace monitoring::logging {
 namespace detail {
@@ -165,7 +166,11 @@ constexpr std::uint32_t kScrubSlack = 256;
 
 // errors_total{error_type, module} for a logged exception: the type demangled once per type
 // (exceptions are rare; the map only grows with the program's exception types).
+std::atomic<ErrorCounter> g_error_counter{nullptr};
+
 void count_error(const char* mangled_type, std::string_view logger_name) noexcept {
+  const ErrorCounter counter = g_error_counter.load(std::memory_order_acquire);
+  if (counter == nullptr) return;
   try {
     static std::mutex mutex;
     static auto* names =
@@ -177,8 +182,7 @@ void count_error(const char* mangled_type, std::string_view logger_name) noexcep
       if (inserted) entry->second = mangled_type != nullptr ? demangle(mangled_type) : "unknown";
       type = &entry->second;  // nodes never move, values never change after insertion
     }
-    metrics::PrometheusMetrics::increment_errors(*type,
-                                                 logger_name.empty() ? "unknown" : logger_name);
+    counter(*type, logger_name.empty() ? "unknown" : logger_name);
   } catch (...) {  // counting must never turn a logged error into a crash
   }
 }
@@ -533,4 +537,8 @@ void unlock_logger_registry() noexcept {
 }
 
 }  // namespace detail
+void set_error_counter(ErrorCounter counter) noexcept {
+  detail::g_error_counter.store(counter, std::memory_order_release);
+}
+
 }  // namespace monitoring::logging

@@ -19,8 +19,8 @@
 #include <system_error>
 #include <utility>
 
-#include "common/http_client.hpp"
 #include "monitoring/monitor.hpp"
+#include "net/http_client.hpp"
 
 namespace monitoring {
 namespace {

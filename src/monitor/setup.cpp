@@ -7,14 +7,15 @@
 
 #include "monitor/routes.hpp"
 #include "monitor/state.hpp"
+#include "monitoring/catalog/catalog.hpp"
+#include "monitoring/catalog/tracing.hpp"
 #include "monitoring/health/http.hpp"
 #include "monitoring/logging/logger.hpp"
 #include "monitoring/logging/options.hpp"
-#include "monitoring/metrics/catalog.hpp"
 #include "monitoring/metrics/process_collector.hpp"
 #include "monitoring/metrics/registry.hpp"
+#include "monitoring/monitor/default_checks.hpp"
 #include "monitoring/sentry.hpp"
-#include "monitoring/sentry/tracing.hpp"
 
 namespace monitoring {
 namespace {
@@ -220,10 +221,8 @@ MonitoringServer setup_monitoring(const MonitoringConfig& config) {
 
   // Checkers before logging: a malformed DATABASE_URL or REDIS_URL fails setup before any
   // thread starts.
-  state->health =
-      std::make_unique<health::HealthChecker>(health::HealthChecker::from_config(config));
-  state->readiness =
-      std::make_unique<health::ReadinessChecker>(health::ReadinessChecker::from_config(config));
+  state->health = std::make_unique<health::HealthChecker>(default_health_checker(config));
+  state->readiness = std::make_unique<health::ReadinessChecker>(default_readiness_checker(config));
 
   logging::configure(logging_options(config));
   state->logging_started = true;

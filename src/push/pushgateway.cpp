@@ -1,12 +1,12 @@
-#include "monitoring/metrics/pushgateway.hpp"
+#include "monitoring/push/pushgateway.hpp"
 
 #include <algorithm>
 #include <string>
 
-#include "common/http_client.hpp"
 #include "monitoring/error.hpp"
 #include "monitoring/metrics/exposition.hpp"
 #include "monitoring/metrics/registry.hpp"
+#include "net/http_client.hpp"
 
 namespace monitoring::metrics {
 namespace {

@@ -20,15 +20,14 @@
 #include <typeinfo>
 #include <utility>
 
-#include "logging/stack_trace.hpp"
-#include "monitoring/detail/json.hpp"
+#include "core/json_writer.hpp"
 #include "monitoring/logging/logger.hpp"
 #include "monitoring/logging/observer.hpp"
-#include "monitoring/metrics/catalog.hpp"
 #include "monitoring/metrics/exposition.hpp"
 #include "monitoring/metrics/registry.hpp"
 #include "sentry/crash.hpp"
 #include "sentry/signal_safe.hpp"
+#include "stacktrace/stack_trace.hpp"
 
 namespace monitoring::sentry {
 namespace detail {

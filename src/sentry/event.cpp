@@ -9,10 +9,10 @@
 #include <string>
 #include <string_view>
 
-#include "logging/stack_trace.hpp"
-#include "monitoring/detail/json.hpp"
+#include "core/json_writer.hpp"
 #include "sentry/internal.hpp"
 #include "sentry/signal_safe.hpp"
+#include "stacktrace/stack_trace.hpp"
 
 namespace monitoring::sentry::detail {
 

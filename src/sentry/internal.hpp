@@ -10,10 +10,10 @@
 #include <string_view>
 #include <vector>
 
-#include "common/http_client.hpp"
 #include "monitoring/context.hpp"
 #include "monitoring/scrub.hpp"
-#include "monitoring/sentry.hpp"
+#include "monitoring/sentry/client.hpp"
+#include "net/http_client.hpp"
 
 namespace monitoring::sentry::detail {
 

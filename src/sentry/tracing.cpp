@@ -9,8 +9,8 @@
 #include <mutex>
 #include <random>
 
-#include "common/http_client.hpp"
-#include "monitoring/sentry.hpp"
+#include "monitoring/sentry/client.hpp"
+#include "net/http_client.hpp"
 #include "sentry/client.hpp"
 #include "sentry/crash.hpp"
 
@@ -34,17 +34,6 @@ std::string new_span_id() {
   char text[17];
   std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(engine()));
   return text;
-}
-
-std::string describe_labels(const metrics::Labels& labels) {
-  std::string out;
-  for (const auto& [name, value] : labels) {
-    if (!out.empty()) out += ", ";
-    out += name;
-    out += '=';
-    out += value;
-  }
-  return out;
 }
 
 }  // namespace detail

@@ -4,6 +4,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 
+#include "core/ascii.hpp"
 #include "monitoring/error.hpp"
 #include "server/connection.hpp"
 #include "server/server_core.hpp"
@@ -479,6 +480,27 @@ HttpServerStats HttpServer::stats() const noexcept {
   }
   stats.connections_open = impl_->core.open_connections.load(std::memory_order_relaxed);
   return stats;
+}
+
+bool bearer_token_matches(std::string_view authorization, std::string_view token) noexcept {
+  constexpr std::string_view kScheme = "bearer";
+  if (token.empty() || authorization.size() <= kScheme.size()) return false;
+  for (std::size_t i = 0; i < kScheme.size(); ++i)
+    if (core::ascii_lower(authorization[i]) != kScheme[i]) return false;
+  std::string_view presented = authorization.substr(kScheme.size());
+  if (presented.front() != ' ') return false;
+  while (!presented.empty() && presented.front() == ' ') presented.remove_prefix(1);
+  while (!presented.empty() && (presented.back() == ' ' || presented.back() == '\t'))
+    presented.remove_suffix(1);
+
+  // Every byte of the expected token is compared whatever the presented one holds, so the
+  // time depends only on the token's length, not on how much of it an attacker guessed.
+  unsigned difference = presented.size() == token.size() ? 0u : 1u;
+  for (std::size_t i = 0; i < token.size(); ++i) {
+    const char offered = i < presented.size() ? presented[i] : '\0';
+    difference |= static_cast<unsigned char>(offered ^ token[i]);
+  }
+  return difference == 0;
 }
 
 }  // namespace monitoring::server

@@ -26,7 +26,7 @@
 #include <utility>
 #include <vector>
 
-#include "common/http_client.hpp"
+#include "net/http_client.hpp"
 
 extern char** environ;
 

@@ -15,8 +15,9 @@
 #include "integration/fixture.hpp"
 #include "monitoring/metrics/registry.hpp"
 #include "monitoring/monitor.hpp"
+#include "monitoring/monitor/default_checks.hpp"
 #include "support/json_reader.hpp"
-#include "unit/common/local_http_peer.hpp"
+#include "support/local_http_peer.hpp"
 
 namespace monitoring::health {
 namespace {
@@ -134,8 +135,8 @@ TEST_F(HealthIntegration, EverythingUpIsHealthyAndReadyOnceStartedAndMigrated) {
   config.payment_systems = {{"yookassa", yookassa.url("/")}, {"cryptopay", cryptopay.url("/")}};
   sql(config.database_url, "DROP TABLE IF EXISTS alembic_version");
 
-  HealthChecker health = HealthChecker::from_config(config, {}, fast_refresh());
-  ReadinessChecker readiness = ReadinessChecker::from_config(config, {}, fast_refresh());
+  HealthChecker health = monitoring::default_health_checker(config, {}, fast_refresh());
+  ReadinessChecker readiness = monitoring::default_readiness_checker(config, {}, fast_refresh());
   auto server = start_server(health, readiness);
 
   auto response = get(*server, "/health");
@@ -196,8 +197,9 @@ TEST_F(HealthIntegration, RedisKilledIsUnhealthyAndRecoversWhenRestarted) {
   const int port = own_redis->port();
   MonitoringConfig config;
   config.redis_url = redis_url(port);
-  HealthChecker health = HealthChecker::from_config(config, no_metrics(), fast_refresh());
-  ReadinessChecker readiness = ReadinessChecker::from_config(config, no_metrics(), fast_refresh());
+  HealthChecker health = monitoring::default_health_checker(config, no_metrics(), fast_refresh());
+  ReadinessChecker readiness =
+      monitoring::default_readiness_checker(config, no_metrics(), fast_refresh());
   readiness.mark_started();
   auto server = start_server(health, readiness);
   ASSERT_EQ(get(*server, "/health").status, 200);
@@ -334,7 +336,8 @@ TEST_F(HealthIntegration, MigrationStateDecidesReadiness) {
   MonitoringConfig config;
   config.database_url = url;
   config.migrations_table = "gm.schema_migrations";
-  ReadinessChecker readiness = ReadinessChecker::from_config(config, no_metrics(), fast_refresh());
+  ReadinessChecker readiness =
+      monitoring::default_readiness_checker(config, no_metrics(), fast_refresh());
   readiness.mark_started();
   HealthChecker health(no_metrics());
   auto server = start_server(health, readiness);
@@ -360,7 +363,7 @@ TEST_F(HealthIntegration, ThirdPartyPeersDegradeButNeverFailTheService) {
   config.telegram_api_url = telegram.url("");
   config.panel_url = panel.url("/");
   config.payment_systems = {{"yookassa", yookassa.url("/")}, {"cryptopay", cryptopay.url("/")}};
-  HealthChecker health = HealthChecker::from_config(config, {}, fast_refresh());
+  HealthChecker health = monitoring::default_health_checker(config, {}, fast_refresh());
   ReadinessChecker readiness(no_metrics());
   auto server = start_server(health, readiness);
 

@@ -22,12 +22,12 @@
 #include <thread>
 #include <vector>
 
-#include "common/http_client.hpp"
 #include "integration/fixture.hpp"
 #include "monitoring/context.hpp"
 #include "monitoring/metrics/exposition.hpp"
 #include "monitoring/metrics/registry.hpp"
 #include "monitoring/server/http_server.hpp"
+#include "net/http_client.hpp"
 #include "support/catalog_series.hpp"
 
 namespace monitoring {

@@ -1,7 +1,7 @@
 // The Pushgateway client against a real prometheus-pushgateway on loopback: what we push is
 // read back from the gateway's own /metrics, label by label and value by value.
 
-#include "monitoring/metrics/pushgateway.hpp"
+#include "monitoring/push/pushgateway.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

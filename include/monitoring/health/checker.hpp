@@ -17,13 +17,11 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
+#include "monitoring/core/awaitable.hpp"
 #include "monitoring/health/check.hpp"
-
-namespace monitoring {
-struct MonitoringConfig;
-}
 
 namespace monitoring::server {
 class HttpServer;
@@ -46,13 +44,6 @@ struct ReadinessState;
 CheckResult run_awaitable_check(boost::asio::awaitable<CheckResult> check,
                                 const boost::asio::any_io_executor* executor,
                                 const CheckContext& context);
-
-template <class T>
-struct is_awaitable : std::false_type {};
-template <class T, class E>
-struct is_awaitable<boost::asio::awaitable<T, E>> : std::true_type {
-  using value_type = T;
-};
 
 template <class Fn>
 decltype(auto) invoke_check(Fn& fn, const CheckContext& context) {
@@ -95,7 +86,7 @@ CheckFunction make_check_function(Fn fn,
                 "a health check must be callable as fn() or fn(const CheckContext&)");
   return [fn = std::move(fn), executor = std::move(executor)](const CheckContext& context) mutable {
     using R = decltype(invoke_check(fn, context));
-    if constexpr (is_awaitable<std::remove_cvref_t<R>>::value) {
+    if constexpr (core::is_awaitable_v<R>) {
       return run_awaitable_check(normalize_awaitable(invoke_check(fn, context)), executor.get(),
                                  context);
     } else if constexpr (std::is_void_v<R>) {
@@ -112,7 +103,8 @@ struct Access;
 
 }  // namespace detail
 
-/// Timing of the checks that HealthChecker::from_config / ReadinessChecker::from_config create.
+/// Timing of the checks that monitoring::default_health_checker / default_readiness_checker
+/// create.
 /// They refresh in the background, so /health and /ready answer from memory and
 /// health_check_status stays current for Prometheus even when nobody calls the endpoints.
 struct DefaultChecksOptions {
@@ -174,12 +166,6 @@ class HealthChecker {
   /// cached, otherwise on an internal thread. Keep it short.
   void check_async(std::function<void(HealthReport)> done) const;
 
-  /// The default checks for a configuration (DESIGN §5): `database` (critical), `redis`
-  /// (critical), `telegram`, `panel` and `payment:<name>` (non-critical), each only when its
-  /// URL or token is configured. Throws ConfigError naming the malformed setting.
-  static HealthChecker from_config(const MonitoringConfig& config, CheckerOptions options = {},
-                                   DefaultChecksOptions timing = {});
-
  private:
   friend struct detail::Access;
   void add(std::string name, CheckFunction fn, CheckOptions options);
@@ -229,11 +215,6 @@ class ReadinessChecker {
 
   ReadinessReport check() const;
   void check_async(std::function<void(ReadinessReport)> done) const;
-
-  /// The default readiness checks, all critical: `migrations` (when database_url and
-  /// migrations_table are set), `connections` (database_url) and `cache` (redis_url).
-  static ReadinessChecker from_config(const MonitoringConfig& config, CheckerOptions options = {},
-                                      DefaultChecksOptions timing = {});
 
  private:
   friend struct detail::Access;

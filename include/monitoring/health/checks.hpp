@@ -32,13 +32,24 @@ CheckFunction redis_check(std::string redis_url);
 /// else unhealthy. The token appears nowhere in results.
 CheckFunction telegram_check(std::string token, std::string api_url = "https://api.telegram.org");
 
+/// What the panel and payment-system checks report besides their result. The health component
+/// keeps no application metric itself: the 2GETPRO catalog installs an observer that feeds
+/// panel_api_response_time{endpoint="health_check"} and payment_system_availability.
+struct HttpCheckObserver {
+  /// The panel answered (any status) after `seconds`.
+  void (*panel_answered)(double seconds) noexcept;
+  /// A payment provider's check finished: `available` when it was healthy.
+  void (*payment_system_checked)(std::string_view name, bool available) noexcept;
+};
+/// Installs `observer` (nullptr removes it); it must outlive every check run.
+void set_http_check_observer(const HttpCheckObserver* observer) noexcept;
+
 /// An HTTP dependency (the admin panel): GET `url`; any answer below 500 means up, 5xx or no
-/// answer means down. When an answer arrives its latency is observed into
-/// panel_api_response_time{endpoint="health_check"}.
+/// answer means down. When an answer arrives the HttpCheckObserver hears its latency.
 CheckFunction panel_check(std::string url);
 
-/// A payment provider: like panel_check, and payment_system_availability{payment_system=name}
-/// is set to 1 or 0 after every run.
+/// A payment provider: like panel_check; the HttpCheckObserver hears whether it was available
+/// after every run.
 CheckFunction payment_system_check(std::string name, std::string url);
 
 /// Schema migrations in PostgreSQL (readiness). The table layout is recognized by its columns:

@@ -13,10 +13,7 @@
 #include <utility>
 #include <vector>
 
-// After <utility>: Boost 1.74's awaitable.hpp uses std::exchange without including it.
-#include <boost/asio/awaitable.hpp>
-
-#include "monitoring/metrics/catalog.hpp"
+#include "monitoring/core/awaitable.hpp"
 
 namespace monitoring::sentry {
 
@@ -91,35 +88,6 @@ Span start_transaction(std::string_view name, std::string_view op = "task",
 /// A child of the calling thread's active span; an inactive span when there is none.
 Span start_span(std::string_view op, std::string_view description = {}, bool bind_context = true);
 
-/// A metrics timer (PrometheusMetrics::track_time) and a span (op = the kind) in one.
-class TimedSpan {
- public:
-  TimedSpan(metrics::ScopedTimer timer, Span span) noexcept
-      : span_(std::move(span)), timer_(std::move(timer)) {}
-  Span& span() noexcept { return span_; }
-  metrics::ScopedTimer& timer() noexcept { return timer_; }
-
- private:
-  Span span_;
-  metrics::ScopedTimer timer_;  // declared last: observes first, while the span is active
-};
-
-namespace detail {
-/// "payment_system=yookassa" from the labels, for span descriptions.
-std::string describe_labels(const metrics::Labels& labels);
-/// Hooks that make catalog timers child spans; setup_monitoring installs them with
-/// metrics::detail::set_timer_span_hooks while Sentry runs.
-const metrics::detail::TimerSpanHooks& timer_span_hooks() noexcept;
-}  // namespace detail
-
-/// PrometheusMetrics::track_time plus a child span of the thread's active span, also when
-/// Sentry was started without setup_monitoring.
-inline TimedSpan track_time(std::string_view kind, const metrics::Labels& labels = {}) {
-  // A plain timer: the span is this one (no second span from the catalog's hooks).
-  metrics::ScopedTimer timer(metrics::detail::timer_series(kind, labels));
-  return TimedSpan(std::move(timer), start_span(kind, detail::describe_labels(labels)));
-}
-
 /// Wraps `fn` so every call runs in a span `op` (status internal_error when it throws).
 /// Callables returning boost::asio::awaitable<T> get a span for the coroutine's whole run,
 /// not bound to the thread's context (coroutines move between threads).
@@ -128,7 +96,7 @@ auto traced(std::string op, std::string description, Fn fn) {
   return [op = std::move(op), description = std::move(description),
           fn = std::move(fn)](auto&&... args) mutable -> decltype(auto) {
     using Result = std::invoke_result_t<Fn&, decltype(args)...>;
-    if constexpr (metrics::detail::is_awaitable<Result>::value) {
+    if constexpr (core::is_awaitable_v<Result>) {
       return [](Span span, Fn& f, std::decay_t<decltype(args)>... copies) -> Result {
         try {
           co_return co_await f(std::move(copies)...);
@@ -147,14 +115,6 @@ auto traced(std::string op, std::string description, Fn fn) {
       }
     }
   };
-}
-
-/// PrometheusMetrics::timed plus a span per call (see traced).
-template <class Fn>
-auto timed(std::string_view kind, const metrics::Labels& labels, Fn fn) {
-  return metrics::time_calls(
-      metrics::detail::timer_series(kind, labels),
-      traced(std::string(kind), detail::describe_labels(labels), std::move(fn)));
 }
 
 }  // namespace monitoring::sentry

@@ -137,4 +137,9 @@ class HttpServer {
   std::unique_ptr<Impl> impl_;
 };
 
+/// True when `authorization` is "Bearer <token>" (scheme case-insensitive, RFC 7235) with
+/// exactly `token`; false for an empty `token`. The comparison takes the same time wherever
+/// the first difference is.
+bool bearer_token_matches(std::string_view authorization, std::string_view token) noexcept;
+
 }  // namespace monitoring::server

@@ -1,15 +1,18 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <mutex>
+#include <string_view>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "health/postgres.hpp"
 #include "health/redis.hpp"
 #include "health/scrub.hpp"
 #include "monitoring/metrics/registry.hpp"
-#include "monitoring/monitor.hpp"
+#include "support/local_http_peer.hpp"
 #include "test_util.hpp"
-#include "unit/common/local_http_peer.hpp"
 
 namespace monitoring::health {
 namespace {
@@ -148,12 +151,34 @@ TEST(TelegramCheck, RejectsMalformedSettingsWithoutEchoingTheToken) {
   }
 }
 
-TEST(PanelCheck, AnyAnswerBelow500IsUpAndLatencyIsObserved) {
-  auto& latency =
-      metrics::Registry::default_registry()
-          .histogram("panel_api_response_time", "Panel API response time in seconds.", {"endpoint"})
-          .labels("health_check");
-  const double observed_before = latency.snapshot().count();
+// What the HTTP checks tell their observer, recorded for the tests below.
+struct ObservedChecks {
+  static inline std::atomic<int> panel_answers{0};
+  static inline std::mutex mutex;
+  static inline std::vector<std::pair<std::string, bool>> payments;
+  static void panel_answered(double seconds) noexcept {
+    if (seconds >= 0) ++panel_answers;
+  }
+  static void payment_system_checked(std::string_view name, bool available) noexcept {
+    std::lock_guard lock(mutex);
+    payments.emplace_back(std::string(name), available);
+  }
+  static constexpr HttpCheckObserver kObserver{panel_answered, payment_system_checked};
+};
+
+// Installs ObservedChecks as the HTTP check observer for one test, and restores the previous
+// one (the catalog's, when a test binary links it) afterwards.
+class HttpCheckObserverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ObservedChecks::panel_answers = 0;
+    ObservedChecks::payments.clear();
+    set_http_check_observer(&ObservedChecks::kObserver);
+  }
+  void TearDown() override { set_http_check_observer(nullptr); }
+};
+
+TEST_F(HttpCheckObserverTest, PanelAnyAnswerBelow500IsUpAndLatencyIsObserved) {
   for (auto [status, expected] : std::vector<std::pair<int, Status>>{{200, Status::healthy},
                                                                      {302, Status::healthy},
                                                                      {404, Status::healthy},
@@ -166,36 +191,33 @@ TEST(PanelCheck, AnyAnswerBelow500IsUpAndLatencyIsObserved) {
     EXPECT_EQ(result.status, expected);
     EXPECT_EQ(result.message, "HTTP " + std::to_string(status));
   }
-  EXPECT_EQ(latency.snapshot().count(), observed_before + 6);
+  EXPECT_EQ(ObservedChecks::panel_answers.load(), 6);
 
   const int port = testing::closed_loopback_port();
   CheckResult refused = panel_check("http://127.0.0.1:" + std::to_string(port) + "/")(within(2s));
   EXPECT_EQ(refused.status, Status::unhealthy);
-  EXPECT_EQ(latency.snapshot().count(), observed_before + 6);  // no answer, no latency
+  EXPECT_EQ(ObservedChecks::panel_answers.load(), 6);  // no answer, no latency
 
   auto peer = silent();
   CheckResult slow = panel_check(peer.url("/"))(within(300ms));
   EXPECT_EQ(slow.status, Status::unhealthy);
 }
 
-TEST(PaymentSystemCheck, UpdatesTheAvailabilityGauge) {
-  auto& availability = metrics::Registry::default_registry()
-                           .gauge("payment_system_availability",
-                                  "Payment system availability (1 up, 0 down).", {"payment_system"})
-                           .labels("unit_test_pay");
+TEST_F(HttpCheckObserverTest, PaymentSystemCheckReportsAvailabilityAfterEveryRun) {
   auto up = answering(200, "OK", "fine");
   EXPECT_EQ(payment_system_check("unit_test_pay", up.url("/"))(within(2s)).status, Status::healthy);
-  EXPECT_EQ(availability.value(), 1.0);
   auto down = answering(502, "Bad Gateway", "");
   EXPECT_EQ(payment_system_check("unit_test_pay", down.url("/"))(within(2s)).status,
             Status::unhealthy);
-  EXPECT_EQ(availability.value(), 0.0);
   auto back = answering(200, "OK", "fine");
   payment_system_check("unit_test_pay", back.url("/"))(within(2s));
-  EXPECT_EQ(availability.value(), 1.0);
   const int port = testing::closed_loopback_port();
   payment_system_check("unit_test_pay", "http://127.0.0.1:" + std::to_string(port))(within(2s));
-  EXPECT_EQ(availability.value(), 0.0);
+  using Seen = std::vector<std::pair<std::string, bool>>;
+  EXPECT_EQ(ObservedChecks::payments, (Seen{{"unit_test_pay", true},
+                                            {"unit_test_pay", false},
+                                            {"unit_test_pay", true},
+                                            {"unit_test_pay", false}}));
 
   EXPECT_THROW(payment_system_check("bad name", up.url("/")), Error);
   EXPECT_THROW(payment_system_check("yookassa", "not a url"), ConfigError);
@@ -347,43 +369,6 @@ TEST(ScrubMessage, RemovesSecretsFromFreeText) {
   EXPECT_EQ(scrub_message("nothing secret here: 42 rows"), "nothing secret here: 42 rows");
   EXPECT_EQ(scrub_message("password authentication failed for user \"bot\""),
             "password authentication failed for user \"bot\"");
-}
-
-TEST(DefaultChecks, FromConfigRegistersTheContractNames) {
-  MonitoringConfig config;
-  config.database_url =
-      "postgresql://bot:pw@127.0.0.1:" + std::to_string(testing::closed_loopback_port()) + "/bot";
-  config.redis_url = "redis://127.0.0.1:" + std::to_string(testing::closed_loopback_port());
-  config.telegram_token = std::string(kToken);
-  config.telegram_api_url = "http://127.0.0.1:1";
-  config.panel_url = "http://127.0.0.1:1/";
-  config.payment_systems = {{"yookassa", "http://127.0.0.1:1/"},
-                            {"cryptopay", "http://127.0.0.1:1/"}};
-  HealthChecker health = HealthChecker::from_config(config, testing::quiet());
-  EXPECT_EQ(health.check_names(),
-            (std::vector<std::string>{"database", "redis", "telegram", "panel", "payment:cryptopay",
-                                      "payment:yookassa"}));
-  ReadinessChecker readiness = ReadinessChecker::from_config(config, testing::quiet());
-  EXPECT_EQ(readiness.check_names(),
-            (std::vector<std::string>{"migrations", "connections", "cache"}));
-
-  HealthReport report = health.check();
-  EXPECT_EQ(report.status, Status::unhealthy);
-  for (const auto& check : report.checks) {
-    EXPECT_EQ(check.status, Status::unhealthy) << check.name;
-    EXPECT_EQ(check.critical, check.name == "database" || check.name == "redis") << check.name;
-  }
-  const std::string body = to_json(report);
-  EXPECT_EQ(body.find(kTokenSecret), std::string::npos);
-  EXPECT_EQ(body.find(":pw@"), std::string::npos);
-
-  MonitoringConfig empty;
-  EXPECT_TRUE(HealthChecker::from_config(empty, testing::quiet()).check_names().empty());
-  EXPECT_TRUE(ReadinessChecker::from_config(empty, testing::quiet()).check_names().empty());
-
-  MonitoringConfig broken;
-  broken.redis_url = "rediss://:pw@cache";
-  EXPECT_THROW(HealthChecker::from_config(broken, testing::quiet()), ConfigError);
 }
 
 }  // namespace

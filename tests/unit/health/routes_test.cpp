@@ -4,7 +4,7 @@
 #include <future>
 #include <thread>
 
-#include "common/http_client.hpp"
+#include "net/http_client.hpp"
 #include "support/json_reader.hpp"
 #include "test_util.hpp"
 

@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "metrics_test_util.hpp"
+#include "monitoring/catalog/catalog.hpp"
 #include "monitoring/context.hpp"
-#include "monitoring/metrics/catalog.hpp"
 #include "monitoring/metrics/exposition.hpp"
 #include "monitoring/metrics/process_collector.hpp"
 #include "monitoring/metrics/registry.hpp"

@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "monitor/routes.hpp"
+#include "core/time.hpp"
 #include "monitoring/monitoring.hpp"
 #include "monitoring/server/http_server.hpp"
 #include "raw_http.hpp"
@@ -179,8 +179,8 @@ TEST(SetupMonitoring, LiveAnswersAlive) {
   const std::string number = response.body.substr(response.body.find(':', 12) + 1);
   const double uptime = std::stod(number);
   EXPECT_GT(uptime, 0.0);
-  EXPECT_LT(uptime, 24 * 3600.0);                               // a test process is not a day old
-  EXPECT_LE(uptime, detail::process_uptime_seconds() + 0.001);  // the body rounds to ms
+  EXPECT_LT(uptime, 24 * 3600.0);                             // a test process is not a day old
+  EXPECT_LE(uptime, core::process_uptime_seconds() + 0.001);  // the body rounds to ms
 }
 
 // --- bearer token ---------------------------------------------------------------------------
@@ -224,7 +224,7 @@ TEST(SetupMonitoringAuth, MetricsRequireTheToken) {
 }
 
 TEST(SetupMonitoringAuth, BearerTokenMatching) {
-  using detail::bearer_token_matches;
+  using server::bearer_token_matches;
   EXPECT_TRUE(bearer_token_matches("Bearer abc", "abc"));
   EXPECT_TRUE(bearer_token_matches("BEARER   abc ", "abc"));
   EXPECT_FALSE(bearer_token_matches("Bearer abc", ""));

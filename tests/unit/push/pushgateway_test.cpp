@@ -1,4 +1,4 @@
-#include "monitoring/metrics/pushgateway.hpp"
+#include "monitoring/push/pushgateway.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -8,7 +8,7 @@
 #include "monitoring/error.hpp"
 #include "monitoring/metrics/exposition.hpp"
 #include "monitoring/metrics/registry.hpp"
-#include "unit/common/local_http_peer.hpp"
+#include "support/local_http_peer.hpp"
 
 namespace monitoring::metrics {
 namespace {

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "support/json_reader.hpp"
-#include "unit/common/local_http_peer.hpp"
+#include "support/local_http_peer.hpp"
 
 namespace sentry_test {
 

@@ -6,8 +6,8 @@
 #include <emmintrin.h>
 #endif
 
-#include "common/short_words.hpp"
-#include "monitoring/detail/json.hpp"
+#include "core/json_writer.hpp"
+#include "core/short_words.hpp"
 
 namespace monitoring::detail {
 namespace {

@@ -1,4 +1,4 @@
-#include "common/http_client.hpp"
+#include "net/http_client.hpp"
 
 #include <curl/curl.h>
 

@@ -1,4 +1,4 @@
-#include "stack_trace.hpp"
+#include "stacktrace/stack_trace.hpp"
 
 #include <backtrace.h>
 #include <cxxabi.h>

@@ -1,5 +1,3 @@
-#include "monitoring/detail/json.hpp"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,6 +5,7 @@
 #include <random>
 #include <string>
 
+#include "core/json_writer.hpp"
 #include "support/json_reader.hpp"
 
 namespace {

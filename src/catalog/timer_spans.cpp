@@ -3,9 +3,20 @@
 
 #include <memory>
 
-#include "monitoring/sentry/tracing.hpp"
+#include "monitoring/catalog/tracing.hpp"
 
 namespace monitoring::sentry::detail {
+std::string describe_labels(const metrics::Labels& labels) {
+  std::string out;
+  for (const auto& [name, value] : labels) {
+    if (!out.empty()) out += ", ";
+    out += name;
+    out += '=';
+    out += value;
+  }
+  return out;
+}
+
 namespace {
 
 void* open_timer_span(std::string_view kind, const metrics::Labels& labels, bool bind_to_thread) {

@@ -1,10 +1,12 @@
-#include "monitoring/metrics/catalog.hpp"
+#include "monitoring/catalog/catalog.hpp"
 
 #include <array>
 #include <charconv>
 #include <string>
 
 #include "monitoring/error.hpp"
+#include "monitoring/health/checks.hpp"
+#include "monitoring/logging/error_counter.hpp"
 #include "monitoring/metrics/registry.hpp"
 
 namespace monitoring::metrics {
@@ -211,5 +213,40 @@ void CustomMetrics::observe_panel_api_response_time(std::string_view endpoint, d
 void CustomMetrics::increment_referral_revenue(std::string_view currency, double amount) {
   catalog().referral_revenue.labels(currency).inc(amount);
 }
+
+namespace {
+
+// The cross-wiring the lower components leave to the catalog: logged exceptions count in
+// errors_total, health checks feed the panel latency and provider availability. Installed
+// at static initialization of this file, which every program that uses the catalog or
+// setup_monitoring links.
+void count_logged_error(std::string_view error_type, std::string_view module) noexcept {
+  try {
+    PrometheusMetrics::increment_errors(error_type, module);
+  } catch (...) {  // counting must never turn a logged error into a crash
+  }
+}
+void observe_panel_answer(double seconds) noexcept {
+  try {
+    CustomMetrics::observe_panel_api_response_time("health_check", seconds);
+  } catch (...) {
+  }
+}
+void record_payment_check(std::string_view payment_system, bool available) noexcept {
+  try {
+    CustomMetrics::set_payment_system_availability(payment_system, available);
+  } catch (...) {
+  }
+}
+constinit const health::HttpCheckObserver kHealthCheckObserver{observe_panel_answer,
+                                                               record_payment_check};
+
+[[maybe_unused]] const bool kCatalogWired = [] {
+  logging::set_error_counter(count_logged_error);
+  health::set_http_check_observer(&kHealthCheckObserver);
+  return true;
+}();
+
+}  // namespace
 
 }  // namespace monitoring::metrics

@@ -1,4 +1,4 @@
-#include "common/http_client.hpp"
+#include "net/http_client.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "unit/common/local_http_peer.hpp"
+#include "support/local_http_peer.hpp"
 
 namespace monitoring::common {
 namespace {

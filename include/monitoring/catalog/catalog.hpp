@@ -12,9 +12,7 @@
 #include <utility>
 #include <vector>
 
-// After <utility>: Boost 1.74's awaitable.hpp uses std::exchange without including it.
-#include <boost/asio/awaitable.hpp>
-
+#include "monitoring/core/awaitable.hpp"
 #include "monitoring/metrics/histogram.hpp"
 
 namespace monitoring::metrics {
@@ -105,11 +103,6 @@ namespace detail {
 /// Throws MetricError for an unknown kind, a missing or an unexpected label.
 Histogram& timer_series(std::string_view kind, const Labels& labels);
 
-template <class T>
-struct is_awaitable : std::false_type {};
-template <class T, class E>
-struct is_awaitable<boost::asio::awaitable<T, E>> : std::true_type {};
-
 /// A catalog timer on `series`, plus a span when tracing hooks are installed and a trace is
 /// active.
 inline ScopedTimer start_catalog_timer(Histogram& series, std::string_view kind,
@@ -125,7 +118,7 @@ template <class Start, class Fn>
 auto time_calls_with(Start start, Fn fn) {
   return [start = std::move(start), fn = std::move(fn)](auto&&... args) mutable -> decltype(auto) {
     using Result = std::invoke_result_t<Fn&, decltype(args)...>;
-    if constexpr (is_awaitable<Result>::value) {
+    if constexpr (core::is_awaitable_v<Result>) {
       // Arguments are copied into the coroutine frame: the awaitable may outlive the caller's.
       return [](Start& begin, Fn& f, std::decay_t<decltype(args)>... copies) -> Result {
         ScopedTimer timer = begin(false);  // coroutines move between threads
