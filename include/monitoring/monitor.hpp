@@ -152,8 +152,7 @@ class MonitoringServer {
   /// True when setup started the Sentry client (a DSN was set and it was usable).
   bool sentry_enabled() const noexcept;
 
-  /// The implementation state (for the library's own components).
-  Impl* impl() noexcept { return impl_.get(); }
+  friend void shutdown_monitoring(MonitoringServer& server);
 
  private:
   std::unique_ptr<Impl> impl_;

@@ -233,7 +233,7 @@ MonitoringServer setup_monitoring(const MonitoringConfig& config) {
 }
 
 void shutdown_monitoring(MonitoringServer& server) {
-  if (MonitoringServer::Impl* state = server.impl()) state->shutdown();
+  if (server.impl_) server.impl_->shutdown();
 }
 
 }  // namespace monitoring

@@ -5,6 +5,9 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 #include <cstring>
+#include <string_view>
+
+#include "core/ascii.hpp"
 
 namespace monitoring::server::detail {
 
@@ -83,6 +86,10 @@ void RequestData::clear() noexcept {
   version = 11;
   host_fields = 0;
   expect_continue = false;
+  transfer_encoding.clear();
+  has_transfer_encoding = false;
+  has_content_length = false;
+  framing_status = 0;
 }
 
 RequestData::Span RequestData::store(std::string_view piece) {
@@ -91,6 +98,39 @@ RequestData::Span RequestData::store(std::string_view piece) {
   text.append(piece);
   return span;
 }
+
+namespace {
+
+// Request smuggling lives in framing disagreements between hops, so only the one framing no
+// intermediary can read differently passes: a single `chunked` coding, without Content-Length,
+// in HTTP/1.1 (RFC 9112 §6.1, §6.3). Anything else is refused and the connection closed:
+// 501 for a coding this server does not implement, 400 for faulty framing.
+unsigned transfer_coding_status(const RequestData& data) {
+  if (data.version == 10 || data.has_content_length) return 400;
+  int chunked = 0;
+  int codings = 0;
+  bool unknown = false;
+  std::string_view rest = data.transfer_encoding;
+  while (true) {
+    const std::size_t comma = rest.find(',');
+    std::string_view element = rest.substr(0, comma);
+    element = core::trim(element.substr(0, element.find(';')));
+    if (!element.empty()) {
+      ++codings;
+      if (core::iequals(element, "chunked"))
+        ++chunked;
+      else
+        unknown = true;
+    }
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  if (codings == 0 || chunked > 1) return 400;
+  if (unknown) return 501;
+  return 0;
+}
+
+}  // namespace
 
 void RequestParser::on_request_impl(http::verb, beast::string_view method,
                                     beast::string_view target, int version, beast::error_code& ec) {
@@ -106,6 +146,13 @@ void RequestParser::on_field_impl(http::field name, beast::string_view name_stri
   if (name == http::field::host) ++data_.host_fields;
   if (name == http::field::expect && iequals({value.data(), value.size()}, "100-continue"))
     data_.expect_continue = true;
+  if (name == http::field::transfer_encoding) {
+    if (data_.has_transfer_encoding) data_.transfer_encoding += ',';
+    data_.transfer_encoding.append(value.data(), value.size());
+    data_.has_transfer_encoding = true;
+  } else if (name == http::field::content_length) {
+    data_.has_content_length = true;
+  }
   RequestData::FieldSpans spans;
   spans.name = data_.store({name_string.data(), name_string.size()});
   spans.value = data_.store({value.data(), value.size()});
@@ -114,8 +161,14 @@ void RequestParser::on_field_impl(http::field name, beast::string_view name_stri
 
 void RequestParser::on_header_impl(beast::error_code& ec) {
   // RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in 1.0.
-  if (data_.host_fields > 1 || (data_.version == 11 && data_.host_fields == 0))
+  if (data_.host_fields > 1 || (data_.version == 11 && data_.host_fields == 0)) {
     ec = http::error::bad_value;
+    return;
+  }
+  if (data_.has_transfer_encoding) {
+    data_.framing_status = transfer_coding_status(data_);
+    if (data_.framing_status != 0) ec = http::error::bad_transfer_encoding;
+  }
 }
 
 void RequestParser::on_body_init_impl(boost::optional<std::uint64_t> const& content_length,
@@ -230,6 +283,8 @@ Connection::Parse Connection::parse() {
         respond_error(431);
       else if (ec == http::error::body_limit)
         respond_error(413);
+      else if (request_.framing_status != 0)
+        respond_error(request_.framing_status);
       else if (ec == http::error::bad_version && names_other_http_version())
         respond_error(505);
       else
@@ -390,6 +445,8 @@ void Connection::respond_error(unsigned status) {
     body = "content too large\n";
   else if (status == 505)
     body = "http version not supported\n";
+  else if (status == 501)
+    body = "transfer coding not implemented\n";
   send(plain(status, body));
 }
 

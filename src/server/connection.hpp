@@ -36,6 +36,12 @@ struct RequestData {
   int host_fields = 0;
   bool expect_continue = false;
   std::size_t body_limit = 0;
+  // Framing (RFC 9112 §6): every Transfer-Encoding value, comma-joined, and whether a
+  // Content-Length came too; a rejected framing's status (400 or 501), else 0.
+  std::string transfer_encoding;
+  bool has_transfer_encoding = false;
+  bool has_content_length = false;
+  unsigned framing_status = 0;
 
   void clear() noexcept;
   Span store(std::string_view piece);
