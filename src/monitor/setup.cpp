@@ -67,12 +67,18 @@ void start_server(MonitoringServer::Impl& state) {
   try {
     state.http->start();
   } catch (const Error& error) {
-    // The usual cause is a second instance (or a second setup_monitoring) on the same port.
-    throw Error(
-        "setup_monitoring: the monitoring server cannot listen on port " +
-        std::to_string(state.config.monitoring_port) + " of " + state.config.monitoring_host +
-        " (is another process or monitoring server using it? choose another MONITORING_PORT): " +
-        error.what());
+    // Hint at the likely fix: a port in use (a second instance, or a second setup_monitoring)
+    // wants another MONITORING_PORT; an address this machine does not have wants another
+    // MONITORING_HOST.
+    const std::string_view reason = error.what();
+    std::string hint;
+    if (reason.find("in use") != std::string_view::npos)
+      hint = " (is another process or monitoring server using it? choose another MONITORING_PORT)";
+    else if (reason.find("assign requested address") != std::string_view::npos)
+      hint = " (MONITORING_HOST is not an address of this machine)";
+    throw Error("setup_monitoring: the monitoring server cannot listen on port " +
+                std::to_string(state.config.monitoring_port) + " of " +
+                state.config.monitoring_host + hint + ": " + error.what());
   }
   state.bound_port = state.http->port();
 }
@@ -224,11 +230,13 @@ MonitoringServer setup_monitoring(const MonitoringConfig& config) {
   state->health = std::make_unique<health::HealthChecker>(default_health_checker(config));
   state->readiness = std::make_unique<health::ReadinessChecker>(default_readiness_checker(config));
 
+  // The port before anything that writes or sends: a second instance on a taken port fails
+  // here, before it opens the log file or sends events from the shared offline cache.
+  if (config.enable_monitoring_server) start_server(*state);
+
   logging::configure(logging_options(config));
   state->logging_started = true;
   start_sentry(*state);
-
-  if (config.enable_monitoring_server) start_server(*state);
   return MonitoringServer(std::move(state));
 }
 
