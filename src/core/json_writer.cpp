@@ -206,6 +206,51 @@ void append_json_escaped(std::string& out, std::string_view text) {
   append_escaped<true>(out, text);
 }
 
+bool is_well_formed_utf8(std::string_view text) noexcept {
+  const auto* data = reinterpret_cast<const unsigned char*>(text.data());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (i + 8 <= text.size()) {  // ASCII a word at a time: keys are mostly plain
+      std::uint64_t word;
+      std::memcpy(&word, data + i, 8);
+      if ((word & 0x8080808080808080ull) == 0) {
+        i += 8;
+        continue;
+      }
+    }
+    if (data[i] < 0x80) {
+      ++i;
+      continue;
+    }
+    const int sequence = utf8_sequence(data + i, text.size() - i);
+    if (sequence < 0) return false;
+    i += static_cast<std::size_t>(sequence);
+  }
+  return true;
+}
+
+std::string repair_utf8(std::string_view text) {
+  const auto* data = reinterpret_cast<const unsigned char*>(text.data());
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (data[i] < 0x80) {
+      out.push_back(text[i++]);
+      continue;
+    }
+    const int sequence = utf8_sequence(data + i, text.size() - i);
+    if (sequence > 0) {
+      out.append(text.substr(i, static_cast<std::size_t>(sequence)));
+      i += static_cast<std::size_t>(sequence);
+    } else {
+      out.append(kReplacement);
+      i += static_cast<std::size_t>(-sequence);
+    }
+  }
+  return out;
+}
+
 void append_sanitized_text(std::string& out, std::string_view text) {
   append_escaped<false>(out, text);
 }

@@ -26,6 +26,14 @@ void append_json_escaped(std::string& out, std::string_view text);
 /// escaped, invalid UTF-8 repaired) but quotes and backslashes are kept as they are.
 void append_sanitized_text(std::string& out, std::string_view text);
 
+/// True when `text` is well-formed UTF-8 (the JSON escapers then repair nothing in it).
+bool is_well_formed_utf8(std::string_view text) noexcept;
+
+/// `text` with each maximal ill-formed UTF-8 subsequence replaced by U+FFFD, exactly as the
+/// escapers above repair it. Two texts escape to the same JSON string exactly when their
+/// repaired forms are equal, so callers that must not write a key twice compare these.
+std::string repair_utf8(std::string_view text);
+
 /// Appends `text` as a JSON string literal, quotes included.
 inline void append_json_string(std::string& out, std::string_view text) {
   out.push_back('"');

@@ -327,6 +327,14 @@ constexpr ReservedByLength kReservedByLength = [] {
 }();
 
 std::string_view Formatter::clean_key(std::string_view key) {
+  // Repaired first, as the JSON writer would repair it: keys that differ only in ill-formed
+  // bytes then compare equal, and the line never holds the same key twice.
+  if (!monitoring::detail::is_well_formed_utf8(key)) {
+    const std::string repaired = monitoring::detail::repair_utf8(key);
+    char* out = arena_.allocate(repaired.size());
+    std::memcpy(out, repaired.data(), repaired.size());
+    key = {out, repaired.size()};
+  }
   if (key.size() >= ReservedByLength::kMaxLength) return key;
   const std::size_t candidates = kReservedByLength.count[key.size()];
   for (std::size_t i = 0; i < candidates; ++i) {
@@ -427,14 +435,17 @@ const RecordView& Formatter::prepare(const std::byte* record,
 
   view_.message = clean_string(message, header.message_original);
 
+  // Keys as they will be written ("extra.<reserved>", ill-formed UTF-8 repaired), so that two
+  // keys that only become equal there are merged too: later wins, as for equal keys.
+  for (Candidate& candidate : candidates_) candidate.written_key = clean_key(candidate.key);
   for (std::size_t i = 0; i < candidates_.size(); ++i) {
     const Candidate& candidate = candidates_[i];
     bool overridden = false;
     for (std::size_t j = i + 1; j < candidates_.size() && !overridden; ++j)
-      overridden = keys_equal(candidates_[j].key, candidate.key);
+      overridden = keys_equal(candidates_[j].written_key, candidate.written_key);
     if (overridden) continue;
     Field& field = fields_.emplace_back();
-    field.key = clean_key(candidate.key);
+    field.key = candidate.written_key;
     clean_value(candidate.key, candidate.value, candidate.original, &field.value);
   }
   view_.fields = fields_;

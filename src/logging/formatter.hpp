@@ -94,6 +94,7 @@ class Formatter {
     std::string_view key;
     FieldValue value;
     std::uint32_t original = 0;
+    std::string_view written_key{};  // the key as the line will hold it (see prepare)
   };
   std::vector<Candidate> candidates_;
   std::vector<Field> fields_;
