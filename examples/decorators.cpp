@@ -1,7 +1,7 @@
-// The seed's decorators in C++: a timed scope (track_time), a timed wrapper with the wrapped
-// function's signature (PrometheusMetrics::timed), and sentry::error_handler (Sentry event +
-// errors_total + log line + rethrow), stacked like the seed's @error_handler @track_time, for
-// plain functions and for boost::asio::awaitable coroutines.
+// The decorators: a timed scope (track_time), a timed wrapper with the wrapped function's
+// signature (PrometheusMetrics::timed), and sentry::error_handler (Sentry event +
+// errors_total + log line + rethrow), stacked with the error handler outside and the timer
+// inside, for plain functions and for boost::asio::awaitable coroutines.
 //
 //   example_decorators                 no Sentry: failures are still counted and logged (exit 0)
 //   SENTRY_DSN=https://<key>@o1.ingest.sentry.io/<project> example_decorators
@@ -91,7 +91,7 @@ int main() {
       });
   std::cout << "process_payment(41) = " << std::boolalpha << process_payment(41) << "\n";
 
-  // 3. Both decorators, like the seed's @error_handler(tags=...) @track_time(...): on an
+  // 3. Both decorators, error_handler(tags, timed(kind, labels, fn)): on an
   //    exception, a Sentry event with the tags (when Sentry runs), errors_total{error_type,
   //    module="payment"} + 1, a log line with the stack trace, and the exception rethrown.
   auto charge = sentry::error_handler(

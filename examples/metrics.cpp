@@ -1,4 +1,4 @@
-// The metric catalog and your own metrics: the seed's PrometheusMetrics / CustomMetrics calls,
+// The metric catalog and your own metrics: the PrometheusMetrics / CustomMetrics calls,
 // a timed scope, the decorator form, a registry of your own, and both exposition formats.
 //
 //   example_metrics            prints the exposition of both registries

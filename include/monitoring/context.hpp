@@ -5,7 +5,7 @@
 //
 // The context of a thread is an immutable snapshot; scopes (`ContextScope`) install a new
 // snapshot derived from the current one and restore the previous one when they end, so
-// scopes nest like the `with` blocks of the Python original. Work handed to another thread
+// scopes nest and unwind with the C++ scopes that hold them. Work handed to another thread
 // or to an Asio handler carries the context explicitly: take `context::current()` and
 // install it there with a ContextScope, or wrap the callable with `context::bind`.
 

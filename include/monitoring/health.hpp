@@ -2,8 +2,8 @@
 
 // Health, readiness and liveness: HealthChecker (/health), ReadinessChecker (/ready), built-in
 // checks (PostgreSQL, Redis, Telegram, panel, payment systems, migrations), heartbeats (/live)
-// and the HTTP routes. Namespace monitoring::health; the seed's class names are also
-// available in namespace monitoring.
+// and the HTTP routes. Namespace monitoring::health; HealthChecker, ReadinessChecker,
+// Heartbeat and heartbeat are also available in namespace monitoring.
 
 #include "monitoring/error.hpp"
 #include "monitoring/health/check.hpp"

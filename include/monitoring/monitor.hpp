@@ -1,6 +1,6 @@
 #pragma once
 
-// Configuration and the one-call setup of the monitoring stack (the seed's monitor.py):
+// Configuration and the one-call setup of the monitoring stack:
 // MonitoringConfig, setup_monitoring, shutdown_monitoring and the MonitoringServer handle.
 
 #include <chrono>
@@ -37,7 +37,7 @@ using EnvSource = std::function<std::optional<std::string>(std::string_view name
 /// them without tripping -Wmissing-field-initializers.
 /// Level names are DEBUG, INFO, WARNING (alias WARN), ERROR and CRITICAL, in any case.
 struct MonitoringConfig {
-  // --- the seed's setup_monitoring() arguments, in the seed's order (contract) ---
+  // --- the core settings; their order is part of the API (designated initializers) ---
   std::string log_level = "INFO";  ///< LOG_LEVEL
   std::string log_dir = "logs";    ///< LOG_DIR
   bool use_json_logs = true;       ///< USE_JSON_LOGS
@@ -50,7 +50,7 @@ struct MonitoringConfig {
   std::string monitoring_host = "0.0.0.0";        ///< MONITORING_HOST (IP literal or localhost)
   int monitoring_port = 9090;                     ///< MONITORING_PORT, 0 = ephemeral
   bool enable_monitoring_server = true;           ///< ENABLE_MONITORING_SERVER
-  std::string database_url{};                     ///< DATABASE_URL (seed: db_session)
+  std::string database_url{};                     ///< DATABASE_URL
   std::string redis_url{};                        ///< REDIS_URL
   std::string telegram_token{};                   ///< TELEGRAM_TOKEN (secret)
   std::string panel_url{};                        ///< PANEL_URL

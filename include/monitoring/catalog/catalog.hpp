@@ -1,6 +1,6 @@
 #pragma once
 
-// The 2GETPRO metric catalog (DESIGN.md §4): PrometheusMetrics, CustomMetrics and the timers.
+// The 2GETPRO metric catalog: PrometheusMetrics, CustomMetrics and the timers.
 // Every family lives in Registry::default_registry(); the names and labels are a contract.
 
 #include <atomic>
@@ -17,7 +17,7 @@
 
 namespace monitoring::metrics {
 
-/// Label name -> value pairs, as the seed passes them: {{"payment_system", "yookassa"}}.
+/// Label name -> value pairs: {{"payment_system", "yookassa"}}.
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
 namespace detail {
@@ -140,7 +140,7 @@ auto time_calls(Histogram& series, Fn fn) {
   return detail::time_calls_with([&series](bool) { return ScopedTimer(series); }, std::move(fn));
 }
 
-/// The application metrics of the seed: HTTP, bot, errors, payments, subscriptions, users.
+/// The application metrics: HTTP, bot, errors, payments, subscriptions, users.
 class PrometheusMetrics {
  public:
   static void increment_http_requests(std::string_view method, std::string_view endpoint,
@@ -185,7 +185,7 @@ class PrometheusMetrics {
   }
 };
 
-/// The business metrics of the seed: conversion, churn, LTV, provider availability, panel
+/// The business metrics: conversion, churn, LTV, provider availability, panel
 /// API latency, referral revenue.
 class CustomMetrics {
  public:

@@ -99,7 +99,7 @@ struct HealthReport {
   double uptime_seconds = 0;
   std::vector<CheckOutcome> checks;  ///< in registration order
 
-  /// 503 when unhealthy, 200 otherwise (DESIGN §5).
+  /// 503 when unhealthy, 200 otherwise (degraded is still 200).
   unsigned http_status() const noexcept { return status == Status::unhealthy ? 503 : 200; }
 };
 

@@ -1,6 +1,6 @@
 #pragma once
 
-// The /health, /ready and /live endpoints (DESIGN §5) and their JSON renderings.
+// The /health, /ready and /live endpoints and their JSON renderings.
 
 #include <string>
 #include <string_view>
@@ -46,7 +46,8 @@ void install_live_route(server::HttpServer& server, const HealthRouteOptions& op
 /// with "status":"stalled" when a heartbeat is stale. `details` false omits the heartbeats.
 server::Response live_response(const HeartbeatRegistry& heartbeats, bool details = true);
 
-/// The /health JSON of DESIGN §5.
+/// The /health JSON: {"status", "timestamp", "uptime_seconds", "checks": {name: {"status",
+/// "latency_ms", "message", "critical"}}}.
 std::string to_json(const HealthReport& report);
 /// The same report in the IETF health check format (application/health+json): pass / warn /
 /// fail, checks keyed "<component>:responseTime" with the part after a ':' in the check name

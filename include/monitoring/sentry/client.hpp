@@ -1,6 +1,6 @@
 #pragma once
 
-// The Sentry client (DESIGN.md §7 "Sentry"): our own implementation of Sentry's envelope
+// The Sentry client: our own implementation of Sentry's envelope
 // protocol over libcurl. The caller only copies data and raw stack addresses into a bounded
 // queue; symbolization, scope merging, scrubbing, before_send, serialization, gzip and HTTP
 // all happen on one background thread.
@@ -268,9 +268,10 @@ namespace detail {
 void handle_error(const Tags& tags, const std::exception_ptr& error);
 }  // namespace detail
 
-/// Decorator (DESIGN §3): returns a callable with `fn`'s signature. When a call throws, the
-/// exception is captured with `tags` (a "module" tag also labels errors_total), counted in
-/// errors_total{error_type, module}, logged through logger.exception, and rethrown.
+/// Decorator: returns a callable with `fn`'s signature. When a call throws, the
+/// exception is captured with `tags`, logged through logger.exception (with the catalog
+/// linked, that log call counts it in errors_total{error_type, module}; a "module" tag names
+/// the logger), and rethrown.
 /// Callables returning boost::asio::awaitable<T> are handled when the coroutine fails.
 template <class Fn>
 auto error_handler(Tags tags, Fn fn) {
