@@ -1,4 +1,4 @@
-// Cost of a scrape (DESIGN §9: 100 000 series to text in <= 15 ms, <= 256 B per series):
+// Cost of a scrape (target: 100 000 series to text in <= 15 ms, <= 256 B per series):
 // serialization time of realistic registries and the heap each series costs, beside baseline
 // writers that print the same samples from a plain vector (no registry, no escaping).
 //

@@ -1,4 +1,4 @@
-// Hot-path cost of metric updates (DESIGN §9), each beside a baseline from the same run.
+// Hot-path cost of metric updates, each beside a baseline from the same run.
 //
 // Threaded runs use real time. Every benchmark reports two numbers of its own, measured with
 // steady_clock around each thread's loop so they do not depend on how Google Benchmark
@@ -89,7 +89,7 @@ void BM_CounterInc_Bound(benchmark::State& state) {
 BENCHMARK(BM_CounterInc_Bound)->Threads(1)->Threads(2)->UseRealTime();
 
 void BM_CounterInc_Labeled(benchmark::State& state) {
-  // The seed's call: family lookup by label value on every call.
+  // The catalog's call: family lookup by label value on every call.
   PrometheusMetrics::increment_payment_success("yookassa");
   LoopTimer timer(state);
   for (auto _ : state) PrometheusMetrics::increment_payment_success("yookassa");

@@ -1,4 +1,4 @@
-// Caller-side cost of sentry::capture_exception (DESIGN §9: <= 50 us, nothing blocking):
+// Caller-side cost of sentry::capture_exception (target: <= 50 us, nothing blocking):
 // raw stack capture, exception chain copy, scope/context/breadcrumb snapshot and enqueue.
 // Baseline from the same run: constructing, throwing and catching the same exception alone
 // (on as many threads). The background thread symbolizes and tries to send to a closed local

@@ -10,7 +10,7 @@ export DEBIAN_FRONTEND=noninteractive
 PACKAGES=(
   # toolchain
   build-essential cmake pkg-config git ca-certificates clang-format python3
-  # library dependencies (DESIGN.md §8)
+  # library dependencies
   libboost-dev libcurl4-openssl-dev libpq-dev libhiredis-dev libfmt-dev zlib1g-dev libdeflate-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev libspdlog-dev

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Health endpoints under load, with nginx `return 200` as the baseline in the same run:
-#   /live          health_bench --serve vs nginx (target: >= 0.7x nginx, DESIGN §9)
+#   /live          health_bench --serve vs nginx (target: >= 0.7x nginx)
 #   /health        six checks answered from cache
 #   /hang/health   one dependency hangs (a TCP peer that never answers, check timeout 2 s):
 #                  each request must answer within timeout + 100 ms, and /live must keep its

@@ -4,7 +4,7 @@
   deploy_assets.py dashboards DASHBOARD_DIR QUERIES_OUT
       Validates every dashboard JSON and writes its PromQL queries to QUERIES_OUT.
   deploy_assets.py names SRC_DIR QUERIES_FILE|RULES_JSON...
-      Every metric name in every expression must be in the catalog (DESIGN.md section 4 and
+      Every metric name in every expression must be in the catalog (the catalog in the README and
       the other exported families below); the library's own counters must exist in SRC_DIR.
   deploy_assets.py exposition METRICS_FILE
       The demo's /metrics declares (# TYPE) every family the assets may use.
@@ -27,7 +27,7 @@ import sys
 import urllib.parse
 import urllib.request
 
-# DESIGN.md section 4 (contract): name -> type.
+# The metric catalog (a contract the dashboards and alerts rely on): name -> type.
 CATALOG = {
     "http_requests_total": "counter",
     "bot_messages_total": "counter",

@@ -1,7 +1,7 @@
 #pragma once
 
-// One sample name per family of the metric catalog (DESIGN §4): what a test looks for to know
-// that the demo drove every catalog metric.
+// One sample name per family of the metric catalog (names and labels are a contract): what a test
+// looks for to know that the demo drove every catalog metric.
 
 #include <string>
 #include <vector>

@@ -68,7 +68,7 @@ TEST(Heartbeat, ProcessWideHeartbeatIsReachableFromNamespaceMonitoring) {
   EXPECT_EQ(&beat, &HeartbeatRegistry::global().heartbeat("unit_test_loop", 30s));
   EXPECT_FALSE(beat.stale());
   EXPECT_TRUE(HeartbeatRegistry::global().remove("unit_test_loop"));
-  // The seed's class names are reachable unqualified from namespace monitoring too.
+  // The 2GETPRO class names are reachable unqualified from namespace monitoring too.
   monitoring::HealthChecker* health = nullptr;
   monitoring::ReadinessChecker* readiness = nullptr;
   EXPECT_EQ(health, nullptr);

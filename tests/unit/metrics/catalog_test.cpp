@@ -1,4 +1,4 @@
-// The DESIGN §4 catalog: family names, types and labels; what each PrometheusMetrics and
+// The 2GETPRO metric catalog: family names, types and labels; what each PrometheusMetrics and
 // CustomMetrics method moves; track_time and the `timed` wrapper, also for coroutines.
 
 #include <gtest/gtest.h>
@@ -106,7 +106,7 @@ TEST_F(CatalogTest, HistogramFamiliesHaveTheirContractLabels) {
         "payment_processing_duration_seconds_count{payment_system=\"lbl_system\"} 1\n",
         "panel_api_response_time_count{endpoint=\"/lbl\"} 1\n"})
     EXPECT_NE(text.find(series), std::string::npos) << series;
-  // Default buckets where the seed sets none; same le set on every series of a family.
+  // Default buckets where the catalog sets none; same le set on every series of a family.
   EXPECT_NE(text.find("http_request_duration_seconds_bucket{method=\"LBL\",endpoint=\"/"
                       "labels\",le=\"0.005\"} 0\n"),
             std::string::npos);

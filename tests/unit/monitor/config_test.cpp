@@ -54,7 +54,7 @@ std::string validate_error(const MonitoringConfig& config) {
   return {};
 }
 
-TEST(MonitoringConfigDefaults, MatchTheSeed) {
+TEST(MonitoringConfigDefaults, MatchTheDocumentedDefaults) {
   const MonitoringConfig config;
   EXPECT_EQ(config.log_level, "INFO");
   EXPECT_EQ(config.log_dir, "logs");
@@ -95,7 +95,7 @@ TEST(MonitoringConfigDefaults, EmptyOrBlankVariableCountsAsUnset) {
   EXPECT_EQ(config.sentry_environment, "production");
 }
 
-TEST(MonitoringConfigDefaults, DesignatedInitializersFollowTheSeedOrder) {
+TEST(MonitoringConfigDefaults, DesignatedInitializersFollowTheContractOrder) {
   // Compiles only if the fields come in this order (designated initializers must be ordered).
   const MonitoringConfig config{
       .log_level = "DEBUG",
