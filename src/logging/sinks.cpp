@@ -228,7 +228,15 @@ FileSink::~FileSink() {
 }
 
 bool FileSink::open_file(bool throw_on_error) {
-  const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0 && errno == ENOENT && !throw_on_error) {
+    // The directory was removed under us (a cleanup job, an operator): make it again rather
+    // than dropping every record from now on.
+    std::error_code error;
+    if (std::filesystem::create_directories(directory_, error))
+      print_stderr("log_dir \"" + directory_ + "\" was missing and has been created again");
+    fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  }
   if (fd < 0) {
     const int error = errno;
     if (throw_on_error)
@@ -272,8 +280,21 @@ void FileSink::after_line(std::size_t line_start) {
   buffer_ += line;
 }
 
+bool FileSink::open_file_deleted() const {
+  struct stat info {};
+  return fd_ >= 0 && ::fstat(fd_, &info) == 0 && info.st_nlink == 0;
+}
+
 void FileSink::flush() {
   if (buffer_.empty() && tail_.empty()) return;
+  // One fstat per batch: records written into a deleted file would vanish without an error.
+  // (A deletion between this check and the write below still loses that one batch.)
+  if (open_file_deleted()) {
+    print_stderr("log file " + path_ + " was deleted; writing to a new one");
+    ::close(fd_);
+    fd_ = -1;
+    tail_.clear();  // its file is gone: the cut line cannot be completed
+  }
   if (fd_ < 0 && !open_file(false)) {
     reporter_.failed(ENOENT, count_lines(buffer_));
     buffer_.clear();
@@ -347,6 +368,12 @@ void FileSink::tick(std::int64_t unix_ns, std::chrono::steady_clock::time_point 
   }
   if (now < next_check_) return;
   next_check_ = now + check_interval_;
+  check_file();
+}
+
+void FileSink::check_file() {
+  struct stat open_file_info {};
+  const bool known = fd_ >= 0 && ::fstat(fd_, &open_file_info) == 0;
   // logrotate's "create" mode moves the file away: reopen the path. ("copytruncate"
   // needs nothing: O_APPEND writes land at the new end.)
   struct stat by_path {};
@@ -354,14 +381,13 @@ void FileSink::tick(std::int64_t unix_ns, std::chrono::steady_clock::time_point 
       by_path.st_dev != device_) {
     flush();
     open_file(false);
-  } else {
-    struct stat open_file_info {};
-    if (::fstat(fd_, &open_file_info) == 0)
-      size_ = static_cast<std::uint64_t>(open_file_info.st_size);
+  } else if (known) {
+    size_ = static_cast<std::uint64_t>(open_file_info.st_size);
   }
 }
 
 void FileSink::reopen() {
+  check_file();
   flush();
   open_file(false);
 }

@@ -84,6 +84,12 @@ class FileSink {
   bool open_file(bool throw_on_error);
   void rotate();
   std::string backup_name(unsigned index) const;
+  /// Reopens when the path no longer names the open file (moved by logrotate, deleted, its
+  /// directory removed).
+  void check_file();
+  /// True when the open file has been deleted (alone or with its directory): writing on would
+  /// lose every record, so flush() starts a new file first.
+  bool open_file_deleted() const;
 
   std::string directory_;
   std::string path_;
