@@ -1,6 +1,8 @@
 // Turning what the caller captured into a Sentry event: demangling, symbolization, scope
 // merging, scrubbing and the JSON of the event and its envelope. Background thread only.
 
+#include "sentry/event.hpp"
+
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -10,7 +12,8 @@
 #include <string_view>
 
 #include "core/json_writer.hpp"
-#include "sentry/internal.hpp"
+#include "sentry/ids.hpp"
+#include "sentry/scope.hpp"
 #include "sentry/signal_safe.hpp"
 #include "stacktrace/stack_trace.hpp"
 
