@@ -142,10 +142,13 @@ class Client {
 
 // The running client, published by init/close (client.cpp) and read by every capture
 // through a per-thread VersionedCache.
-extern std::mutex g_client_mutex;
-extern std::shared_ptr<Client> g_client;             // guarded by g_client_mutex
-extern std::atomic<std::uint64_t> g_client_version;  // bumped with every change of g_client
-inline thread_local VersionedCache<Client> t_client;
+// Hidden: in a shared library the capture path then reaches them as directly as file-local
+// variables (no GOT load, no __tls_get_addr per variable).
+[[gnu::visibility("hidden")]] extern std::mutex g_client_mutex;
+[[gnu::visibility("hidden")]] extern std::shared_ptr<Client> g_client;  // guarded by g_client_mutex
+[[gnu::visibility("hidden")]] extern std::atomic<std::uint64_t>
+    g_client_version;  // bumped with every change of g_client
+[[gnu::visibility("hidden")]] inline thread_local VersionedCache<Client> t_client;
 
 /// The running client (null when Sentry is off), from this thread's cache.
 inline std::shared_ptr<Client> active_client() {

@@ -1,6 +1,7 @@
 // Sentry levels: their wire names and the mapping from logging levels.
 
 #include "monitoring/logging/level.hpp"
+
 #include "monitoring/sentry/client.hpp"
 
 namespace monitoring::sentry {

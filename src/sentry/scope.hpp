@@ -29,13 +29,16 @@ struct ScopeData {
 };
 
 // The published global scope; written only by scope.cpp's setters, under g_scope_mutex.
-extern std::mutex g_scope_mutex;
-extern std::shared_ptr<const ScopeData> g_global_scope;
-extern std::atomic<std::uint64_t> g_scope_version;  // bumped with every change of it
+// Hidden: in a shared library the capture path then reaches them as directly as file-local
+// variables (no GOT load, no __tls_get_addr per variable).
+[[gnu::visibility("hidden")]] extern std::mutex g_scope_mutex;
+[[gnu::visibility("hidden")]] extern std::shared_ptr<const ScopeData> g_global_scope;
+[[gnu::visibility("hidden")]] extern std::atomic<std::uint64_t>
+    g_scope_version;  // bumped with every change of it
 
-inline thread_local VersionedCache<const ScopeData> t_global_scope;
+[[gnu::visibility("hidden")]] inline thread_local VersionedCache<const ScopeData> t_global_scope;
 /// The calling thread's layer (null outside a ThreadScope that set something).
-inline thread_local std::shared_ptr<const ScopeData> t_thread_scope;
+[[gnu::visibility("hidden")]] inline thread_local std::shared_ptr<const ScopeData> t_thread_scope;
 
 /// The global scope as of now, from this thread's cache (no lock while it is current).
 inline std::shared_ptr<const ScopeData> load_global_scope() {

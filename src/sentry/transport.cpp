@@ -129,8 +129,7 @@ Client::SendResult Client::send_envelope(const std::string& envelope, std::strin
     }
     if (retry && attempt < options_.max_retries && !stopping_) {
       ++stats_.retries;
-      wake_.wait_for(lock, retry_delay(attempt, options_.retry_backoff),
-                     [&] { return stopping_; });
+      wake_.wait_for(lock, retry_delay(attempt, options_.retry_backoff), [&] { return stopping_; });
       continue;
     }
     if (is_report || !persist) return SendResult::kFailed;
