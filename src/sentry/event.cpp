@@ -94,13 +94,14 @@ void merge_scope(Event& event, const ScopeData* scope) {
   if (scope->has_user) event.user = scope->user;
   for (const auto& [k, v] : scope->tags) set_member(event.tags, k, v);
   for (const auto& [k, v] : scope->extra) set_member(event.extra, k, v);
-  for (const auto& [name, values] : scope->contexts) {
+  // Not a structured binding: clang 14 cannot capture one in the lambda.
+  for (const auto& context : scope->contexts) {
     auto it = std::find_if(event.contexts.begin(), event.contexts.end(),
-                           [&](const auto& c) { return c.first == name; });
+                           [&](const auto& c) { return c.first == context.first; });
     if (it == event.contexts.end())
-      event.contexts.emplace_back(name, values);
+      event.contexts.push_back(context);
     else
-      it->second = values;
+      it->second = context.second;
   }
   if (!scope->fingerprint.empty()) event.fingerprint = scope->fingerprint;
 }
