@@ -1,7 +1,6 @@
 // The client's lifecycle in the public API: init (validating the options), close, flush,
 // is_enabled and stats. Capturing is in capture.cpp, the scope setters in scope.cpp.
 
-#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <memory>
