@@ -1,24 +1,31 @@
 #pragma once
 
-// The running Sentry client: a bounded queue and the background thread behind it.
+// The running Sentry client: the worker thread behind the intake, and what it owns (the work
+// from the cache directory, drop counts for client reports, stats, rate limits).
 //
-// Callers never take a lock of the client: an event goes into a lock-free intake (a
-// multi-producer, single-consumer list bounded by a counter) and a POSIX semaphore wakes the
-// worker (sem_post only makes a system call when the worker sleeps). Drops on the caller side
-// (sampling, a full queue) are atomic counters the worker folds into its client reports.
+// Callers never take a lock of the client: an event goes into the lock-free intake
+// (intake.hpp) and a POSIX semaphore wakes the worker (sem_post only makes a system call
+// when the worker sleeps). Drops on the caller side (sampling, a full queue) are atomic
+// counters the worker folds into its client reports. The caller-side members are inline:
+// they run on every capture.
 
 #include <semaphore.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 
-#include "sentry/internal.hpp"
+#include "sentry/event.hpp"
+#include "sentry/intake.hpp"
+#include "sentry/rate_limits.hpp"
+#include "sentry/versioned_cache.hpp"
 
 namespace monitoring::sentry::detail {
 
@@ -43,11 +50,19 @@ class Client {
 
   /// Caller side, lock-free: false (and a queue_overflow discard) when the queue is full or
   /// the client is closing.
-  bool enqueue(std::unique_ptr<Captured> captured);
+  bool enqueue(std::unique_ptr<Captured> captured) {
+    auto node = std::make_unique<IntakeNode>();
+    node->captured = std::move(captured);
+    return admit(std::move(node));
+  }
   /// A finished sampled transaction; false (and a queue_overflow discard) when full.
-  bool enqueue_transaction(std::unique_ptr<TransactionRecord> record);
+  bool enqueue_transaction(std::unique_ptr<TransactionRecord> record) {
+    auto node = std::make_unique<IntakeNode>();
+    node->transaction = std::move(record);
+    return admit(std::move(node));
+  }
   /// Caller side, lock-free: an error event that sample_rate left out.
-  void discard_sampled_out() noexcept;
+  void discard_sampled_out() noexcept { count_drop(kSampledOut); }
   /// Counts a dropped item for the next client report (takes the client's lock).
   void discard(std::string_view reason, std::string_view category, std::uint64_t count = 1);
   bool flush(std::chrono::milliseconds timeout);
@@ -56,12 +71,6 @@ class Client {
 
  private:
   enum class SendResult { kSent, kDropped, kFailed };
-  /// One item of the lock-free intake (an event or a transaction).
-  struct IntakeNode {
-    std::atomic<IntakeNode*> next{nullptr};
-    std::unique_ptr<Captured> captured;
-    std::unique_ptr<TransactionRecord> transaction;
-  };
   /// Drops counted without the lock, folded into discards_ by the worker.
   enum LockFreeDrop : std::size_t { kSampledOut, kOverflowError, kOverflowTransaction, kDropKinds };
   struct Work {
@@ -73,16 +82,25 @@ class Client {
   };
 
   void discard_locked(std::string_view reason, std::string_view category, std::uint64_t count = 1);
-  bool admit(std::unique_ptr<IntakeNode> node);
+  bool admit(std::unique_ptr<IntakeNode> node) {
+    const bool is_event = node->captured != nullptr;
+    const bool accepted = intake_.try_push(node, [&] {
+      accepted_.fetch_add(1, std::memory_order_relaxed);
+      if (is_event) captured_.fetch_add(1, std::memory_order_relaxed);
+    });
+    if (accepted) {
+      wake_worker();
+    } else {
+      count_drop(is_event ? kOverflowError : kOverflowTransaction);
+    }
+    return accepted;
+  }
   void count_drop(LockFreeDrop kind) noexcept;
   void fold_drops_locked();
-  void intake_push(IntakeNode* node) noexcept;
-  IntakeNode* intake_pop() noexcept;  // worker only
-  /// Stops the intake and waits for callers that are inside admit() (a few instructions).
-  void close_intake() noexcept;
-  void wake_worker() noexcept;
+  void wake_worker() noexcept { ::sem_post(&wake_semaphore_); }
   void run();
   void process(Work& work);
+  // transport.cpp
   void send_pending_report();
   SendResult send_envelope(const std::string& envelope, std::string_view category,
                            const std::string& cache_file, bool persist = true);
@@ -95,14 +113,7 @@ class Client {
   std::string url_;
   std::string auth_;
 
-  // The intake: producers exchange intake_head_; the worker owns intake_tail_. A stub node
-  // keeps the list non-empty.
-  IntakeNode intake_stub_;
-  std::atomic<IntakeNode*> intake_head_{&intake_stub_};
-  IntakeNode* intake_tail_ = &intake_stub_;
-  std::atomic<std::size_t> intake_size_{0};  // accepted, not yet taken by the worker
-  // (callers inside admit() << 1) | 1 once closed: close() waits until no caller is inside.
-  std::atomic<std::uint64_t> admission_{0};
+  Intake intake_;
   std::atomic<std::uint64_t> accepted_{0};  // intake items ever accepted
   std::atomic<std::uint64_t> captured_{0};  // of which events (Stats::captured)
   std::atomic<std::uint64_t> lock_free_drops_[kDropKinds] = {};
@@ -129,11 +140,29 @@ class Client {
   std::thread worker_;
 };
 
-/// The running client (null when Sentry is off).
-std::shared_ptr<Client> active_client();
-/// The global scope as of now.
-std::shared_ptr<const ScopeData> global_scope_snapshot();
-/// True with probability `rate` (thread-local generator, no lock).
-bool sample(double rate);
+// The running client, published by init/close (client.cpp) and read by every capture
+// through a per-thread VersionedCache.
+// Hidden: in a shared library the capture path then reaches them as directly as file-local
+// variables (no GOT load, no __tls_get_addr per variable).
+[[gnu::visibility("hidden")]] extern std::mutex g_client_mutex;
+[[gnu::visibility("hidden")]] extern std::shared_ptr<Client> g_client;  // guarded by g_client_mutex
+[[gnu::visibility("hidden")]] extern std::atomic<std::uint64_t>
+    g_client_version;  // bumped with every change of g_client
+[[gnu::visibility("hidden")]] inline thread_local VersionedCache<Client> t_client;
+
+/// The running client (null when Sentry is off), from this thread's cache.
+inline std::shared_ptr<Client> active_client() {
+  return t_client.get(g_client_version, g_client_mutex, g_client);
+}
+/// Makes `client` the running one.
+void publish_client(std::shared_ptr<Client> client);
+/// Takes the running client away (null when there was none).
+std::shared_ptr<Client> unpublish_client();
+/// True while a client is published.
+bool client_published() noexcept;
+
+/// Worker threads still running, including one that close() left behind on a hanging server
+/// (it ends at its HTTP timeout or when the connection drops).
+int live_transport_threads() noexcept;
 
 }  // namespace monitoring::sentry::detail

@@ -37,6 +37,8 @@
 #include <string_view>
 #include <typeinfo>
 
+#include "sentry/ids.hpp"
+#include "sentry/scope.hpp"
 #include "sentry/signal_safe.hpp"
 
 namespace monitoring::sentry::detail {

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "sentry/internal.hpp"
+#include "sentry/event.hpp"
 
 namespace monitoring::sentry::detail {
 

@@ -1,13 +1,13 @@
-// DSN parsing and the small value helpers of the Sentry client.
+// DSN parsing and the DSN's derived forms (envelope URL, redacted text). Errors name what is
+// wrong without ever showing the key.
 
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
-#include <ctime>
 #include <string>
 #include <string_view>
 
-#include "sentry/internal.hpp"
+#include "monitoring/sentry/client.hpp"
 
 namespace monitoring::sentry {
 namespace {
@@ -177,131 +177,4 @@ std::string Dsn::redacted() const {
   return url + path_prefix + "/" + project_id;
 }
 
-std::string_view level_name(Level level) noexcept {
-  switch (level) {
-    case Level::kDebug:
-      return "debug";
-    case Level::kInfo:
-      return "info";
-    case Level::kWarning:
-      return "warning";
-    case Level::kError:
-      return "error";
-    case Level::kFatal:
-      return "fatal";
-  }
-  return "error";
-}
-
-Level from_log_level(logging::Level level) noexcept {
-  switch (level) {
-    case logging::Level::kDebug:
-      return Level::kDebug;
-    case logging::Level::kInfo:
-      return Level::kInfo;
-    case logging::Level::kWarning:
-      return Level::kWarning;
-    case logging::Level::kError:
-      return Level::kError;
-    default:
-      return Level::kFatal;
-  }
-}
-
-namespace detail {
-
-std::string new_event_id() {
-  std::string id = context::new_request_id();
-  std::erase(id, '-');
-  return id;
-}
-
-std::string rfc3339(std::chrono::system_clock::time_point time) {
-  using namespace std::chrono;
-  const auto micros = duration_cast<microseconds>(time.time_since_epoch()).count();
-  std::time_t seconds = static_cast<std::time_t>(micros / 1000000);
-  long fraction = static_cast<long>(micros % 1000000);
-  if (fraction < 0) {
-    fraction += 1000000;
-    --seconds;
-  }
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char text[96];
-  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, fraction);
-  return text;
-}
-
-std::string_view item_category(std::string_view item_type) noexcept {
-  if (item_type == "event") return "error";
-  if (item_type == "transaction") return "transaction";
-  if (item_type == "client_report") return "internal";
-  return item_type;
-}
-
-void RateLimits::update(long status, const common::HttpHeaders& headers, Clock::time_point now) {
-  auto extend = [&](const std::string& category, Clock::time_point until) {
-    auto& slot = until_[category];
-    if (slot < until) slot = until;
-  };
-  if (auto limits = headers.get("X-Sentry-Rate-Limits")) {
-    // "retry_after:categories:scope[:reason[:namespaces]], ..."; categories ';'-separated,
-    // empty = every category.
-    std::string_view text = *limits;
-    while (!text.empty()) {
-      const std::size_t comma = text.find(',');
-      std::string_view group = text.substr(0, comma);
-      text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
-      while (!group.empty() && group.front() == ' ') group.remove_prefix(1);
-      const std::size_t colon = group.find(':');
-      double seconds = 0;
-      std::string_view number = group.substr(0, colon);
-      auto [end, error] = std::from_chars(number.data(), number.data() + number.size(), seconds);
-      if (error != std::errc() || seconds < 0) continue;
-      const auto until =
-          now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-      std::string_view categories =
-          colon == std::string_view::npos ? std::string_view() : group.substr(colon + 1);
-      categories = categories.substr(0, categories.find(':'));
-      if (categories.empty()) {
-        extend("", until);
-        continue;
-      }
-      while (!categories.empty()) {
-        const std::size_t semi = categories.find(';');
-        std::string_view category = categories.substr(0, semi);
-        if (!category.empty()) extend(std::string(category), until);
-        categories =
-            semi == std::string_view::npos ? std::string_view() : categories.substr(semi + 1);
-      }
-    }
-    return;
-  }
-  if (status != 429) return;
-  double seconds = 60;
-  if (auto retry_after = headers.get("Retry-After")) {
-    double value = 0;
-    auto [end, error] =
-        std::from_chars(retry_after->data(), retry_after->data() + retry_after->size(), value);
-    if (error == std::errc() && value >= 0) seconds = value;
-  }
-  extend("",
-         now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds)));
-}
-
-RateLimits::Clock::time_point RateLimits::until(std::string_view category) const {
-  Clock::time_point result{};
-  if (auto all = until_.find(std::string_view()); all != until_.end()) result = all->second;
-  if (auto it = until_.find(category); it != until_.end() && it->second > result)
-    result = it->second;
-  return result;
-}
-
-bool RateLimits::limited(std::string_view category, Clock::time_point now) const {
-  if (category == "internal") return false;  // client reports are never limited by category
-  return until(category) > now;
-}
-
-}  // namespace detail
 }  // namespace monitoring::sentry

@@ -1,6 +1,8 @@
 // Turning what the caller captured into a Sentry event: demangling, symbolization, scope
 // merging, scrubbing and the JSON of the event and its envelope. Background thread only.
 
+#include "sentry/event.hpp"
+
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -10,7 +12,8 @@
 #include <string_view>
 
 #include "core/json_writer.hpp"
-#include "sentry/internal.hpp"
+#include "sentry/ids.hpp"
+#include "sentry/scope.hpp"
 #include "sentry/signal_safe.hpp"
 #include "stacktrace/stack_trace.hpp"
 
@@ -91,13 +94,14 @@ void merge_scope(Event& event, const ScopeData* scope) {
   if (scope->has_user) event.user = scope->user;
   for (const auto& [k, v] : scope->tags) set_member(event.tags, k, v);
   for (const auto& [k, v] : scope->extra) set_member(event.extra, k, v);
-  for (const auto& [name, values] : scope->contexts) {
+  // Not a structured binding: clang 14 cannot capture one in the lambda.
+  for (const auto& context : scope->contexts) {
     auto it = std::find_if(event.contexts.begin(), event.contexts.end(),
-                           [&](const auto& c) { return c.first == name; });
+                           [&](const auto& c) { return c.first == context.first; });
     if (it == event.contexts.end())
-      event.contexts.emplace_back(name, values);
+      event.contexts.push_back(context);
     else
-      it->second = values;
+      it->second = context.second;
   }
   if (!scope->fingerprint.empty()) event.fingerprint = scope->fingerprint;
 }

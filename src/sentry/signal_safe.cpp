@@ -8,6 +8,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "sentry/scope.hpp"
+
 namespace monitoring::sentry::detail {
 namespace {
 

@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "sentry/internal.hpp"
+#include "sentry/event.hpp"
 
 namespace monitoring::sentry::detail {
 

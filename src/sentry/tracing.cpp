@@ -7,12 +7,14 @@
 #include <chrono>
 #include <cstdio>
 #include <mutex>
-#include <random>
 
 #include "monitoring/sentry/client.hpp"
 #include "net/http_client.hpp"
+#include "sentry/capture.hpp"
 #include "sentry/client.hpp"
 #include "sentry/crash.hpp"
+#include "sentry/ids.hpp"
+#include "sentry/scope.hpp"
 
 namespace monitoring::sentry {
 namespace detail {
@@ -28,13 +30,6 @@ struct Trace {
   bool done = false;                 // guarded by mutex: the root finished
   ContextSnapshot context;           // user and request id when the transaction started
 };
-
-std::string new_span_id() {
-  thread_local std::mt19937_64 engine{std::random_device{}()};
-  char text[17];
-  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(engine()));
-  return text;
-}
 
 }  // namespace detail
 
@@ -261,7 +256,7 @@ void Span::finish() {
   record->root = state.record;
   record->spans = std::move(children);
   record->dsc = trace.dsc;
-  record->global_scope = detail::global_scope_snapshot();
+  record->global_scope = detail::load_global_scope();
   record->context = trace.context;
   client->enqueue_transaction(std::move(record));
 }
@@ -301,7 +296,7 @@ Span start_transaction(std::string_view name, std::string_view op, std::string_v
   if (parent && parent->sampled.has_value())
     trace->sampled = *parent->sampled && client != nullptr;
   else
-    trace->sampled = client != nullptr && detail::sample(rate);
+    trace->sampled = client != nullptr && detail::sampled(rate);
   // The head of the trace fixes the sampling context; a continuation passes it on unchanged.
   if (parent) trace->dsc = parse_baggage(baggage);
   if (trace->dsc.empty()) {

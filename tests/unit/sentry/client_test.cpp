@@ -1,3 +1,5 @@
+#include "sentry/client.hpp"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -23,7 +25,6 @@
 #include "monitoring/metrics/exposition.hpp"
 #include "monitoring/metrics/registry.hpp"
 #include "monitoring/sentry.hpp"
-#include "sentry/internal.hpp"
 #include "support/stack_overflow.hpp"
 
 namespace sentry = monitoring::sentry;

@@ -1,8 +1,11 @@
+#include "sentry/event.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "sentry/internal.hpp"
+#include "sentry/ids.hpp"
+#include "sentry/rate_limits.hpp"
 #include "support/json_reader.hpp"
 
 namespace sentry = monitoring::sentry;

@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "sentry/scope.hpp"
+
 namespace sentry = monitoring::sentry;
 namespace detail = monitoring::sentry::detail;
 

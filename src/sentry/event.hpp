@@ -1,6 +1,8 @@
 #pragma once
 
-// Internals of the Sentry client shared by its source files and unit tests.
+// The event model between capture and the wire: what a caller copies out (Captured), what a
+// finished transaction holds, and the functions of event.cpp that turn them into scrubbed
+// JSON payloads and envelopes on the background thread.
 
 #include <chrono>
 #include <cstdint>
@@ -13,22 +15,13 @@
 #include "monitoring/context.hpp"
 #include "monitoring/scrub.hpp"
 #include "monitoring/sentry/client.hpp"
-#include "net/http_client.hpp"
 
 namespace monitoring::sentry::detail {
 
+struct ScopeData;  // scope.hpp
+
 inline constexpr std::string_view kSdkName = "monitoring-cpp";
 inline constexpr std::string_view kSdkVersion = "0.1.0";
-
-/// One scope layer (global or per-thread). Immutable once published: setters copy it.
-struct ScopeData {
-  bool has_user = false;
-  User user;
-  Tags tags;
-  Tags extra;
-  std::vector<std::pair<std::string, Tags>> contexts;
-  std::vector<std::string> fingerprint;
-};
 
 /// One exception of a chain as the caller saw it (outermost first); demangled later.
 struct RawException {
@@ -92,13 +85,6 @@ struct TransactionRecord {
 std::string transaction_json(const TransactionRecord& record, const Options& options,
                              const Scrubber& scrubber);
 
-/// A 16-hex-digit span id.
-std::string new_span_id();
-/// A 32-hex-digit id (UUIDv4 without dashes).
-std::string new_event_id();
-/// "2025-01-31T12:00:00.123456Z".
-std::string rfc3339(std::chrono::system_clock::time_point time);
-
 /// Builds the final event: demangles the chain, symbolizes frames, merges global scope <
 /// shared context < thread scope < event. Background thread.
 Event assemble(Captured& captured, const Options& options);
@@ -122,30 +108,6 @@ std::string build_envelope(std::string_view event_id, const std::vector<Envelope
 /// Client report counters: (reason, category) -> quantity.
 using DiscardCounts = std::map<std::pair<std::string, std::string>, std::uint64_t>;
 std::string client_report_json(const DiscardCounts& counts);
-
-/// Sentry's rate limits per data category, from 429 answers and X-Sentry-Rate-Limits.
-class RateLimits {
- public:
-  using Clock = std::chrono::steady_clock;
-
-  /// Reads an answer's headers. X-Sentry-Rate-Limits wins; else a 429 applies Retry-After
-  /// (seconds, default 60) to every category.
-  void update(long status, const common::HttpHeaders& headers, Clock::time_point now);
-  /// True while `category` ("error", "transaction", ...) may not be sent.
-  bool limited(std::string_view category, Clock::time_point now) const;
-  /// When the limit of `category` ends (now or earlier when not limited).
-  Clock::time_point until(std::string_view category) const;
-
- private:
-  std::map<std::string, Clock::time_point, std::less<>> until_;  // "" = every category
-};
-
-/// The rate-limit category of an envelope item type.
-std::string_view item_category(std::string_view item_type) noexcept;
-
-/// Transport threads still running, including one that close() left behind on a hanging
-/// server (it ends at its HTTP timeout or when the connection drops).
-int live_transport_threads() noexcept;
 
 /// A field value as Sentry shows tags, extra and breadcrumb data: text, numbers as JSON writes
 /// them.

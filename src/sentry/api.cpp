@@ -1,0 +1,88 @@
+// The client's lifecycle in the public API: init (validating the options), close, flush,
+// is_enabled and stats. Capturing is in capture.cpp, the scope setters in scope.cpp.
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include "monitoring/sentry/client.hpp"
+#include "sentry/client.hpp"
+#include "sentry/crash.hpp"
+#include "sentry/log_capture.hpp"
+#include "sentry/signal_safe.hpp"
+
+namespace monitoring::sentry {
+
+using detail::Client;
+
+namespace {
+
+std::mutex g_lifecycle_mutex;  // init and close
+
+/// close() with g_lifecycle_mutex held (init replaces a running client through it too).
+void close_locked(std::optional<std::chrono::milliseconds> timeout) {
+  std::shared_ptr<Client> client = detail::unpublish_client();
+  if (!client) return;
+  if (client->options().capture_logs) detail::uninstall_log_capture();
+  detail::uninstall_crash_handlers();
+  client->close(timeout.value_or(client->options().shutdown_timeout));
+}
+
+}  // namespace
+
+void init(Options options) {
+  Dsn dsn = Dsn::parse(options.dsn);
+  auto check_rate = [](std::string_view name, double rate) {
+    if (!(rate >= 0.0 && rate <= 1.0))
+      throw SentryError("sentry: " + std::string(name) + " " + std::to_string(rate) +
+                        " is not a rate between 0 and 1");
+  };
+  check_rate("sample_rate", options.sample_rate);
+  check_rate("traces_sample_rate", options.traces_sample_rate);
+  if (options.queue_size == 0) throw SentryError("sentry: queue_size 0 would drop every event");
+  if (options.max_breadcrumbs > 1000)
+    throw SentryError("sentry: max_breadcrumbs " + std::to_string(options.max_breadcrumbs) +
+                      " is above 1000");
+  if (options.http_timeout.count() <= 0)
+    throw SentryError("sentry: http_timeout " + std::to_string(options.http_timeout.count()) +
+                      " ms must be positive");
+  std::lock_guard lifecycle(g_lifecycle_mutex);
+  close_locked(std::nullopt);
+  detail::breadcrumb_log().set_limit(options.max_breadcrumbs);
+  auto client = std::make_shared<Client>(std::move(options), std::move(dsn));
+  client->set_self(client);
+  client->start();
+  if (client->options().crash_handler && !client->options().cache_dir.empty()) {
+    std::error_code ignored;
+    std::filesystem::create_directories(client->options().cache_dir, ignored);
+    detail::install_crash_handlers(client->options().cache_dir);
+  }
+  detail::publish_client(client);
+  if (client->options().capture_logs) detail::install_log_capture(client);
+}
+
+bool is_enabled() noexcept {
+  return detail::client_published();
+}
+
+bool flush(std::chrono::milliseconds timeout) {
+  auto client = detail::active_client();
+  return client ? client->flush(timeout) : true;
+}
+
+void close(std::optional<std::chrono::milliseconds> timeout) {
+  std::lock_guard lifecycle(g_lifecycle_mutex);
+  close_locked(timeout);
+}
+
+Stats stats() {
+  auto client = detail::active_client();
+  return client ? client->stats() : Stats{};
+}
+
+}  // namespace monitoring::sentry

@@ -1,0 +1,89 @@
+// The log record observer: turns records of the logging backend into Sentry events and
+// breadcrumbs. It runs on the backend thread, so an event from a record carries the record's
+// user, request id and trace rather than the backend thread's own context.
+
+#include "sentry/log_capture.hpp"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "monitoring/logging/observer.hpp"
+#include "sentry/capture.hpp"
+#include "sentry/client.hpp"
+
+namespace monitoring::sentry::detail {
+namespace {
+
+/// Log records -> breadcrumbs and events (installed by init when capture_logs is on).
+void observe_record(const std::weak_ptr<Client>& weak, const logging::RecordView& record) {
+  auto client = weak.lock();
+  if (!client) return;
+  const Options& options = client->options();
+  Tags data;
+  bool already_captured = false;
+  for (const Field& field : record.fields) {
+    if (field.key == "sentry.event_id") {
+      already_captured = true;
+      continue;
+    }
+    data.emplace_back(std::string(field.key), field_text(field.value));
+  }
+  if (record.level >= options.event_level) {
+    if (already_captured) return;
+    if (!sampled(options.sample_rate)) {
+      client->discard_sampled_out();
+      return;
+    }
+    auto captured = start_capture(from_log_level(record.level), {});
+    captured->context = ContextSnapshot();  // the backend thread's own context is not the caller's
+    captured->thread_scope = nullptr;
+    Event& event = captured->event;
+    event.timestamp = record.timestamp;
+    event.logger = std::string(record.logger);
+    event.message = std::string(record.message);
+    event.extra = std::move(data);
+    if (record.has_user) {
+      event.user.id = std::string(record.user_id);
+      event.user.username = std::string(record.user_name);
+    }
+    if (!record.request_id.empty())
+      event.tags.emplace_back("request_id", std::string(record.request_id));
+    event.trace_id = std::string(record.trace_id);
+    event.span_id = std::string(record.span_id);
+    event.mechanism = "logging";
+    if (record.has_error) {
+      captured->chain.push_back(
+          {std::string(record.error_type), true, std::string(record.error_message)});
+      captured->stack_text = std::string(record.error_stack_trace);
+    }
+    client->enqueue(std::move(captured));
+    return;
+  }
+  if (record.level >= options.breadcrumb_level) {
+    Breadcrumb crumb;
+    crumb.timestamp = record.timestamp;
+    crumb.type = record.level >= logging::Level::kError ? "error" : "default";
+    crumb.category = record.logger.empty() ? std::string("log") : std::string(record.logger);
+    crumb.message = std::string(record.message);
+    crumb.level = from_log_level(record.level);
+    crumb.data = std::move(data);
+    add_breadcrumb(std::move(crumb));
+  }
+}
+
+}  // namespace
+
+void install_log_capture(const std::shared_ptr<Client>& client) {
+  const Options& options = client->options();
+  std::weak_ptr<Client> weak = client;
+  logging::set_record_observer(
+      [weak](const logging::RecordView& record) { observe_record(weak, record); },
+      std::min(options.breadcrumb_level, options.event_level));
+}
+
+void uninstall_log_capture() {
+  logging::set_record_observer({});
+}
+
+}  // namespace monitoring::sentry::detail
