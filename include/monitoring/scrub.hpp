@@ -73,6 +73,15 @@ class Scrubber {
   /// Convenience: the scrubbed text.
   std::string scrubbed(std::string_view text) const;
 
+  /// Removes the user-info of everything URL-like in `text`, without parsing the URLs so
+  /// malformed values are covered too: after a scheme-like word followed by `://`, `:/` or
+  /// `//`, everything up to the last '@' before the next whitespace, quote, '<' or '>'
+  /// becomes "[Filtered]" (the scheme and what follows the '@' stay). Returns false and leaves
+  /// `out` untouched when there is nothing to remove (no allocation).
+  static bool redact_url_userinfo(std::string_view text, std::string& out);
+  /// Convenience: `text` with the user-info of its URLs removed.
+  static std::string redact_url_userinfo(std::string_view text);
+
   /// True when an integer value looks like a card number (13-19 digits, Luhn-valid).
   bool is_card_number(std::uint64_t value) const noexcept;
 

@@ -16,6 +16,18 @@ constexpr bool is_ascii_space(char c) noexcept {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
+/// Space and tab: HTTP's optional whitespace, and what list parsers skip around items.
+constexpr bool is_blank(char c) noexcept {
+  return c == ' ' || c == '\t';
+}
+
+/// `text` without leading and trailing spaces and tabs (line breaks and the rest stay).
+constexpr std::string_view trim_blanks(std::string_view text) noexcept {
+  while (!text.empty() && is_blank(text.front())) text.remove_prefix(1);
+  while (!text.empty() && is_blank(text.back())) text.remove_suffix(1);
+  return text;
+}
+
 /// `text` without leading and trailing ASCII whitespace.
 constexpr std::string_view trim(std::string_view text) noexcept {
   while (!text.empty() && is_ascii_space(text.front())) text.remove_prefix(1);

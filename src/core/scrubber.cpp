@@ -4,6 +4,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "core/ascii.hpp"
 #include "monitoring/scrub.hpp"
 
 namespace monitoring {
@@ -50,9 +51,8 @@ bool is_digit(char c) {
 bool is_alnum(char c) {
   return is_lower(c) || is_upper(c) || is_digit(c);
 }
-char to_lower(char c) {
-  return is_upper(c) ? static_cast<char>(c - 'A' + 'a') : c;
-}
+using core::ascii_lower;
+using core::iequals;
 
 // Lowercases `key`, maps separators to '_' and inserts '_' at camelCase boundaries
 // ("XAuthToken" -> "x_auth_token", "apiKey" -> "api_key", "HTTPServer" -> "http_server").
@@ -72,7 +72,7 @@ std::size_t normalize_key(std::string_view key, char* out) {
         if (n > 0 && out[n - 1] != '_') out[n++] = '_';
       }
     }
-    out[n++] = to_lower(c);
+    out[n++] = ascii_lower(c);
   }
   return n;
 }
@@ -152,25 +152,11 @@ bool ends_url_userinfo(char c) {
          static_cast<unsigned char>(c) <= ' ';
 }
 
-bool equals_ignore_case(std::string_view text, std::string_view lower_word) {
-  if (text.size() != lower_word.size()) return false;
-  for (std::size_t k = 0; k < text.size(); ++k)
-    if (to_lower(text[k]) != lower_word[k]) return false;
-  return true;
-}
-
 bool is_auth_scheme(std::string_view word) {
   for (const std::string_view scheme :
        {"bearer", "basic", "digest", "token", "bot", "negotiate", "ntlm", "apikey"})
-    if (equals_ignore_case(word, scheme)) return true;
+    if (iequals(word, scheme)) return true;
   return false;
-}
-
-bool starts_with_ignore_case(std::string_view text, std::size_t at, std::string_view lower_word) {
-  if (text.size() - at < lower_word.size()) return false;
-  for (std::size_t k = 0; k < lower_word.size(); ++k)
-    if (to_lower(text[at + k]) != lower_word[k]) return false;
-  return true;
 }
 
 // Builds the scrubbed copy lazily: nothing is allocated until the first replacement.
@@ -270,11 +256,8 @@ Scrubber::Scrubber(ScrubOptions options) : options_(std::move(options)) {
     normalized.resize(normalize_key(key, normalized.data()));
     if (!normalized.empty()) lowered_extra_keys_.push_back(std::move(normalized));
   }
-  for (const std::string& key : options_.safe_keys) {
-    std::string lowered(key);
-    for (char& c : lowered) c = to_lower(c);
-    lowered_safe_keys_.push_back(std::move(lowered));
-  }
+  for (const std::string& key : options_.safe_keys)
+    lowered_safe_keys_.push_back(core::to_lower(key));
   for (const std::string& prefix : options_.value_prefixes)
     if (!prefix.empty()) prefix_first_byte_[static_cast<unsigned char>(prefix[0])] = true;
   for (std::size_t byte = 0; byte < 256; ++byte)
@@ -284,12 +267,8 @@ Scrubber::Scrubber(ScrubOptions options) : options_(std::move(options)) {
 bool Scrubber::is_sensitive_key(std::string_view key) const noexcept {
   if (key.empty()) return false;
   if (!lowered_safe_keys_.empty()) {
-    for (const std::string& safe : lowered_safe_keys_) {
-      if (safe.size() != key.size()) continue;
-      bool equal = true;
-      for (std::size_t i = 0; i < key.size() && equal; ++i) equal = to_lower(key[i]) == safe[i];
-      if (equal) return false;
-    }
+    for (const std::string& safe : lowered_safe_keys_)
+      if (iequals(key, safe)) return false;
   }
   return key_matches(key);
 }
@@ -379,7 +358,7 @@ bool Scrubber::scrub(std::string_view s, std::string& out) const {
 
       case kLetterB: {
         if (options_.filter_bearer_tokens && (i == 0 || !is_alnum(s[i - 1])) &&
-            starts_with_ignore_case(s, i, "bearer")) {
+            core::istarts_with(s.substr(i), "bearer")) {
           std::size_t token = i + 6;
           const std::size_t spaces_begin = token;
           while (token < n && is_space(s[token])) ++token;
@@ -485,6 +464,68 @@ bool Scrubber::scrub(std::string_view s, std::string& out) const {
     ++i;
   }
   return rewriter.finish(out);
+}
+
+namespace {
+
+bool is_scheme_char(char c) {
+  return is_alnum(c) || c == '+' || c == '-' || c == '.';
+}
+
+// Where the user-info may run to: whitespace and quotes end a URL in prose, JSON and logs.
+bool ends_url_in_text(char c) {
+  return c == '"' || c == '\'' || c == '`' || c == '<' || c == '>' ||
+         static_cast<unsigned char>(c) <= ' ' || c == 0x7f;
+}
+
+}  // namespace
+
+bool Scrubber::redact_url_userinfo(std::string_view s, std::string& out) {
+  Rewriter rewriter(s);
+  const std::size_t n = s.size();
+  // Only a '/' can start a separator: memchr skips the rest of the text.
+  std::size_t slash = 0;
+  while (slash < n) {
+    const void* found = std::memchr(s.data() + slash, '/', n - slash);
+    if (found == nullptr) break;
+    const std::size_t p = static_cast<std::size_t>(static_cast<const char*>(found) - s.data());
+    // Separators: "://", ":/" and "//" (a scheme whose ':' was lost).
+    std::size_t sep_begin = 0, sep_end = 0;
+    if (p > 0 && s[p - 1] == ':') {
+      sep_begin = p - 1;
+      sep_end = p + 1 < n && s[p + 1] == '/' ? p + 2 : p + 1;
+    } else if (p + 1 < n && s[p + 1] == '/') {
+      sep_begin = p;
+      sep_end = p + 2;
+    } else {
+      slash = p + 1;
+      continue;
+    }
+    std::size_t scheme_begin = sep_begin;
+    while (scheme_begin > 0 && is_scheme_char(s[scheme_begin - 1])) --scheme_begin;
+    const bool has_scheme = scheme_begin < sep_begin && is_alnum(s[scheme_begin]) &&
+                            !is_digit(s[scheme_begin]) &&
+                            (scheme_begin == 0 || s[scheme_begin - 1] != '/');
+    if (!has_scheme) {
+      slash = sep_end;
+      continue;
+    }
+    std::size_t end = sep_end;
+    std::size_t last_at = std::string_view::npos;
+    while (end < n && !ends_url_in_text(s[end])) {
+      if (s[end] == '@') last_at = end;
+      ++end;
+    }
+    if (last_at != std::string_view::npos && last_at > sep_end) rewriter.replace(sep_end, last_at);
+    slash = end;
+  }
+  return rewriter.finish(out);
+}
+
+std::string Scrubber::redact_url_userinfo(std::string_view text) {
+  std::string out;
+  if (!redact_url_userinfo(text, out)) out.assign(text);
+  return out;
 }
 
 namespace {

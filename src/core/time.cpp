@@ -4,6 +4,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -44,6 +47,32 @@ double process_start_after_boot() noexcept {
 const std::chrono::steady_clock::time_point kLibraryLoaded = std::chrono::steady_clock::now();
 
 }  // namespace
+
+std::string format_utc(std::chrono::system_clock::time_point time, int fraction_digits) {
+  using namespace std::chrono;
+  if (fraction_digits < 0) fraction_digits = 0;
+  if (fraction_digits > 9) fraction_digits = 9;
+  const std::int64_t nanos = duration_cast<nanoseconds>(time.time_since_epoch()).count();
+  std::int64_t seconds = nanos / 1'000'000'000;
+  std::int64_t fraction = nanos % 1'000'000'000;
+  if (fraction < 0) {
+    fraction += 1'000'000'000;
+    --seconds;
+  }
+  for (int digits = 9; digits > fraction_digits; --digits) fraction /= 10;
+  const std::time_t whole = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  gmtime_r(&whole, &tm);
+  char text[128];  // sized for any int fields, though real dates need at most 30 bytes
+  int length = std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  if (fraction_digits > 0)
+    length += std::snprintf(text + length, sizeof text - static_cast<std::size_t>(length),
+                            ".%0*lld", fraction_digits, static_cast<long long>(fraction));
+  std::string out(text, static_cast<std::size_t>(length));
+  out += 'Z';
+  return out;
+}
 
 double process_uptime_seconds() noexcept {
   static const double start = process_start_after_boot();

@@ -8,6 +8,7 @@
 #include <memory>
 #include <utility>
 
+#include "core/ascii.hpp"
 #include "core/json_writer.hpp"
 #include "core/time.hpp"
 #include "health/engine.hpp"
@@ -28,16 +29,7 @@ double round3(double value) {
 
 // RFC 3339 UTC with milliseconds: 2024-05-01T12:34:56.789Z
 std::string format_timestamp(std::chrono::system_clock::time_point time) {
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buffer[96];  // sized for any int fields, though real dates need 24 bytes
-  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
-                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buffer;
+  return core::format_utc(time, 3);
 }
 
 void write_checks(JsonWriter& json, const std::vector<CheckOutcome>& checks) {
@@ -73,20 +65,9 @@ std::string_view component_type(std::string_view component) {
   return "component";
 }
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
+// Accept lists: optional whitespace is spaces and tabs.
+constexpr auto trim = core::trim_blanks;
+using core::iequals;
 
 // The q value of one Accept element's parameters ("; q=0.5"); 1 when absent, 0 when malformed.
 double quality(std::string_view params) {

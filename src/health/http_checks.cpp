@@ -5,6 +5,7 @@
 #include <cctype>
 #include <memory>
 
+#include "core/ascii.hpp"
 #include "health/engine.hpp"
 #include "health/scrub.hpp"
 #include "monitoring/error.hpp"
@@ -24,10 +25,7 @@ constexpr std::size_t kMaxBody = 1u << 20;
 
 bool is_http_url(std::string_view url) {
   auto starts = [&](std::string_view prefix) {
-    if (url.size() <= prefix.size()) return false;
-    for (std::size_t i = 0; i < prefix.size(); ++i)
-      if (std::tolower(static_cast<unsigned char>(url[i])) != prefix[i]) return false;
-    return true;
+    return url.size() > prefix.size() && core::istarts_with(url, prefix);  // a host must follow
   };
   return starts("http://") || starts("https://");
 }

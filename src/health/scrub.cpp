@@ -10,7 +10,7 @@ namespace monitoring::health::detail {
 
 namespace {
 
-constexpr std::string_view kFiltered = "[Filtered]";
+constexpr std::string_view kFiltered = Scrubber::kFiltered;
 
 bool is_alnum(char c) noexcept {
   return std::isalnum(static_cast<unsigned char>(c)) != 0;
@@ -57,6 +57,8 @@ std::string redact_urls(const std::string& text) {
 std::string scrub_message(std::string_view text, std::initializer_list<std::string_view> secrets) {
   std::string out(text);
   for (std::string_view secret : secrets) replace_all(out, secret);
+  // User-info of any URL-like text, malformed ones included ("https//u:p@h", "pg:/u:p@h").
+  if (std::string redacted; Scrubber::redact_url_userinfo(out, redacted)) out = std::move(redacted);
   if (out.find("://") != std::string::npos) out = redact_urls(out);
   // Everything else (bot tokens, Bearer, password=..., card numbers) is the shared scrubber's.
   std::string scrubbed;

@@ -10,8 +10,9 @@
 namespace monitoring::health::detail {
 
 /// `text` with these replaced by "[Filtered]": each given secret (3 bytes or longer) wherever
-/// it occurs; the secret parts of URLs (user-info, secret-looking query parameters, bot
-/// tokens in paths, via common::redact_url); then whatever the shared Scrubber finds
+/// it occurs; the user-info of anything URL-like (Scrubber::redact_url_userinfo); the secret
+/// parts of URLs (secret-looking query parameters, bot tokens in paths, via
+/// common::redact_url); then whatever the shared Scrubber finds
 /// (Telegram bot tokens, `Bearer <token>`, password=/token= pairs, card numbers, ...).
 std::string scrub_message(std::string_view text,
                           std::initializer_list<std::string_view> secrets = {});

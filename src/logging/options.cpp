@@ -7,27 +7,16 @@
 #include <cstdlib>
 #include <limits>
 
+#include "core/ascii.hpp"
 #include "monitoring/error.hpp"
 #include "monitoring/logging/level.hpp"
 
 namespace monitoring::logging {
 namespace {
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
-bool equals_ignore_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
-    const char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] - 'A' + 'a') : b[i];
-    if (x != y) return false;
-  }
-  return true;
-}
+// Environment values: surrounding spaces and tabs are ignored, other characters are not.
+constexpr auto trim = core::trim_blanks;
+constexpr auto equals_ignore_case = core::iequals;
 
 const char* env(const char* name) {
   const char* value = std::getenv(name);

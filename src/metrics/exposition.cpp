@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 
+#include "core/ascii.hpp"
 #include "monitoring/error.hpp"
 #include "monitoring/metrics/detail/series_table.hpp"
 #include "monitoring/metrics/registry.hpp"
@@ -219,22 +220,9 @@ struct MediaRange {
   double q = 1.0;
 };
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
+using core::iequals;
+// Media-range and parameter lists: optional whitespace is spaces and tabs.
+constexpr auto trim = core::trim_blanks;
 
 double parse_q(std::string_view value) {
   double q = 1.0;

@@ -19,18 +19,23 @@
 #include <system_error>
 #include <utility>
 
+#include "core/ascii.hpp"
+#include "health/postgres.hpp"
+#include "health/redis.hpp"
 #include "monitoring/monitor.hpp"
+#include "monitoring/scrub.hpp"
 #include "net/http_client.hpp"
 
 namespace monitoring {
 namespace {
 
-constexpr std::string_view kFiltered = "[Filtered]";
+using core::iequals;
+using core::is_ascii_space;
+using core::trim;
+
+constexpr std::string_view kFiltered = Scrubber::kFiltered;
 constexpr std::size_t kMaxShownChars = 120;  // long values are cut in messages
 
-bool is_space(char c) noexcept {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
 bool is_digit(char c) noexcept {
   return c >= '0' && c <= '9';
 }
@@ -40,23 +45,8 @@ bool is_alpha(char c) noexcept {
 bool is_alnum(char c) noexcept {
   return is_alpha(c) || is_digit(c);
 }
-char to_lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
 char to_upper(char c) noexcept {
   return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-}
-
-std::string_view trim(std::string_view text) noexcept {
-  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
-  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
-  return text;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return to_lower(x) == to_lower(y);
-         });
 }
 
 bool has_control_char(std::string_view text) noexcept {
@@ -114,7 +104,7 @@ std::string redact_conninfo(std::string text) {
         value_end += text[value_end] == '\\' ? 2 : 1;
       value_end = std::min(value_end + 1, text.size());
     } else {
-      while (value_end < text.size() && !is_space(text[value_end])) ++value_end;
+      while (value_end < text.size() && !is_ascii_space(text[value_end])) ++value_end;
     }
     if (iequals(key, "password") || iequals(key, "sslpassword")) {
       text.replace(value_begin, value_end - value_begin, kFiltered);
@@ -360,7 +350,19 @@ void check_http_url(std::string_view name, std::string_view url, bool required) 
     fail(name, shown_url(url), "the URL contains a space or control character");
 }
 
-/// A PostgreSQL URI (postgresql:// or postgres://) or a libpq key=value string.
+/// Runs the parser the health check itself uses on `url`, so what passes here connects
+/// there. Its ConfigError (which never carries the password) becomes the reason.
+template <class Parse>
+void check_with_component(std::string_view name, std::string_view url, Parse parse) {
+  try {
+    parse(url);
+  } catch (const ConfigError& error) {
+    fail(name, shown_url(url), error.what());
+  }
+}
+
+/// A PostgreSQL URI (postgresql:// or postgres://) or a libpq key=value string, as libpq
+/// parses it.
 void check_database_url(std::string_view name, std::string_view url) {
   if (url.empty()) return;
   if (has_control_char(url)) fail(name, shown_url(url), "contains a control character");
@@ -384,19 +386,23 @@ void check_database_url(std::string_view name, std::string_view url) {
     fail(name, shown_url(url), "expected a postgresql:// or postgres:// URL");
   if (url.find(' ') != std::string_view::npos)
     fail(name, shown_url(url), "the URL contains a space");
+  check_with_component(name, url, health::detail::normalize_database_url);
 }
 
-/// redis://[[user]:password@]host[:port][/db], rediss:// (TLS) or unix:///path/to/socket.
+/// redis://[[user]:password@]host[:port][/db] or unix:///path/to/socket, as the redis check
+/// parses it (rediss:// is refused there: this build's hiredis has no TLS).
 void check_redis_url(std::string_view name, std::string_view url) {
   if (url.empty()) return;
   const auto parts = split_url(url);
-  if (!parts || !(iequals(parts->scheme, "redis") || iequals(parts->scheme, "rediss") ||
-                  iequals(parts->scheme, "unix")))
-    fail(name, shown_url(url), "expected a redis://, rediss:// or unix:// URL");
+  if (parts && iequals(parts->scheme, "rediss"))
+    check_with_component(name, url, health::detail::parse_redis_url);
+  if (!parts || !(iequals(parts->scheme, "redis") || iequals(parts->scheme, "unix")))
+    fail(name, shown_url(url), "expected a redis:// or unix:// URL");
   if (has_space_or_control(url))
     fail(name, shown_url(url), "the URL contains a space or control character");
   if (iequals(parts->scheme, "unix")) {
     if (parts->path.size() < 2) fail(name, shown_url(url), "expected unix:///path/to/redis.sock");
+    check_with_component(name, url, health::detail::parse_redis_url);
     return;
   }
   if (parts->host.empty()) fail(name, shown_url(url), "the URL has no host");
@@ -407,6 +413,7 @@ void check_redis_url(std::string_view name, std::string_view url) {
   if (!db.empty() && (!all_of(db, is_digit) || db.size() > 5))
     fail(name, shown_url(url),
          "the database after the host must be a number (redis://host:6379/0)");
+  check_with_component(name, url, health::detail::parse_redis_url);
 }
 
 /// BotFather's format: "<bot id>:<secret>". The value itself is never shown.
@@ -456,21 +463,17 @@ void check_sentry_release(std::string_view name, std::string_view release) {
          "is not \".\" or \"..\"");
 }
 
-/// [schema.]table, plain SQL identifiers: the health check puts it into a query.
+/// [schema.]table, plain SQL identifiers: the migrations check puts it into a query and
+/// validates it with the same function.
 void check_migrations_table(std::string_view name, std::string_view table) {
   check_not_empty(name, table);
-  auto identifier = [](std::string_view part) {
-    return !part.empty() && part.size() <= 63 && (is_alpha(part.front()) || part.front() == '_') &&
-           std::all_of(part.begin(), part.end(),
-                       [](char c) { return is_alnum(c) || c == '_' || c == '$'; });
-  };
-  const std::size_t dot = table.find('.');
-  const bool valid = dot == std::string_view::npos
-                         ? identifier(table)
-                         : identifier(table.substr(0, dot)) && identifier(table.substr(dot + 1));
-  if (!valid)
+  try {
+    health::detail::validate_table_name(table);
+  } catch (const ConfigError&) {
     fail(name, quoted(table),
-         "expected a table name or schema.table of letters, digits, '_' and '$' (at most 63 each)");
+         "expected a table name or schema.table of plain identifiers ([A-Za-z_][A-Za-z0-9_]*, at "
+         "most 63 characters each)");
+  }
 }
 
 bool is_name_char(char c) noexcept {

@@ -9,28 +9,16 @@
 #include <mutex>
 #include <string>
 
+#include "core/ascii.hpp"
+#include "monitoring/scrub.hpp"
+
 namespace monitoring::common {
 namespace {
 
-constexpr std::string_view kFiltered = "[Filtered]";
+using core::ascii_lower;
+using core::iequals;
 
-char ascii_lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return ascii_lower(x) == ascii_lower(y);
-         });
-}
-
-std::string_view trim(std::string_view text) noexcept {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() &&
-         (text.back() == ' ' || text.back() == '\t' || text.back() == '\r' || text.back() == '\n'))
-    text.remove_suffix(1);
-  return text;
-}
+constexpr std::string_view kFiltered = Scrubber::kFiltered;
 
 // ASCII only, independent of the global C locale.
 bool is_digit(char c) noexcept {
@@ -197,12 +185,14 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
   auto* state = static_cast<TransferState*>(user);
   const std::size_t bytes = size * count;
   std::string_view line(data, bytes);
+  // libcurl hands over each line with its CRLF.
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
   if (line.starts_with("HTTP/")) {
     // A new status line: an interim 1xx or a followed redirect precedes the final response.
     state->response->headers.clear();
   } else if (std::size_t colon = line.find(':'); colon != std::string_view::npos) {
-    state->response->headers.add(std::string(trim(line.substr(0, colon))),
-                                 std::string(trim(line.substr(colon + 1))));
+    state->response->headers.add(std::string(core::trim_blanks(line.substr(0, colon))),
+                                 std::string(core::trim_blanks(line.substr(colon + 1))));
   }
   return bytes;
 }
@@ -417,7 +407,11 @@ HttpResponse http_request(const HttpRequest& request) {
   return response;
 }
 
-std::string redact_url(std::string_view url) {
+std::string redact_url(std::string_view raw_url) {
+  // The user-info goes first, without parsing, so malformed URLs lose it too.
+  std::string without_userinfo;
+  const std::string_view url =
+      Scrubber::redact_url_userinfo(raw_url, without_userinfo) ? without_userinfo : raw_url;
   std::string out;
   out.reserve(url.size() + 16);
 

@@ -7,12 +7,13 @@
 #include <string>
 #include <string_view>
 
+#include "monitoring/scrub.hpp"
 #include "monitoring/sentry/client.hpp"
 
 namespace monitoring::sentry {
 namespace {
 
-constexpr std::string_view kFiltered = "[Filtered]";
+constexpr std::string_view kFiltered = Scrubber::kFiltered;
 
 bool is_digit(char c) {
   return c >= '0' && c <= '9';

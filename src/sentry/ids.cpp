@@ -7,6 +7,7 @@
 #include <random>
 #include <string>
 
+#include "core/time.hpp"
 #include "monitoring/context.hpp"
 
 namespace monitoring::sentry::detail {
@@ -25,20 +26,7 @@ std::string new_span_id() {
 }
 
 std::string rfc3339(std::chrono::system_clock::time_point time) {
-  using namespace std::chrono;
-  const auto micros = duration_cast<microseconds>(time.time_since_epoch()).count();
-  std::time_t seconds = static_cast<std::time_t>(micros / 1000000);
-  long fraction = static_cast<long>(micros % 1000000);
-  if (fraction < 0) {
-    fraction += 1000000;
-    --seconds;
-  }
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char text[96];
-  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, fraction);
-  return text;
+  return core::format_utc(time, 6);
 }
 
 }  // namespace monitoring::sentry::detail

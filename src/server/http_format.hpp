@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/ascii.hpp"
+
 namespace monitoring::server::detail {
 
 /// Reason phrase for a status code ("" for codes without a registered phrase).
@@ -20,7 +22,7 @@ void format_date_line(std::int64_t unix_seconds, char* out) noexcept;
 bool is_token(std::string_view text) noexcept;
 /// A header value that cannot split a response: no CR, LF or NUL.
 bool is_safe_field_value(std::string_view text) noexcept;
-bool iequals(std::string_view a, std::string_view b) noexcept;
+using core::iequals;
 
 /// Appends the decimal form of `value`.
 void append_decimal(std::string& out, std::uint64_t value);

@@ -192,4 +192,35 @@ TEST(Scrubber, SharedInstanceCanBeReplaced) {
   EXPECT_FALSE(Scrubber::shared()->is_sensitive_key("nickname"));
 }
 
+TEST(Scrubber, UrlUserinfoIsRemovedFromWellFormedAndMalformedUrls) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"postgresql://app:S3cretPassw0rd@db/app", "postgresql://[Filtered]@db/app"},
+      {"url \"postgresql://app:S3cretPassw0rd@db/app\" stray\"",
+       "url \"postgresql://[Filtered]@db/app\" stray\""},
+      {"'postgresql://app:S3cretPassw0rd@db/app", "'postgresql://[Filtered]@db/app"},
+      {"redis://:S3cret/Passw0rd@127.0.0.1:6379", "redis://[Filtered]@127.0.0.1:6379"},
+      {"https//admin:pw@h/x", "https//[Filtered]@h/x"},
+      {"postgresql:/u:p@h", "postgresql:/[Filtered]@h"},
+      {"redis://u:p?ss#w@host:6379/0", "redis://[Filtered]@host:6379/0"},
+      {"redis://u:p#ss?w@host", "redis://[Filtered]@host"},
+      {"https://key@o1.ingest.sentry.io/42", "https://[Filtered]@o1.ingest.sentry.io/42"},
+      {"a redis://x:1@h and amqp://y:2@k end",
+       "a redis://[Filtered]@h and amqp://[Filtered]@k end"},
+      {"{\"url\":\"redis://u:p@h\"}", "{\"url\":\"redis://[Filtered]@h\"}"},
+  };
+  for (const auto& [input, expected] : cases)
+    EXPECT_EQ(Scrubber::redact_url_userinfo(input), expected) << input;
+}
+
+TEST(Scrubber, UrlUserinfoRedactionLeavesOtherTextAlone) {
+  for (const std::string text :
+       {"no url here, mail bob@example.com", "https://example.com/path", "redis://h:6379/0",
+        "path a/b//c", "12:30/day x@y", "postgresql://[Filtered]@db/app", "redis://@host", ""}) {
+    std::string out = "untouched";
+    EXPECT_FALSE(Scrubber::redact_url_userinfo(text, out)) << text;
+    EXPECT_EQ(out, "untouched");
+    EXPECT_EQ(Scrubber::redact_url_userinfo(text), text);
+  }
+}
+
 }  // namespace

@@ -371,5 +371,14 @@ TEST(ScrubMessage, RemovesSecretsFromFreeText) {
             "password authentication failed for user \"bot\"");
 }
 
+TEST(ScrubMessage, RemovesUserinfoFromMalformedUrls) {
+  using detail::scrub_message;
+  EXPECT_EQ(scrub_message("connect redis://:S3cret/Passw0rd@127.0.0.1:6379 failed"),
+            "connect redis://[Filtered]@127.0.0.1:6379 failed");
+  EXPECT_EQ(scrub_message("GET https//admin:pw123@h/x refused"),
+            "GET https//[Filtered]@h/x refused");
+  EXPECT_EQ(scrub_message("bad postgresql:/u:pw123@h"), "bad postgresql:/[Filtered]@h");
+}
+
 }  // namespace
 }  // namespace monitoring::health

@@ -282,8 +282,57 @@ TEST(MonitoringConfigFromEnv, DatabaseUrlForms) {
 TEST(MonitoringConfigFromEnv, RedisUrlForms) {
   for (const char* url :
        {"redis://localhost:6379", "redis://:pw@localhost:6379/0", "redis://user:pw@host/15",
-        "rediss://cache.example.com:6380", "unix:///run/redis/redis.sock"})
+        "unix:///run/redis/redis.sock", "unix:///run/redis/redis.sock?db=3"})
     EXPECT_EQ(from({{"REDIS_URL", url}}).redis_url, url);
+}
+
+// validate() runs the health checks' own parsers: what it accepts, the checks accept.
+TEST(MonitoringConfigAgreesWithChecks, MigrationsTableWithDollarIsRefused) {
+  const std::string message = error_for({{"MIGRATIONS_TABLE", "app.schema$migrations"}});
+  EXPECT_THAT(message, HasSubstr("MIGRATIONS_TABLE: invalid value \"app.schema$migrations\""));
+  EXPECT_THAT(message, HasSubstr("plain identifiers"));
+
+  MonitoringConfig config;
+  config.migrations_table = "app.schema$migrations";
+  EXPECT_THAT(validate_error(config), ::testing::StartsWith("migrations_table: invalid value"));
+}
+
+TEST(MonitoringConfigAgreesWithChecks, RedissIsRefusedWithoutShowingThePassword) {
+  const std::string message = error_for({{"REDIS_URL", "rediss://h:6380/0"}});
+  EXPECT_THAT(message, HasSubstr("REDIS_URL: invalid value \"rediss://h:6380/0\""));
+  EXPECT_THAT(message, HasSubstr("TLS"));
+
+  const std::string with_password =
+      error_for({{"REDIS_URL", "rediss://default:S3cretPassw0rd@h:6380/0"}});
+  EXPECT_THAT(with_password, HasSubstr("REDIS_URL"));
+  EXPECT_THAT(with_password, Not(HasSubstr("S3cretPassw0rd")));
+
+  MonitoringConfig config;
+  config.redis_url = "rediss://:S3cretPassw0rd@h:6380/0";
+  const std::string field_message = validate_error(config);
+  EXPECT_THAT(field_message, ::testing::StartsWith("redis_url: invalid value"));
+  EXPECT_THAT(field_message, Not(HasSubstr("S3cretPassw0rd")));
+}
+
+TEST(MonitoringConfigAgreesWithChecks, DatabaseUrlLibpqRejectsIsRefused) {
+  const std::string message =
+      error_for({{"DATABASE_URL", "postgresql://bot:S3cretPassw0rd@db/bot?no_such_option=1"}});
+  EXPECT_THAT(message, HasSubstr("DATABASE_URL: invalid value"));
+  EXPECT_THAT(message, HasSubstr("no_such_option"));
+  EXPECT_THAT(message, Not(HasSubstr("S3cretPassw0rd")));
+}
+
+TEST(MonitoringConfigAgreesWithChecks, MalformedUrlsLoseTheirPasswordInMessages) {
+  for (const std::string url :
+       {"redis://:S3cret/Passw0rd@127.0.0.1:6379", "https//admin:S3cretPassw0rd@h",
+        "postgresql:/u:S3cretPassw0rd@h"}) {
+    for (const char* variable : {"REDIS_URL", "DATABASE_URL", "PANEL_URL"}) {
+      const std::string message = error_for({{variable, url}});
+      EXPECT_THAT(message, HasSubstr(variable)) << url;
+      EXPECT_THAT(message, Not(HasSubstr("S3cret"))) << variable << "=" << url;
+      EXPECT_THAT(message, Not(HasSubstr("Passw0rd"))) << variable << "=" << url;
+    }
+  }
 }
 
 // --- PAYMENT_SYSTEMS and LOG_LEVELS -----------------------------------------------------------
