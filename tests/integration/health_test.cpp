@@ -254,9 +254,10 @@ TEST_F(HealthIntegration, PeerThatAcceptsAndNeverAnswersCostsOnlyTheTimeout) {
 
   for (int round = 0; round < 2; ++round) {
     SCOPED_TRACE(round);
-    // /live is asked while /health waits on the hung peers (both attached to their runs).
+    // /live is asked while /health waits on a hung peer. (A check whose abandoned call has not
+    // come back yet answers from its cache, so only one of the two may have a run to wait on.)
     auto live_during = std::async(std::launch::async, [&] {
-      EXPECT_TRUE(testing::eventually([&] { return health.stats().requests_waiting >= 2; }));
+      EXPECT_TRUE(testing::eventually([&] { return health.stats().requests_waiting >= 1; }));
       return get(*server, "/live").status;
     });
     const auto start = std::chrono::steady_clock::now();
