@@ -9,6 +9,7 @@
 #include "monitoring/health/check.hpp"
 #include "monitoring/health/checker.hpp"
 #include "monitoring/health/checks.hpp"
+#include "monitoring/health/clock.hpp"
 #include "monitoring/health/heartbeat.hpp"
 #include "monitoring/health/http.hpp"
 

@@ -101,6 +101,10 @@ std::vector<std::string> HealthChecker::check_names() const {
   return engine_ ? engine_->names() : std::vector<std::string>{};
 }
 
+CheckerStats HealthChecker::stats() const {
+  return engine_ ? engine_->stats() : CheckerStats{};
+}
+
 HealthReport HealthChecker::check() const {
   if (!engine_) return detail::make_health_report({});
   return detail::make_health_report(engine_->collect_sync());
@@ -144,6 +148,10 @@ bool ReadinessChecker::remove_check(std::string_view name) {
 
 std::vector<std::string> ReadinessChecker::check_names() const {
   return state_ ? state_->engine->names() : std::vector<std::string>{};
+}
+
+CheckerStats ReadinessChecker::stats() const {
+  return state_ ? state_->engine->stats() : CheckerStats{};
 }
 
 void ReadinessChecker::mark_started() noexcept {

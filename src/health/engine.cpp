@@ -54,7 +54,7 @@ void complete(const std::shared_ptr<Run>& run, CheckResult result, double latenc
     outcome = make_outcome(check, std::move(result), latency_ms);
     if (record) {
       check.last = outcome;
-      check.last_done = Clock::now();
+      check.last_done = check.clock();
     }
     if (check.pending == run) check.pending.reset();
     waiters.swap(run->waiters);
@@ -159,6 +159,7 @@ void CheckEngine::add(std::string name, CheckFunction fn, CheckOptions options) 
   check->name = std::move(name);
   check->fn = std::move(fn);
   check->options = options;
+  check->clock = options_.clock ? options_.clock : default_clock();
   if (registry_ != nullptr) {
     check->status_gauge =
         &registry_->gauge("health_check_status", std::string(kStatusHelp), {"check"})
@@ -213,6 +214,22 @@ std::vector<std::string> CheckEngine::names() const {
   return names;
 }
 
+CheckerStats CheckEngine::stats() const {
+  CheckerStats stats;
+  stats.runs_started = runs_started_.load(std::memory_order_relaxed);
+  std::vector<std::shared_ptr<CheckState>> checks;
+  {
+    std::lock_guard lock(mutex_);
+    checks = checks_;
+    checks.insert(checks.end(), retired_.begin(), retired_.end());
+  }
+  for (const auto& check : checks) {
+    std::lock_guard lock(check->mutex);
+    if (check->pending) stats.requests_waiting += check->pending->waiters.size();
+  }
+  return stats;
+}
+
 void CheckEngine::collect(Done done) {
   std::vector<std::shared_ptr<CheckState>> checks;
   bool stopped;
@@ -248,7 +265,7 @@ void CheckEngine::acquire(const std::shared_ptr<CheckState>& check, Waiter waite
   std::shared_ptr<Run> started;
   {
     std::lock_guard lock(check->mutex);
-    const auto now = Clock::now();
+    const auto now = check->clock();
     const bool background = check->options.interval.count() > 0;
     const bool stuck = check->busy && !check->pending;  // abandoned run not back yet
     if (check->last && (background || stuck || now - check->last_done < check->options.cache_ttl)) {
@@ -262,7 +279,7 @@ void CheckEngine::acquire(const std::shared_ptr<CheckState>& check, Waiter waite
     } else if (check->pending) {
       check->pending->waiters.push_back(std::move(waiter));
     } else {
-      started = begin_run_locked(check, now);
+      started = begin_run_locked(check);
       started->waiters.push_back(std::move(waiter));
     }
   }
@@ -270,18 +287,19 @@ void CheckEngine::acquire(const std::shared_ptr<CheckState>& check, Waiter waite
   if (ready) waiter(*ready);
 }
 
-std::shared_ptr<Run> CheckEngine::begin_run_locked(const std::shared_ptr<CheckState>& check,
-                                                   Clock::time_point now) {
+std::shared_ptr<Run> CheckEngine::begin_run_locked(const std::shared_ptr<CheckState>& check) {
   auto run = std::make_shared<Run>();
   run->check = check;
-  run->deadline = now + check->options.timeout;
+  // Deadlines are real time: the timer thread enforces them against a thread that may hang.
+  run->deadline = Clock::now() + check->options.timeout;
   check->pending = run;
   check->busy = true;
-  check->busy_since = now;
+  check->busy_since = check->clock();
   return run;
 }
 
 void CheckEngine::launch(const std::shared_ptr<Run>& run) {
+  runs_started_.fetch_add(1, std::memory_order_relaxed);
   // The deadline is armed first, so the worker always finds the ticket it has to cancel.
   const auto timeout = run->check->options.timeout;
   run->deadline_timer = timer_.schedule(run->deadline, [weak = std::weak_ptr<Run>(run), timeout] {
@@ -311,7 +329,7 @@ void CheckEngine::refresh(const std::shared_ptr<CheckState>& check) {
   {
     std::lock_guard lock(check->mutex);
     if (check->retired) return;
-    if (!check->busy && !check->pending) started = begin_run_locked(check, now);
+    if (!check->busy && !check->pending) started = begin_run_locked(check);
   }
   if (started) launch(started);
   schedule_refresh(check, now + check->options.interval);

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -37,15 +38,16 @@ struct CheckState {
   std::string name;
   CheckFunction fn;
   CheckOptions options;
+  Clock clock;  // CheckerOptions::clock: cache ages and busy_since
   metrics::Gauge* status_gauge = nullptr;
   metrics::Histogram* duration = nullptr;
 
   std::mutex mutex;  // guards everything below and Run::done / Run::waiters
   std::optional<CheckOutcome> last;
-  std::chrono::steady_clock::time_point last_done;
-  std::shared_ptr<Run> pending;  // the run whose verdict is not in yet
-  bool busy = false;             // a thread is inside fn (possibly past its deadline)
-  std::chrono::steady_clock::time_point busy_since;
+  std::chrono::steady_clock::time_point last_done;  // on `clock`
+  std::shared_ptr<Run> pending;                     // the run whose verdict is not in yet
+  bool busy = false;  // a thread is inside fn (possibly past its deadline)
+  std::chrono::steady_clock::time_point busy_since;  // on `clock`
   bool retired = false;  // removed or replaced: no more background refreshes
 };
 
@@ -72,6 +74,7 @@ class CheckEngine : public std::enable_shared_from_this<CheckEngine> {
   void add(std::string name, CheckFunction fn, CheckOptions options);
   bool remove(std::string_view name);
   std::vector<std::string> names() const;
+  CheckerStats stats() const;
 
   /// Calls `done` once with one outcome per check, in registration order: inline when every
   /// result is cached, otherwise from the thread delivering the last verdict.
@@ -85,8 +88,7 @@ class CheckEngine : public std::enable_shared_from_this<CheckEngine> {
 
  private:
   void acquire(const std::shared_ptr<CheckState>& check, Waiter waiter);
-  std::shared_ptr<Run> begin_run_locked(const std::shared_ptr<CheckState>& check,
-                                        std::chrono::steady_clock::time_point now);
+  std::shared_ptr<Run> begin_run_locked(const std::shared_ptr<CheckState>& check);
   void launch(const std::shared_ptr<Run>& run);
   void schedule_refresh(const std::shared_ptr<CheckState>& check,
                         std::chrono::steady_clock::time_point when);
@@ -98,6 +100,7 @@ class CheckEngine : public std::enable_shared_from_this<CheckEngine> {
   std::vector<std::shared_ptr<CheckState>> checks_;
   std::vector<std::shared_ptr<CheckState>> retired_;  // removed, maybe with a run in flight
   bool stopped_ = false;
+  std::atomic<std::uint64_t> runs_started_{0};
   ElasticPool pool_;
   TimerThread timer_;
 };

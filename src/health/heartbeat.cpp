@@ -7,15 +7,16 @@
 
 namespace monitoring::health {
 
-Heartbeat::Heartbeat(std::string name, std::chrono::milliseconds max_age)
+Heartbeat::Heartbeat(std::string name, std::chrono::milliseconds max_age, Clock clock)
     : name_(std::move(name)),
-      last_beat_ns_(std::chrono::steady_clock::now().time_since_epoch().count()),
+      clock_(std::move(clock)),
+      last_beat_ns_(now().time_since_epoch().count()),
       max_age_ms_(max_age.count()) {}
 
 std::chrono::steady_clock::duration Heartbeat::age() const noexcept {
   const std::chrono::steady_clock::time_point last(
       std::chrono::steady_clock::duration(last_beat_ns_.load(std::memory_order_relaxed)));
-  const auto age = std::chrono::steady_clock::now() - last;
+  const auto age = now() - last;
   return age.count() > 0 ? age : std::chrono::steady_clock::duration::zero();
 }
 
@@ -41,7 +42,7 @@ Heartbeat& HeartbeatRegistry::heartbeat(std::string_view name, std::chrono::mill
   }
   std::unique_lock lock(mutex_);
   auto [it, inserted] = beats_.try_emplace(std::string(name), nullptr);
-  if (inserted) it->second = std::make_unique<Heartbeat>(std::string(name), max_age);
+  if (inserted) it->second = std::make_unique<Heartbeat>(std::string(name), max_age, clock_);
   Heartbeat& beat = *it->second;
   beat.set_max_age(max_age);
   beat.beat();

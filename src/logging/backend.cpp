@@ -121,6 +121,8 @@ struct Runtime {
   std::atomic<std::uint64_t> written{0};
   std::atomic<std::uint64_t> dropped{0};
   std::atomic<std::uint64_t> write_errors{0};
+  std::atomic<std::uint64_t> producers_blocked{0};  // waiting for queue space right now
+  std::atomic<std::uint64_t> producer_waits{0};
 };
 
 Runtime& runtime() {
@@ -626,6 +628,13 @@ std::byte* reserve_slow(ProducerQueue& queue, std::uint32_t size) noexcept {
   if (tls_is_backend || g_overflow.load(std::memory_order_relaxed) == OverflowPolicy::kDrop)
     return nullptr;
   wake_backend();
+  Runtime& rt = runtime();
+  rt.producer_waits.fetch_add(1, std::memory_order_relaxed);
+  rt.producers_blocked.fetch_add(1, std::memory_order_relaxed);
+  struct Unblock {
+    Runtime& rt;
+    ~Unblock() { rt.producers_blocked.fetch_sub(1, std::memory_order_relaxed); }
+  } unblock{rt};
   for (unsigned attempt = 1;; ++attempt) {
     if (g_run_state.load(std::memory_order_acquire) != RunState::kRunning) return nullptr;
     if (std::byte* slot = queue.ring.try_reserve(size)) return slot;
@@ -739,7 +748,9 @@ LoggingStats stats() noexcept {
   Runtime& rt = runtime();
   return LoggingStats{rt.written.load(std::memory_order_relaxed),
                       rt.dropped.load(std::memory_order_relaxed),
-                      rt.write_errors.load(std::memory_order_relaxed)};
+                      rt.write_errors.load(std::memory_order_relaxed),
+                      rt.producers_blocked.load(std::memory_order_relaxed),
+                      rt.producer_waits.load(std::memory_order_relaxed)};
 }
 
 void set_record_observer(RecordObserver observer, Level min_level) {

@@ -518,6 +518,7 @@ void Connection::write_out() {
     return;
   }
   written_ = ec ? 0 : sent;
+  Counters::bump(worker_.counters().async_writes);
   deadline_ = coarse_monotonic_ns() + worker_.core().write_timeout_ns;
   std::array<asio::const_buffer, 2> rest = buffers;
   if (written_ < out_head_.size()) {

@@ -469,6 +469,10 @@ bool HttpServer::running() const noexcept {
   return impl_->running.load();
 }
 
+bool HttpServer::stopping() const noexcept {
+  return impl_->running.load() && impl_->core.stopping.load(std::memory_order_acquire);
+}
+
 HttpServerStats HttpServer::stats() const noexcept {
   HttpServerStats stats;
   for (const auto& counters : impl_->counters) {
@@ -477,6 +481,7 @@ HttpServerStats HttpServer::stats() const noexcept {
     stats.requests += counters->requests.load(std::memory_order_relaxed);
     stats.bad_requests += counters->bad_requests.load(std::memory_order_relaxed);
     stats.timeouts += counters->timeouts.load(std::memory_order_relaxed);
+    stats.async_writes += counters->async_writes.load(std::memory_order_relaxed);
   }
   stats.connections_open = impl_->core.open_connections.load(std::memory_order_relaxed);
   return stats;

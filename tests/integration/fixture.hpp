@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "net/http_client.hpp"
+#include "support/eventually.hpp"
 
 extern char** environ;
 
@@ -223,10 +224,8 @@ class ChildProcess {
   int stop() noexcept {
     if (!running()) return exit_status_;
     ::kill(pid_, SIGTERM);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (running() && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (running()) {
+    if (!eventually([&] { return !running(); }, std::chrono::seconds(10),
+                    std::chrono::milliseconds(20))) {
       ::kill(pid_, SIGKILL);
       int status = 0;
       ::waitpid(pid_, &status, 0);
@@ -267,19 +266,6 @@ inline common::HttpResponse http_get(const std::string& url,
   request.timeout = timeout;
   request.headers = std::move(headers);
   return common::http_request(request);
-}
-
-/// Calls `condition` every `interval` until it returns true or `timeout` passes; returns
-/// its last result. For waiting on asynchronous effects (a scrape, a server start).
-inline bool eventually(const std::function<bool()>& condition,
-                       std::chrono::milliseconds timeout = std::chrono::seconds(30),
-                       std::chrono::milliseconds interval = std::chrono::milliseconds(200)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    if (condition()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(interval);
-  }
 }
 
 }  // namespace monitoring::testing

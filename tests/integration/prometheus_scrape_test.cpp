@@ -240,8 +240,8 @@ TEST_F(PrometheusScrapeTest, ValuesAndLabelValuesSurviveExactly) {
   PrometheusApi api(prometheus.value("URL"));
 
   // Both targets up (a parse failure of either format would make it 0).
-  ASSERT_TRUE(
-      eventually([&] { return api.query("up == 1").size() == 2; }, std::chrono::seconds(30)))
+  ASSERT_TRUE(eventually([&] { return api.query("up == 1").size() == 2; }, std::chrono::seconds(30),
+                         std::chrono::milliseconds(200)))
       << "targets not up; Prometheus sent Accept: " << negotiated.accept_seen();
   for (const auto& series : api.query("up")) {
     EXPECT_EQ(series.labels.at("job"), "2getpro_bot");
@@ -255,10 +255,10 @@ TEST_F(PrometheusScrapeTest, ValuesAndLabelValuesSurviveExactly) {
   for (const auto& target : {negotiated.address(), text_only.address()}) {
     SCOPED_TRACE("target " + target);
     const std::string instance = "instance=\"" + target + "\"";
-    ASSERT_TRUE(eventually([&] {
-      return api.query("scrape_events_total{" + instance + "}").size() == 6;
-    })) << "series missing for "
-        << target;
+    ASSERT_TRUE(
+        eventually([&] { return api.query("scrape_events_total{" + instance + "}").size() == 6; },
+                   std::chrono::seconds(30), std::chrono::milliseconds(200)))
+        << "series missing for " << target;
 
     std::map<std::string, double> by_kind;
     for (const auto& series : api.query("scrape_events_total{" + instance + "}")) {
@@ -298,12 +298,15 @@ TEST_F(PrometheusScrapeTest, ValuesAndLabelValuesSurviveExactly) {
 TEST_F(PrometheusScrapeTest, MetadataReachesPrometheus) {
   RegistryServer text_only(registry_, /*negotiate=*/false);
   Fixture prometheus("prometheus.sh", text_only.address(), "1s");
-  ASSERT_TRUE(eventually([&] {
-    auto response = http_get(prometheus.value("URL") +
-                             "/api/v1/targets/metadata?metric=scrape_latency_seconds");
-    return response.status == 200 &&
-           response.body.find("\"type\":\"histogram\"") != std::string::npos;
-  })) << "no histogram metadata for scrape_latency_seconds";
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto response = http_get(prometheus.value("URL") +
+                                 "/api/v1/targets/metadata?metric=scrape_latency_seconds");
+        return response.status == 200 &&
+               response.body.find("\"type\":\"histogram\"") != std::string::npos;
+      },
+      std::chrono::seconds(30), std::chrono::milliseconds(200)))
+      << "no histogram metadata for scrape_latency_seconds";
   auto response =
       http_get(prometheus.value("URL") + "/api/v1/targets/metadata?metric=scrape_events_total");
   EXPECT_THAT(response.body, HasSubstr("\"type\":\"counter\""));
@@ -331,11 +334,13 @@ TEST(PrometheusExemplars, TracedObservationReachesExemplarStorage) {
   PrometheusApi api(prometheus.value("URL"));
 
   std::vector<ExemplarResult> exemplars;
-  ASSERT_TRUE(eventually([&] {
-    exemplars = api.query_exemplars("exemplar_latency_seconds_bucket");
-    return !exemplars.empty();
-  })) << "no exemplar reached Prometheus; it was sent Accept: "
-      << negotiated.accept_seen();
+  ASSERT_TRUE(eventually(
+      [&] {
+        exemplars = api.query_exemplars("exemplar_latency_seconds_bucket");
+        return !exemplars.empty();
+      },
+      std::chrono::seconds(30), std::chrono::milliseconds(200)))
+      << "no exemplar reached Prometheus; it was sent Accept: " << negotiated.accept_seen();
   ASSERT_EQ(exemplars.size(), 1u);
   const ExemplarResult& exemplar = exemplars.front();
   EXPECT_EQ(exemplar.series_labels.at("__name__"), "exemplar_latency_seconds_bucket");
@@ -370,32 +375,44 @@ TEST(DemoServiceScrape, CatalogMetricsHaveData) {
          "SENTRY_CACHE_DIR=" + (work_dir / "sentry").string(), "DEMO_SPEED=20", "DEMO_SEED=11"},
         (work_dir / "demo.log").string());
     const std::string metrics_url = "http://127.0.0.1:" + std::to_string(port) + "/metrics";
-    ASSERT_TRUE(eventually([&] {
-      if (!service.running()) return true;  // reported below
-      try {
-        return http_get(metrics_url, std::chrono::seconds(2)).status == 200;
-      } catch (const Error&) {
-        return false;
-      }
-    })) << "demo never served "
-        << metrics_url;
+    ASSERT_TRUE(eventually(
+        [&] {
+          if (!service.running()) return true;  // reported below
+          try {
+            return http_get(metrics_url, std::chrono::seconds(2)).status == 200;
+          } catch (const Error&) {
+            return false;
+          }
+        },
+        std::chrono::seconds(30), std::chrono::milliseconds(200)))
+        << "demo never served " << metrics_url;
     ASSERT_TRUE(service.running()) << "demo exited; see " << (work_dir / "demo.log");
 
     Fixture prometheus("prometheus.sh", "127.0.0.1:" + std::to_string(port), "1s");
     PrometheusApi api(prometheus.value("URL"));
-    ASSERT_TRUE(eventually([&] { return api.scalar("up") == 1.0; }, std::chrono::seconds(30)));
+    ASSERT_TRUE(eventually([&] { return api.scalar("up") == 1.0; }, std::chrono::seconds(30),
+                           std::chrono::milliseconds(200)));
 
     // Every catalog family reaches Prometheus with data.
     std::vector<std::string> catalog = monitoring::testing::catalog_series();
     catalog.push_back("process_resident_memory_bytes");
     for (const auto& name : catalog)
-      EXPECT_TRUE(eventually([&] { return !api.query(name).empty(); }, std::chrono::seconds(30)))
+      EXPECT_TRUE(eventually([&] { return !api.query(name).empty(); }, std::chrono::seconds(30),
+                             std::chrono::milliseconds(200)))
           << name << " never reached Prometheus";
 
     // Values are right: a counter Prometheus scraped can only be at or below what the demo
     // reports afterwards, and at or above what it reported before that scrape.
     const std::string before = http_get(metrics_url).body;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // at least one more scrape
+    const double asked_at =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    // At least one more scrape of every target: Prometheus stamps `up` with each scrape's start.
+    ASSERT_TRUE(eventually(
+        [&] {
+          const auto scraped_at = api.scalar("min(timestamp(up))");
+          return scraped_at && *scraped_at > asked_at;
+        },
+        std::chrono::seconds(30), std::chrono::milliseconds(200)));
     const auto scraped = api.query("payment_requests_total");
     const std::string after = http_get(metrics_url).body;
     ASSERT_FALSE(scraped.empty());

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "monitoring/health/clock.hpp"
+
 namespace monitoring::metrics {
 class Registry;
 }
@@ -126,6 +128,17 @@ struct CheckerOptions {
   /// nullptr = metrics::Registry::default_registry().
   metrics::Registry* registry = nullptr;
   bool export_metrics = true;
+  /// Reads the time for result cache TTLs (and how long a stuck check has not returned).
+  /// Check deadlines and background refresh intervals always run on the real steady clock: a
+  /// hung dependency is hung in real time.
+  Clock clock = default_clock();
+};
+
+/// What a checker is doing, for operators and for tests that wait on it.
+struct CheckerStats {
+  std::uint64_t runs_started = 0;  ///< check runs launched, by requests and background refresh
+  /// Requests attached to a run in flight, waiting for its verdict (one per check and request).
+  std::size_t requests_waiting = 0;
 };
 
 /// Seconds since the process started (the uptime reported by /health and /live).

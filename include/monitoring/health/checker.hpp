@@ -158,6 +158,7 @@ class HealthChecker {
   /// Removes a check; false when there is none by that name.
   bool remove_check(std::string_view name);
   std::vector<std::string> check_names() const;
+  CheckerStats stats() const;
 
   /// Runs (or reads from cache) every check and aggregates them. Blocks the caller until the
   /// results are in, at most about the longest timeout.
@@ -203,6 +204,7 @@ class ReadinessChecker {
   }
   bool remove_check(std::string_view name);
   std::vector<std::string> check_names() const;
+  CheckerStats stats() const;
 
   /// The application finished starting (connections opened, caches warmed). Until then /ready
   /// answers 503.

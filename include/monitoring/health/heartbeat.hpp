@@ -10,7 +10,10 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
+
+#include "monitoring/health/clock.hpp"
 
 namespace monitoring::health {
 
@@ -18,13 +21,13 @@ namespace monitoring::health {
 /// iteration of a hot loop. References stay valid for the life of the registry.
 class Heartbeat {
  public:
-  Heartbeat(std::string name, std::chrono::milliseconds max_age);
+  /// `clock` (empty: std::chrono::steady_clock::now) measures the beat's age.
+  Heartbeat(std::string name, std::chrono::milliseconds max_age, Clock clock = {});
   Heartbeat(const Heartbeat&) = delete;
   Heartbeat& operator=(const Heartbeat&) = delete;
 
   void beat() noexcept {
-    last_beat_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
-                        std::memory_order_relaxed);
+    last_beat_ns_.store(now().time_since_epoch().count(), std::memory_order_relaxed);
   }
   const std::string& name() const noexcept { return name_; }
   std::chrono::milliseconds max_age() const noexcept {
@@ -39,7 +42,12 @@ class Heartbeat {
   bool stale() const noexcept { return age() > max_age(); }
 
  private:
+  std::chrono::steady_clock::time_point now() const noexcept {
+    return clock_ ? clock_() : std::chrono::steady_clock::now();
+  }
+
   std::string name_;
+  Clock clock_;
   std::atomic<std::chrono::steady_clock::rep> last_beat_ns_;
   std::atomic<std::chrono::milliseconds::rep> max_age_ms_;
 };
@@ -57,6 +65,8 @@ class HeartbeatRegistry {
   };
 
   HeartbeatRegistry() = default;
+  /// Heartbeats of this registry measure their age on `clock`.
+  explicit HeartbeatRegistry(Clock clock) : clock_(std::move(clock)) {}
   HeartbeatRegistry(const HeartbeatRegistry&) = delete;
   HeartbeatRegistry& operator=(const HeartbeatRegistry&) = delete;
 
@@ -80,6 +90,7 @@ class HeartbeatRegistry {
       return std::hash<std::string_view>{}(text);
     }
   };
+  Clock clock_;  // empty: std::chrono::steady_clock::now
   mutable std::shared_mutex mutex_;
   std::unordered_map<std::string, std::unique_ptr<Heartbeat>, Hash, std::equal_to<>> beats_;
   std::vector<std::unique_ptr<Heartbeat>> retired_;  // removed, still referenced by callers

@@ -103,6 +103,9 @@ struct LoggingStats {
   std::uint64_t records_written = 0;  ///< records formatted by the backend
   std::uint64_t records_dropped = 0;  ///< queue full (drop policy), after shutdown, write errors
   std::uint64_t write_errors = 0;     ///< failed write() calls on log outputs
+  /// Producers waiting for queue space right now (block policy, queue full).
+  std::uint64_t producers_blocked = 0;
+  std::uint64_t producer_waits = 0;  ///< times a producer had to wait for queue space
 };
 LoggingStats stats() noexcept;
 

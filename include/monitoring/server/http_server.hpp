@@ -84,6 +84,9 @@ struct HttpServerStats {
   std::uint64_t requests = 0;              ///< responses sent (any status)
   std::uint64_t bad_requests = 0;          ///< requests refused as malformed or too large (4xx/505)
   std::uint64_t timeouts = 0;              ///< connections closed by a read/write/async timeout
+  /// Responses that did not fit the socket buffer and were finished in the background (a slow
+  /// reader or a large body); each one is under write_timeout.
+  std::uint64_t async_writes = 0;
 };
 
 /// HTTP/1.1 server over Boost.Asio/Beast, running on its own thread(s).
@@ -130,6 +133,9 @@ class HttpServer {
   std::uint16_t port() const noexcept;
   const std::string& host() const noexcept;
   bool running() const noexcept;
+  /// stop() has begun (no new connections; in-flight responses may still finish). running()
+  /// stays true until stop() returns.
+  bool stopping() const noexcept;
   HttpServerStats stats() const noexcept;
 
  private:

@@ -191,13 +191,8 @@ TEST(HealthChecker, HungCheckIsAbandonedAtItsTimeoutAndNotStartedAgain) {
 
   gate->open();
   // Once the call returns, the next request runs the check again.
-  bool reran = false;
-  for (int i = 0; i < 200 && !reran; ++i) {
-    HealthReport after = checker.check();
-    reran = find_check(after.checks, "hung")->status == Status::healthy;
-    if (!reran) std::this_thread::sleep_for(10ms);
-  }
-  EXPECT_TRUE(reran);
+  EXPECT_TRUE(testing::eventually(
+      [&] { return find_check(checker.check().checks, "hung")->status == Status::healthy; }));
   EXPECT_EQ(runs.load(), 2);
 }
 
@@ -216,7 +211,10 @@ TEST(HealthChecker, ChecksRunInParallel) {
 
 TEST(HealthChecker, CachedResultIsServedUntilItsTtlExpires) {
   std::atomic<int> runs{0};
-  HealthChecker checker(quiet());
+  testing::ManualClock clock;
+  CheckerOptions checker_options = quiet();
+  checker_options.clock = clock.function();
+  HealthChecker checker(checker_options);
   checker.add_check(
       "cached",
       [&] {
@@ -227,9 +225,13 @@ TEST(HealthChecker, CachedResultIsServedUntilItsTtlExpires) {
   EXPECT_EQ(checker.check().checks[0].message, "run 1");
   EXPECT_EQ(checker.check().checks[0].message, "run 1");
   EXPECT_EQ(runs.load(), 1);
-  std::this_thread::sleep_for(350ms);
+  clock.advance(299ms);
+  EXPECT_EQ(checker.check().checks[0].message, "run 1");
+  EXPECT_EQ(runs.load(), 1);
+  clock.advance(1ms);  // the result is 300 ms old: expired
   EXPECT_EQ(checker.check().checks[0].message, "run 2");
   EXPECT_EQ(runs.load(), 2);
+  EXPECT_EQ(checker.check().checks[0].message, "run 2");
 }
 
 TEST(HealthChecker, ZeroTtlRunsTheCheckForEveryRequest) {
@@ -253,19 +255,17 @@ TEST(HealthChecker, BackgroundIntervalRefreshesWithoutRequests) {
         return true;
       },
       background);
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (runs.load() < 3 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(5ms);
-  EXPECT_GE(runs.load(), 3);
+  EXPECT_TRUE(testing::eventually([&] { return runs.load() >= 3; }));
   // Requests read the latest background result instead of running the check.
   const int before = runs.load();
   HealthReport report = checker.check();
   EXPECT_EQ(report.checks[0].status, Status::healthy);
   EXPECT_LE(runs.load(), before + 1);  // at most one background tick in between
   EXPECT_TRUE(checker.remove_check("refreshed"));
-  std::this_thread::sleep_for(60ms);
   const int after_remove = runs.load();
-  std::this_thread::sleep_for(120ms);
+  // "No more runs" has no event to wait for: watch six intervals, in which a check that kept
+  // refreshing would run about six times. One tick may already have been under way.
+  std::this_thread::sleep_for(180ms);
   EXPECT_LE(runs.load(), after_remove + 1);
 }
 

@@ -36,11 +36,15 @@ TEST(HealthConcurrency, ParallelRequestsShareOneRunPerCheck) {
   std::vector<std::future<HealthReport>> callers;
   for (int i = 0; i < kCallers; ++i)
     callers.push_back(std::async(std::launch::async, [&] { return checker.check(); }));
-  // Let every caller attach to the run in flight before it completes.
-  std::this_thread::sleep_for(100ms);
+  // Every caller attaches to the one run in flight before it completes.
+  EXPECT_TRUE(testing::eventually(
+      [&] { return checker.stats().requests_waiting == static_cast<std::size_t>(kCallers); }));
+  EXPECT_EQ(runs.load(), 1);
   gate->open();
   for (auto& caller : callers) EXPECT_EQ(caller.get().status, Status::healthy);
-  EXPECT_LT(runs.load(), kCallers);
+  EXPECT_EQ(runs.load(), 1);
+  EXPECT_EQ(checker.stats().runs_started, 1u);
+  EXPECT_EQ(checker.stats().requests_waiting, 0u);
 }
 
 TEST(HealthConcurrency, ManyThreadsCheckingWhileChecksChangeAndTimeOut) {
@@ -91,12 +95,13 @@ TEST(HealthConcurrency, ManyThreadsCheckingWhileChecksChangeAndTimeOut) {
       checker.remove_check("churn");
     }
   });
-  std::this_thread::sleep_for(400ms);
+  // Enough rounds that requests overlap timeouts, cache expiry and the churn.
+  EXPECT_TRUE(testing::eventually([&] { return answered.load() >= 20 && calls.load() >= 20; }));
   stop = true;
   for (auto& thread : threads) thread.join();
   gate->open();
-  EXPECT_GT(answered.load(), 0);
-  EXPECT_GT(calls.load(), 0);
+  EXPECT_GE(answered.load(), 20);
+  EXPECT_GE(calls.load(), 20);
 }
 
 TEST(HealthConcurrency, ReadinessFlagsFlipWhileProbesRun) {
@@ -106,22 +111,32 @@ TEST(HealthConcurrency, ReadinessFlagsFlipWhileProbesRun) {
   std::atomic<bool> stop{false};
   std::atomic<int> ready_after_drain{0};
   std::atomic<bool> drained{false};
+  std::atomic<int> probes_done{0};
+  std::atomic<int> ready_seen{0};
   std::vector<std::thread> probes;
   for (int t = 0; t < 3; ++t) {
     probes.emplace_back([&] {
       while (!stop.load()) {
         const bool drain_seen = drained.load();
         ReadinessReport report = readiness.check();
+        if (report.ready) ++ready_seen;
         if (drain_seen && report.ready) ++ready_after_drain;
+        ++probes_done;
       }
     });
   }
-  std::this_thread::sleep_for(50ms);
+  // Each flip lands while probes run: wait for probes on each side of it.
+  auto more_probes = [&](int count) {
+    const int target = probes_done.load() + count;
+    return testing::eventually([&] { return probes_done.load() >= target; });
+  };
+  EXPECT_TRUE(more_probes(50));
+  EXPECT_EQ(ready_seen.load(), 0);  // not started yet
   readiness.mark_started();
-  std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(testing::eventually([&] { return ready_seen.load() > 0; }));
   readiness.begin_drain();
   drained = true;
-  std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(more_probes(50));
   stop = true;
   for (auto& probe : probes) probe.join();
   EXPECT_EQ(ready_after_drain.load(), 0);

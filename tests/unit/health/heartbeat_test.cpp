@@ -1,30 +1,36 @@
 #include <gtest/gtest.h>
 
-#include <thread>
-
 #include "monitoring/health.hpp"
+#include "support/manual_clock.hpp"
 
 namespace monitoring::health {
 namespace {
 
 using namespace std::chrono_literals;
+using monitoring::testing::ManualClock;
 
 TEST(Heartbeat, FreshUntilMaxAgePassesThenStaleUntilItBeatsAgain) {
-  HeartbeatRegistry registry;
+  ManualClock clock;
+  HeartbeatRegistry registry(clock.function());
   Heartbeat& loop = registry.heartbeat("bot_loop", 80ms);
   EXPECT_FALSE(loop.stale());
   EXPECT_FALSE(registry.any_stale());
-  std::this_thread::sleep_for(150ms);
+  clock.advance(80ms);  // exactly max_age: not stale yet
+  EXPECT_FALSE(loop.stale());
+  EXPECT_EQ(loop.age(), 80ms);
+  clock.advance(1ms);
   EXPECT_TRUE(loop.stale());
   EXPECT_TRUE(registry.any_stale());
   loop.beat();
   EXPECT_FALSE(registry.any_stale());
+  EXPECT_EQ(loop.age(), 0ms);
 }
 
 TEST(Heartbeat, CallingAgainBeatsReturnsTheSameHeartbeatAndUpdatesMaxAge) {
-  HeartbeatRegistry registry;
+  ManualClock clock;
+  HeartbeatRegistry registry(clock.function());
   Heartbeat& first = registry.heartbeat("worker", 50ms);
-  std::this_thread::sleep_for(100ms);
+  clock.advance(100ms);
   EXPECT_TRUE(first.stale());
   Heartbeat& second = registry.heartbeat("worker", 10s);
   EXPECT_EQ(&first, &second);
@@ -34,10 +40,11 @@ TEST(Heartbeat, CallingAgainBeatsReturnsTheSameHeartbeatAndUpdatesMaxAge) {
 }
 
 TEST(Heartbeat, SnapshotIsSortedAndRemovedHeartbeatsNoLongerCount) {
-  HeartbeatRegistry registry;
+  ManualClock clock;
+  HeartbeatRegistry registry(clock.function());
   registry.heartbeat("zeta", 20ms);
   registry.heartbeat("alpha", 10s);
-  std::this_thread::sleep_for(60ms);
+  clock.advance(60ms);
   auto entries = registry.snapshot();
   ASSERT_EQ(entries.size(), 2u);
   EXPECT_EQ(entries[0].name, "alpha");
@@ -45,13 +52,15 @@ TEST(Heartbeat, SnapshotIsSortedAndRemovedHeartbeatsNoLongerCount) {
   EXPECT_DOUBLE_EQ(entries[0].max_age_seconds, 10.0);
   EXPECT_EQ(entries[1].name, "zeta");
   EXPECT_TRUE(entries[1].stale);
-  EXPECT_GE(entries[1].age_seconds, 0.02);
+  EXPECT_DOUBLE_EQ(entries[1].age_seconds, 0.06);
+  EXPECT_DOUBLE_EQ(entries[0].age_seconds, 0.06);
 
   Heartbeat& zeta = registry.heartbeat("zeta", 20ms);
   EXPECT_TRUE(registry.remove("zeta"));
   EXPECT_FALSE(registry.remove("zeta"));
   zeta.beat();  // the reference stays valid after removal
-  std::this_thread::sleep_for(60ms);
+  clock.advance(60ms);
+  EXPECT_TRUE(zeta.stale());  // stale, but no longer watched
   EXPECT_FALSE(registry.any_stale());
   EXPECT_EQ(registry.size(), 1u);
 }
@@ -61,6 +70,16 @@ TEST(Heartbeat, RejectsEmptyNamesAndNonPositiveMaxAge) {
   EXPECT_THROW(registry.heartbeat("", 1s), Error);
   EXPECT_THROW(registry.heartbeat("loop", 0ms), Error);
   EXPECT_THROW(registry.heartbeat("loop", -5ms), Error);
+}
+
+TEST(Heartbeat, WithoutAClockAgesOnTheSteadyClock) {
+  Heartbeat beat("real", 10s);
+  const auto before = std::chrono::steady_clock::now();
+  beat.beat();
+  const auto age = beat.age();
+  EXPECT_GE(age, 0ms);
+  EXPECT_LE(age, std::chrono::steady_clock::now() - before);
+  EXPECT_FALSE(beat.stale());
 }
 
 TEST(Heartbeat, ProcessWideHeartbeatIsReachableFromNamespaceMonitoring) {

@@ -48,7 +48,8 @@ struct Endpoints {
   }
   ~Endpoints() { server.stop(); }
 
-  HeartbeatRegistry heartbeats;
+  testing::ManualClock clock;  // heartbeat ages move only when a test advances it
+  HeartbeatRegistry heartbeats{clock.function()};
   HealthChecker health;
   ReadinessChecker readiness;
   server::HttpServer server;
@@ -186,18 +187,19 @@ TEST(HealthRoutes, LiveTurns503WhenAHeartbeatStalls) {
 
   Heartbeat& loop = endpoints.heartbeats.heartbeat("bot_loop", 100ms);
   EXPECT_EQ(get(endpoints.server, "/live").status, 200);
-  std::this_thread::sleep_for(200ms);
+  endpoints.clock.advance(200ms);
   auto stalled = get(endpoints.server, "/live");
   EXPECT_EQ(stalled.status, 503);
   body = test_json::parse(stalled.body);
   EXPECT_EQ(body["status"].string, "stalled");
   EXPECT_TRUE(body["heartbeats"]["bot_loop"]["stale"].boolean);
-  EXPECT_GE(body["heartbeats"]["bot_loop"]["age_seconds"].number, 0.1);
+  EXPECT_NEAR(body["heartbeats"]["bot_loop"]["age_seconds"].number, 0.2, 1e-3);
   EXPECT_DOUBLE_EQ(body["heartbeats"]["bot_loop"]["max_age_seconds"].number, 0.1);
 
   loop.beat();
   EXPECT_EQ(get(endpoints.server, "/live").status, 200);
-  std::this_thread::sleep_for(200ms);
+  endpoints.clock.advance(200ms);
+  EXPECT_EQ(get(endpoints.server, "/live").status, 503);
   EXPECT_TRUE(endpoints.heartbeats.remove("bot_loop"));  // the loop ended on purpose
   EXPECT_EQ(get(endpoints.server, "/live").status, 200);
 }
@@ -215,7 +217,8 @@ TEST(HealthRoutes, HungCheckNeitherBlocksTheServerNorDelaysHealthPastItsTimeout)
     health_done = true;
     return response;
   });
-  std::this_thread::sleep_for(100ms);  // let /health start its check
+  // /health is waiting on the hung run, holding no server thread.
+  ASSERT_TRUE(testing::eventually([&] { return endpoints.health.stats().requests_waiting == 1; }));
   auto live = get(endpoints.server, "/live");
   EXPECT_EQ(live.status, 200);
   EXPECT_FALSE(health_done.load()) << "/live should not have waited for the hung check";

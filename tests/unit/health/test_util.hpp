@@ -11,6 +11,8 @@
 #include <string_view>
 
 #include "monitoring/health.hpp"
+#include "support/eventually.hpp"
+#include "support/manual_clock.hpp"
 
 namespace monitoring::testing {
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "monitoring/logging.hpp"
+#include "support/eventually.hpp"
 #include "support/json_reader.hpp"
 #include "unit/logging/test_support.hpp"
 
@@ -19,6 +21,7 @@ namespace {
 namespace logging = monitoring::logging;
 namespace context = monitoring::context;
 using monitoring::StructuredLogger;
+using monitoring::testing::eventually;
 using test_support::file_options;
 using test_support::flushed_records;
 using test_support::TempDir;
@@ -128,7 +131,9 @@ TEST_F(LoggingConcurrency, ReconfiguringWhileLoggingLosesNothing) {
     }
   });
   for (int round = 0; round < 3; ++round) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    // Each reconfiguration lands while the producer is logging: wait for its next records.
+    const int target = logged.load() + 200;
+    ASSERT_TRUE(eventually([&] { return logged.load() >= std::min(target, 40000); }));
     auto options = base;
     options.level =
         round % 2 ? monitoring::logging::Level::kInfo : monitoring::logging::Level::kDebug;
@@ -157,9 +162,11 @@ TEST_F(LoggingConcurrency, ShutdownWhileThreadsLogNeverCrashesAndEveryRecordIsAc
       }
     });
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Shut down while every thread is logging, and keep logging after it.
+  ASSERT_TRUE(eventually([&] { return logged.load() >= 3000; }));
   logging::shutdown();
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // logging after shutdown
+  const std::uint64_t at_shutdown = logged.load();
+  ASSERT_TRUE(eventually([&] { return logged.load() >= at_shutdown + 300; }));
   stop.store(true);
   for (auto& thread : threads) thread.join();
   // Starting again accounts for records that raced with the shutdown (dropped, counted).

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 
 #include "monitoring/logging/error_counter.hpp"
 #include "monitoring/metrics/registry.hpp"
+#include "support/eventually.hpp"
 #include "support/json_reader.hpp"
 #include "unit/logging/test_support.hpp"
 
@@ -743,12 +745,19 @@ TEST_F(LoggingTest, BlockPolicyLosesNothingWhenTheQueueIsFull) {
   logging::configure(options);
   const auto before = logging::stats();
   constexpr int kRecords = 2000;
-  std::thread producer([] {
+  std::atomic<bool> producer_returned{false};
+  std::thread producer([&producer_returned] {
     StructuredLogger logger("blocker");
     const std::string payload(500, 'p');
     for (int i = 0; i < kRecords; ++i) logger.info("record", {{"i", i}, {"payload", payload}});
+    producer_returned = true;
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the producer is blocked by now
+  // The queue fills while the observer holds the backend: the producer must be waiting for
+  // space, not dropping and not done.
+  const bool blocked =
+      monitoring::testing::eventually([] { return logging::stats().producers_blocked > 0; });
+  EXPECT_TRUE(blocked);
+  EXPECT_FALSE(producer_returned.load());
   {
     std::lock_guard lock(mutex);
     release = true;
@@ -759,6 +768,8 @@ TEST_F(LoggingTest, BlockPolicyLosesNothingWhenTheQueueIsFull) {
   ASSERT_EQ(records.size(), static_cast<std::size_t>(kRecords));
   for (int i = 0; i < kRecords; ++i) ASSERT_EQ(records[static_cast<std::size_t>(i)]["i"].number, i);
   EXPECT_EQ(logging::stats().records_dropped, before.records_dropped);
+  EXPECT_GT(logging::stats().producer_waits, before.producer_waits);
+  EXPECT_EQ(logging::stats().producers_blocked, 0u);
 }
 
 TEST_F(LoggingTest, CopiedAndMovedLoggers) {

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "monitoring/logging.hpp"
+#include "support/eventually.hpp"
 #include "support/json_reader.hpp"
 #include "unit/logging/test_support.hpp"
 
@@ -31,16 +32,7 @@ class RotationTest : public ::testing::Test {
   TempDir dir_;
 };
 
-// Waits until `predicate` holds (the backend works asynchronously), at most 5 s.
-template <class Predicate>
-bool eventually(Predicate predicate) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!predicate()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
-}
+using monitoring::testing::eventually;
 
 TEST_F(RotationTest, RotatesBySizeAndKeepsTheBackupCount) {
   auto options = file_options(dir_.path());

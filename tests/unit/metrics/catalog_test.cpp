@@ -246,7 +246,7 @@ TEST_F(CatalogTest, TrackTimeObservesIntoTheMatchingHistogramOnly) {
     const std::string before = serialize(registry());
     {
       auto timer = PrometheusMetrics::track_time(c.kind, c.labels);
-      std::this_thread::sleep_for(20ms);
+      std::this_thread::sleep_for(20ms);  // the point: a duration the timer must measure
     }
     const std::string after = serialize(registry());
     EXPECT_EQ(sample_or_zero(after, c.count_series), sample_or_zero(before, c.count_series) + 1)
@@ -337,7 +337,7 @@ TEST_F(CatalogTest, ScopedTimerStopCancelAndMove) {
 TEST_F(CatalogTest, TimedKeepsTheSignatureAndTimesEachCall) {
   const auto c = timer_cases("ut_timed")[2];
   auto doubled = PrometheusMetrics::timed(c.kind, c.labels, [](int payment_id) {
-    std::this_thread::sleep_for(10ms);
+    std::this_thread::sleep_for(10ms);  // the point: a duration the wrapper must measure
     return payment_id * 2;
   });
   static_assert(std::is_invocable_r_v<int, decltype(doubled)&, int>);
@@ -377,7 +377,7 @@ TEST_F(CatalogTest, TimedForwardsReferencesMoveOnlyArgumentsAndVoid) {
 TEST_F(CatalogTest, TimedRethrowsAndStillRecordsTheTime) {
   const auto c = timer_cases("ut_throw")[0];
   auto failing = PrometheusMetrics::timed(c.kind, c.labels, [](int id) -> int {
-    std::this_thread::sleep_for(10ms);
+    std::this_thread::sleep_for(10ms);  // the point: a duration recorded despite the throw
     throw std::invalid_argument("payment " + std::to_string(id) + " declined");
   });
   const double count_before = scraped(c.count_series);

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <string>
 #include <thread>
 
@@ -50,9 +51,12 @@ TEST(ProcessCollectorTest, AllSevenMetricsWithTypes) {
 }
 
 TEST(ProcessCollectorTest, ValuesArePlausible) {
-  std::thread helper_thread([] { std::this_thread::sleep_for(std::chrono::milliseconds(300)); });
+  // A second thread that is alive for the whole scrape.
+  std::promise<void> scraped;
+  std::thread helper_thread([done = scraped.get_future()] { done.wait(); });
   const double now = unix_now();
   const std::string text = scrape_process_metrics();
+  scraped.set_value();
   helper_thread.join();
 
   const double cpu = sample_value(text, "process_cpu_seconds_total").value_or(-1);

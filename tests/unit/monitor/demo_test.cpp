@@ -13,6 +13,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -20,8 +21,9 @@
 #include <vector>
 
 #include "monitoring/monitoring.hpp"
-#include "raw_http.hpp"
 #include "support/catalog_series.hpp"
+#include "support/eventually.hpp"
+#include "support/http_client.hpp"
 
 extern char** environ;
 
@@ -92,31 +94,34 @@ class DemoProcess {
 
   /// The exit code, or -1 (and the process killed) if it did not exit within `timeout`.
   int wait_exit(std::chrono::seconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return -1;
+    int code = -1;
+    testing::eventually(
+        [&] {
+          int status = 0;
+          if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
+          pid_ = -1;
+          code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+          return true;
+        },
+        timeout, std::chrono::milliseconds(20));
+    return code;
   }
 
   /// The port from the "listening on host:port" line; 0 if none appears within `timeout`.
   std::uint16_t wait_port(std::chrono::seconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      const std::string text = out();
-      if (const auto at = text.find("listening on 127.0.0.1:"); at != std::string::npos) {
-        const auto end = text.find('\n', at);
-        if (end != std::string::npos)
-          return static_cast<std::uint16_t>(std::stoi(text.substr(at + 23, end - at - 23)));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return 0;
+    std::uint16_t port = 0;
+    testing::eventually(
+        [&] {
+          const std::string text = out();
+          const auto at = text.find("listening on 127.0.0.1:");
+          if (at == std::string::npos) return false;
+          const auto end = text.find('\n', at);
+          if (end == std::string::npos) return false;
+          port = static_cast<std::uint16_t>(std::stoi(text.substr(at + 23, end - at - 23)));
+          return true;
+        },
+        timeout, std::chrono::milliseconds(20));
+    return port;
   }
 
   void signal(int number) { ::kill(pid_, number); }
@@ -183,7 +188,13 @@ TEST_F(MonitoringDemo, StopsCleanlyOnSigtermAndSigint) {
     const std::uint16_t port = demo.wait_port(std::chrono::seconds(30));
     ASSERT_NE(port, 0) << demo.out() << demo.err();
     EXPECT_EQ(testing::raw_get(port, "/live").status, 200);
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let traffic flow
+    // Stop it mid-traffic: once its simulated bot has handled updates.
+    EXPECT_TRUE(testing::eventually(
+        [&] {
+          static const std::regex handled(R"(bot_handler_duration_seconds_count\{[^}]*\} [1-9])");
+          return std::regex_search(testing::raw_get(port, "/metrics").body, handled);
+        },
+        std::chrono::seconds(30), std::chrono::milliseconds(20)));
     demo.signal(signal);
     EXPECT_EQ(demo.wait_exit(std::chrono::seconds(30)), 0) << "signal " << signal << "\n"
                                                            << demo.err();
@@ -220,13 +231,14 @@ TEST_F(MonitoringDemo, DrivesEveryCatalogMetric) {
   const std::vector<std::string>& series = testing::catalog_series();
 
   std::vector<std::string> missing = series;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(45);
   std::string exposition;
-  while (!missing.empty() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    exposition = testing::raw_get(port, "/metrics").body;
-    std::erase_if(missing, [&](const std::string& name) { return has_data(exposition, name); });
-  }
+  testing::eventually(
+      [&] {
+        exposition = testing::raw_get(port, "/metrics").body;
+        std::erase_if(missing, [&](const std::string& name) { return has_data(exposition, name); });
+        return missing.empty();
+      },
+      std::chrono::seconds(45), std::chrono::milliseconds(500));
   EXPECT_THAT(missing, ::testing::IsEmpty()) << exposition;
   // Each handler and both providers show up.
   for (const char* handler : {"start", "help", "profile", "buy", "callback_query", "text"})

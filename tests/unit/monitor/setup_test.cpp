@@ -16,7 +16,7 @@
 #include "core/time.hpp"
 #include "monitoring/monitoring.hpp"
 #include "monitoring/server/http_server.hpp"
-#include "raw_http.hpp"
+#include "support/http_client.hpp"
 
 namespace monitoring {
 namespace {

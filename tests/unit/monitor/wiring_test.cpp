@@ -17,7 +17,8 @@
 #include <vector>
 
 #include "monitoring/monitoring.hpp"
-#include "raw_http.hpp"
+#include "support/eventually.hpp"
+#include "support/http_client.hpp"
 
 namespace monitoring {
 namespace {
@@ -149,8 +150,8 @@ TEST(SetupWiring, ShutdownDrainsReadinessWhileEverythingElseServes) {
   ASSERT_EQ(raw_get(port, "/ready").status, 200);
 
   std::thread stopper([&] { shutdown_monitoring(server); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // inside the drain period
-  EXPECT_EQ(raw_get(port, "/ready").status, 503);
+  // Inside the drain period: /ready turned 503 while everything else still serves.
+  ASSERT_TRUE(testing::eventually([&] { return raw_get(port, "/ready").status == 503; }));
   EXPECT_EQ(raw_get(port, "/live").status, 200);
   EXPECT_EQ(raw_get(port, "/metrics").status, 200);
   EXPECT_EQ(raw_get(port, "/health").status, 200);
@@ -163,7 +164,8 @@ TEST(SetupWiring, StalledHeartbeatTurnsLiveUnavailable) {
   auto server = setup_monitoring(loopback_config(dir.path()));
   health::Heartbeat& beat = heartbeat("wiring_test_loop", std::chrono::milliseconds(200));
   EXPECT_EQ(raw_get(server.port(), "/live").status, 200);
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  // The process-wide registry runs on the real clock: wait until the beat is stale.
+  ASSERT_TRUE(testing::eventually([&] { return beat.stale(); }));
   const auto stalled = raw_get(server.port(), "/live");
   EXPECT_EQ(stalled.status, 503) << stalled.body;
   EXPECT_THAT(stalled.body, HasSubstr("wiring_test_loop"));

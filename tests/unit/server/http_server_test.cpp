@@ -10,7 +10,8 @@
 #include <thread>
 
 #include "monitoring/error.hpp"
-#include "unit/server/test_client.hpp"
+#include "support/eventually.hpp"
+#include "support/http_client.hpp"
 
 namespace monitoring::server {
 namespace {
@@ -18,7 +19,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::Client;
 using testing::eventually;
-using testing::ParsedResponse;
+using testing::HttpResponse;
 
 HttpServerOptions local_options() {
   HttpServerOptions options;
@@ -72,7 +73,8 @@ TEST_F(HttpServerTest, ServesARouteWithLengthTypeAndDate) {
   EXPECT_EQ(response->body, "hello world");
   EXPECT_EQ(response->header("content-length"), "11");
   EXPECT_EQ(response->header("content-type"), "text/plain; charset=utf-8");
-  EXPECT_TRUE(response->header("date").ends_with(" GMT")) << response->header("date");
+  EXPECT_TRUE(response->header("date").value_or("").ends_with(" GMT"))
+      << response->header("date").value_or("(none)");
   EXPECT_FALSE(response->has_header("connection"));  // HTTP/1.1 keep-alive is the default
 }
 
@@ -251,6 +253,7 @@ TEST_F(HttpServerTest, NoContentResponsesCarryNoBody) {
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 204);
   EXPECT_FALSE(response->has_header("content-length"));
+  EXPECT_TRUE(response->has_header("date"));
   EXPECT_NE(response->header("date"), "forged");
   EXPECT_EQ(response->header("x-kept"), "yes");
   EXPECT_TRUE(client.pending().empty());
@@ -332,6 +335,7 @@ TEST_F(HttpServerTest, AsyncHandlerAnsweredFromAnotherThread) {
     std::string query(request.query);  // copy: the request dies when we return
     std::lock_guard lock(mutex_);
     helpers_.emplace_back([respond, query] {
+      // The delay is the point: the answer comes well after the handler returned.
       std::this_thread::sleep_for(20ms);
       respond(text("later:" + query));
       respond(text("second call is ignored"));
@@ -608,6 +612,8 @@ TEST_F(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
   server_->route_async("/slow", [&](const Request&, Responder respond) {
     std::lock_guard lock(mutex_);
     helpers_.emplace_back([respond] {
+      // The delay is the point: the requests behind this one are answered first and must be
+      // held back until it is sent.
       std::this_thread::sleep_for(50ms);
       respond(text("SLOW"));
     });
@@ -643,7 +649,7 @@ TEST_F(HttpServerTest, RequestSplitIntoTinyPiecesIsAssembled) {
   const std::string request = "GET /hello HTTP/1.1\r\nHost: t\r\nX-A: 1\r\n\r\n";
   for (char c : request) {
     ASSERT_TRUE(client.send(std::string(1, c)));
-    std::this_thread::sleep_for(1ms);
+    std::this_thread::sleep_for(1ms);  // the point: each byte arrives in a read of its own
   }
   const auto response = client.read_response();
   ASSERT_TRUE(response);
@@ -658,7 +664,9 @@ TEST_F(HttpServerTest, LargeResponseToASlowReader) {
   server_->start();
   Client client(port(), /*receive_buffer=*/8192);
   ASSERT_TRUE(client.send("GET /big HTTP/1.1\r\nHost: t\r\n\r\n"));
-  std::this_thread::sleep_for(100ms);  // the server must have gone async by now
+  // The 4 MiB answer cannot fit the small receive buffer: the server finishes it in the
+  // background, and must go on serving others meanwhile.
+  ASSERT_TRUE(testing::eventually([&] { return server_->stats().async_writes >= 1; }));
   Client other(port());
   const auto quick = other.get("/hello");
   ASSERT_TRUE(quick);
@@ -684,7 +692,7 @@ TEST_F(HttpServerTest, SlowlorisIsClosedAfterReadTimeoutWhileOthersAreServed) {
   const auto sent_at = std::chrono::steady_clock::now();
   // Trickle a byte now and then: a per-read timeout would never fire, a per-request one does.
   for (int i = 0; i < 2; ++i) {
-    std::this_thread::sleep_for(50ms);
+    std::this_thread::sleep_for(50ms);  // the point: a client that trickles bytes
     Client other(port());
     const auto response = other.get("/hello");
     ASSERT_TRUE(response);
@@ -902,8 +910,9 @@ TEST(HttpServer, StopLetsInFlightResponseFinish) {
   std::promise<void> handler_entered;
   HttpServer server(local_options());
   server.route_async("/slow", [&](const Request&, Responder respond) {
-    helper = std::thread([respond] {
-      std::this_thread::sleep_for(200ms);
+    helper = std::thread([respond, &server] {
+      // Answer only once stop() is under way: the response must still get out.
+      EXPECT_TRUE(testing::eventually([&] { return server.stopping(); }));
       respond(text("finished"));
     });
     handler_entered.set_value();
