@@ -76,7 +76,8 @@ class Scrubber {
   /// Removes the user-info of everything URL-like in `text`, without parsing the URLs so
   /// malformed values are covered too: after a scheme-like word followed by `://`, `:/` or
   /// `//`, everything up to the last '@' before the next whitespace, quote, '<' or '>'
-  /// becomes "[Filtered]" (the scheme and what follows the '@' stay). Returns false and leaves
+  /// becomes "[Filtered]" (the scheme and what follows the '@' stay). A value starting with
+  /// `//user:password@` (scheme forgotten) is covered as well. Returns false and leaves
   /// `out` untouched when there is nothing to remove (no allocation).
   static bool redact_url_userinfo(std::string_view text, std::string& out);
   /// Convenience: `text` with the user-info of its URLs removed.

@@ -75,8 +75,13 @@ struct Catalog {
   Family<Gauge>& payment_availability;
 };
 
+void install_catalog_hooks() noexcept;
+
 Catalog& catalog() {
-  static Catalog* instance = new Catalog(Registry::default_registry());
+  static Catalog* instance = [] {
+    install_catalog_hooks();
+    return new Catalog(Registry::default_registry());
+  }();
   return *instance;
 }
 
@@ -218,8 +223,10 @@ namespace {
 
 // The cross-wiring the lower components leave to the catalog: logged exceptions count in
 // errors_total, health checks feed the panel latency and provider availability. Installed
-// at static initialization of this file, which every program that uses the catalog or
-// setup_monitoring links.
+// when the catalog is first used (register_catalog, setup_monitoring, the default checks,
+// any catalog metric) and, as early as possible, at static initialization whenever the
+// linker keeps this file: a static library drops an object nothing references, so static
+// initialization alone is not enough.
 void count_logged_error(std::string_view error_type, std::string_view module) noexcept {
   try {
     PrometheusMetrics::increment_errors(error_type, module);
@@ -241,11 +248,12 @@ void record_payment_check(std::string_view payment_system, bool available) noexc
 constinit const health::HttpCheckObserver kHealthCheckObserver{observe_panel_answer,
                                                                record_payment_check};
 
-[[maybe_unused]] const bool kCatalogWired = [] {
+void install_catalog_hooks() noexcept {
   logging::set_error_counter(count_logged_error);
   health::set_http_check_observer(&kHealthCheckObserver);
-  return true;
-}();
+}
+
+[[maybe_unused]] const bool kCatalogWired = (install_catalog_hooks(), true);
 
 }  // namespace
 

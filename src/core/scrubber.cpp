@@ -506,17 +506,26 @@ bool Scrubber::redact_url_userinfo(std::string_view s, std::string& out) {
     const bool has_scheme = scheme_begin < sep_begin && is_alnum(s[scheme_begin]) &&
                             !is_digit(s[scheme_begin]) &&
                             (scheme_begin == 0 || s[scheme_begin - 1] != '/');
-    if (!has_scheme) {
+    // A scheme-relative "//user:password@host" (the scheme forgotten) where a value starts.
+    const bool starts_value = s[sep_begin] == '/' && sep_end == sep_begin + 2 &&
+                              (sep_begin == 0 || ends_url_in_text(s[sep_begin - 1]) ||
+                               s[sep_begin - 1] == '=' || s[sep_begin - 1] == '(');
+    if (!has_scheme && !starts_value) {
       slash = sep_end;
       continue;
     }
     std::size_t end = sep_end;
     std::size_t last_at = std::string_view::npos;
+    std::size_t first_colon = std::string_view::npos;
     while (end < n && !ends_url_in_text(s[end])) {
       if (s[end] == '@') last_at = end;
+      if (s[end] == ':' && first_colon == std::string_view::npos) first_colon = end;
       ++end;
     }
-    if (last_at != std::string_view::npos && last_at > sep_end) rewriter.replace(sep_end, last_at);
+    // Without a scheme only "user:password@" counts, so "//host/a@b" paths stay.
+    const bool userinfo = last_at != std::string_view::npos && last_at > sep_end &&
+                          (has_scheme || first_colon < last_at);
+    if (userinfo) rewriter.replace(sep_end, last_at);
     slash = end;
   }
   return rewriter.finish(out);

@@ -85,7 +85,7 @@ std::string normalize_database_url(std::string_view url) {
     PQfreemem(error);
     // libpq may quote pieces of the URL back; never the password.
     throw ConfigError("database URL '" + scrub_message(url) +
-                      "' is malformed: " + scrub_message(reason, {database_password(normalized)}));
+                      "' is malformed: " + scrub_message(reason, database_secrets(normalized)));
   }
   return normalized;
 }
@@ -107,6 +107,13 @@ std::string database_password(const std::string& conninfo) {
     if (std::string_view(option->keyword) == "password" && option->val != nullptr)
       return option->val;
   return {};
+}
+
+std::vector<std::string> database_secrets(const std::string& conninfo) {
+  std::vector<std::string> secrets = userinfo_password_pieces(conninfo);
+  if (std::string password = database_password(conninfo); !password.empty())
+    secrets.push_back(std::move(password));
+  return secrets;
 }
 
 std::string validate_table_name(std::string_view table) {
@@ -138,7 +145,7 @@ int compare_versions(std::string_view a, std::string_view b) {
 }
 
 PgConnection::PgConnection(const std::string& conninfo, Clock::time_point deadline)
-    : password_(database_password(conninfo)) {
+    : secrets_(database_secrets(conninfo)) {
   const char* keywords[] = {"dbname", "fallback_application_name", nullptr};
   const char* values[] = {conninfo.c_str(), "monitoring-health", nullptr};
   conn_ = PQconnectStartParams(keywords, values, /*expand_dbname=*/1);
@@ -147,7 +154,7 @@ PgConnection::PgConnection(const std::string& conninfo, Clock::time_point deadli
     std::string message = "connection failed: " + trim_message(PQerrorMessage(conn_));
     PQfinish(conn_);
     conn_ = nullptr;
-    throw Error(scrub_message(message, {password_}));
+    throw Error(scrub_message(message, secrets_));
   }
   PostgresPollingStatusType state = PGRES_POLLING_WRITING;
   try {
@@ -173,7 +180,7 @@ int PgConnection::server_version() const noexcept {
 
 void PgConnection::fail(std::string_view what) const {
   throw Error(
-      scrub_message(std::string(what) + ": " + trim_message(PQerrorMessage(conn_)), {password_}));
+      scrub_message(std::string(what) + ": " + trim_message(PQerrorMessage(conn_)), secrets_));
 }
 
 void PgConnection::wait(bool for_write, Clock::time_point deadline, std::string_view what) const {
@@ -214,7 +221,7 @@ std::vector<PgConnection::Row> PgConnection::query(const std::string& sql,
     while (PQisBusy(conn_) == 0) {
       ResultPtr result(PQgetResult(conn_));
       if (!result) {
-        if (!error.empty()) throw Error(scrub_message(error, {password_}));
+        if (!error.empty()) throw Error(scrub_message(error, secrets_));
         return rows;
       }
       const ExecStatusType status = PQresultStatus(result.get());

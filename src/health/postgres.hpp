@@ -22,6 +22,11 @@ std::string normalize_database_url(std::string_view url);
 /// The password inside a conninfo string or URL ("" when none), for scrubbing messages.
 std::string database_password(const std::string& conninfo);
 
+/// Everything of a conninfo string or URL that messages must not show: libpq's password and
+/// the pieces of the raw user-info's password (userinfo_password_pieces), which libpq may have
+/// read as a host, port or database when the password holds an unencoded '/'.
+std::vector<std::string> database_secrets(const std::string& conninfo);
+
 /// Splits "[schema.]table" into plain identifiers ([A-Za-z_][A-Za-z0-9_]*); throws ConfigError.
 std::string validate_table_name(std::string_view table);
 
@@ -54,7 +59,7 @@ class PgConnection {
             std::string_view what) const;
 
   pg_conn* conn_ = nullptr;
-  std::string password_;
+  std::vector<std::string> secrets_;
 };
 
 }  // namespace monitoring::health::detail

@@ -2,6 +2,7 @@
 
 #include "monitoring/monitor/default_checks.hpp"
 
+#include "monitoring/catalog/catalog.hpp"
 #include "monitoring/health/checks.hpp"
 #include "monitoring/monitor.hpp"
 
@@ -29,6 +30,9 @@ CheckOptions background(std::chrono::milliseconds interval, std::chrono::millise
 
 HealthChecker default_health_checker(const MonitoringConfig& config, CheckerOptions options,
                                      DefaultChecksOptions timing) {
+  // The panel and payment checks feed catalog metrics; registering the catalog also wires
+  // those checks to it.
+  metrics::register_catalog();
   // Build every check first: a malformed setting throws before any thread starts.
   std::vector<std::pair<std::string, std::pair<CheckFunction, CheckOptions>>> checks;
   const auto local = [&](bool critical) {

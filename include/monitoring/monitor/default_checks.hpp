@@ -10,8 +10,9 @@ namespace monitoring {
 
 /// The default /health checks: `database` (critical), `redis` (critical), `telegram`, `panel`
 /// and `payment:<name>` (non-critical), each only when its URL or token is configured. They
-/// refresh in the background at `timing`'s intervals. Throws ConfigError naming the malformed
-/// setting.
+/// refresh in the background at `timing`'s intervals. Registers the metric catalog: the panel
+/// check feeds `panel_api_response_time{endpoint="health_check"}` and each payment check
+/// sets `payment_system_availability`. Throws ConfigError naming the malformed setting.
 health::HealthChecker default_health_checker(const MonitoringConfig& config,
                                              health::CheckerOptions options = {},
                                              health::DefaultChecksOptions timing = {});

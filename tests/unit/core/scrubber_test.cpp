@@ -207,6 +207,9 @@ TEST(Scrubber, UrlUserinfoIsRemovedFromWellFormedAndMalformedUrls) {
       {"a redis://x:1@h and amqp://y:2@k end",
        "a redis://[Filtered]@h and amqp://[Filtered]@k end"},
       {"{\"url\":\"redis://u:p@h\"}", "{\"url\":\"redis://[Filtered]@h\"}"},
+      {"//app:S3cretPassw0rd@h/app", "//[Filtered]@h/app"},  // scheme forgotten
+      {"value \"//app:pw@h\"", "value \"//[Filtered]@h\""},
+      {"url=//app:pw@h", "url=//[Filtered]@h"},
   };
   for (const auto& [input, expected] : cases)
     EXPECT_EQ(Scrubber::redact_url_userinfo(input), expected) << input;
@@ -215,7 +218,8 @@ TEST(Scrubber, UrlUserinfoIsRemovedFromWellFormedAndMalformedUrls) {
 TEST(Scrubber, UrlUserinfoRedactionLeavesOtherTextAlone) {
   for (const std::string text :
        {"no url here, mail bob@example.com", "https://example.com/path", "redis://h:6379/0",
-        "path a/b//c", "12:30/day x@y", "postgresql://[Filtered]@db/app", "redis://@host", ""}) {
+        "path a/b//c", "12:30/day x@y", "//cdn.example.com/a@2x.png",
+        "postgresql://[Filtered]@db/app", "redis://@host", ""}) {
     std::string out = "untouched";
     EXPECT_FALSE(Scrubber::redact_url_userinfo(text, out)) << text;
     EXPECT_EQ(out, "untouched");

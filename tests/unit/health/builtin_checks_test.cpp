@@ -303,6 +303,39 @@ TEST(DatabaseUrl, NormalizesDriverSuffixesAndRejectsGarbage) {
   EXPECT_EQ(detail::database_password("postgresql://db/bot"), "");
 }
 
+TEST(DatabaseUrl, PasswordPiecesAreFoundWithoutParsing) {
+  EXPECT_EQ(detail::userinfo_password_pieces("postgresql://app:S3cret/Passw0rd@127.0.0.1:5432/db"),
+            (std::vector<std::string>{"S3cret/Passw0rd", "S3cret", "Passw0rd"}));
+  EXPECT_EQ(detail::userinfo_password_pieces("redis://:a?b#c@h"),
+            (std::vector<std::string>{"a?b#c", "a", "b", "c"}));
+  EXPECT_EQ(detail::userinfo_password_pieces("postgresql://bot:plain@db/bot"),
+            (std::vector<std::string>{"plain"}));
+  EXPECT_TRUE(detail::userinfo_password_pieces("postgresql://bot@db/bot").empty());
+  EXPECT_TRUE(detail::userinfo_password_pieces("postgresql://db:5432/bot").empty());
+}
+
+// libpq reads "app:S3cret" as host and port when the password holds an unencoded '/', and
+// its message quotes the "port" back; /health is public by default.
+TEST(DatabaseCheck, PasswordWithSlashNeverReachesTheMessage) {
+  const std::string url = "postgresql://app:S3cret/Passw0rd@127.0.0.1:5432/db";
+  CheckResult result;
+  try {
+    result = postgres_check(url)(within(2s));
+  } catch (const std::exception& error) {
+    result = CheckResult::unhealthy(error.what());
+  }
+  EXPECT_EQ(result.status, Status::unhealthy);
+  EXPECT_NE(result.message.find("port"), std::string::npos) << result.message;
+  EXPECT_EQ(result.message.find("S3cret"), std::string::npos) << result.message;
+  EXPECT_EQ(result.message.find("Passw0rd"), std::string::npos) << result.message;
+
+  HealthChecker checker(testing::quiet());
+  checker.add_check("database", postgres_check(url), testing::options(2s, 0ms));
+  const std::string body = to_json(checker.check());
+  EXPECT_NE(body.find("unhealthy"), std::string::npos) << body;
+  EXPECT_EQ(body.find("S3cret"), std::string::npos) << body;
+}
+
 TEST(DatabaseCheck, UnreachableOrSilentServerIsUnhealthyWithinTheDeadline) {
   const int port = testing::closed_loopback_port();
   const std::string url = "postgresql://bot:Pa55word99@127.0.0.1:" + std::to_string(port) + "/bot";

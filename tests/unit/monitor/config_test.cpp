@@ -335,6 +335,96 @@ TEST(MonitoringConfigAgreesWithChecks, MalformedUrlsLoseTheirPasswordInMessages)
   }
 }
 
+// Realistic typos around a credential, for every variable that takes a URL: whatever the
+// value, a rejected one is named without its password (nor any 6-character piece of it).
+TEST(MonitoringConfigAgreesWithChecks, NoTypoAroundACredentialEchoesIt) {
+  const std::string secret = "S3cretPassw0rd";
+  const std::vector<std::string> shapes = {
+      "\"postgresql://app:@SECRET@@db/app\"",  // stray quotes
+      "'redis://:@SECRET@@127.0.0.1:6379'",
+      " postgresql://app:@SECRET@@db/app",  // leading space
+      "postgresql://app:@SECRET@@db/app ",
+      "postgresql://app:S3cret/Passw0rd@127.0.0.1:5432/db",  // '/' in the password
+      "redis://:S3cret/Passw0rd@127.0.0.1:6379",
+      "redis://:S3cret?Passw0rd@127.0.0.1:6379",
+      "redis://:S3cret#Passw0rd@127.0.0.1:6379",
+      "https//admin:@SECRET@@h",  // lost ':'
+      "https:/admin:@SECRET@@h",  // lost '/'
+      "postgresql:/app:@SECRET@@h/app",
+      "postgresql:app:@SECRET@@h/app",
+      "//app:@SECRET@@h/app",  // no scheme
+      "app:@SECRET@@h/app",
+      "htps://admin:@SECRET@@h",  // misspelt scheme
+      "postgresql//app:@SECRET@@db/app",
+      "redis//:@SECRET@@h:6379",
+      "postgresql://app:@SECRET@@db:5432x/app",  // bad port
+      "postgresql://app:@SECRET@@db:99999/app",
+      "redis://:@SECRET@@h:port/0",
+      "redis://:@SECRET@@h:6379/db0",  // bad database
+      "https://admin:@SECRET@@h:0/",
+      "https://admin:@SECRET@@[::1/",  // unclosed IPv6
+      "https://admin:@SECRET@@",       // no host
+      "https://admin:@SECRET@@ h",
+      "https://admin:@SECRET@@h\tx",
+      "postgresql://app:@SECRET@@db/app?sslmode=maybe",
+      "postgresql://app:@SECRET@@db/app?no_such_option=1",
+      "postgresql://app:@SECRET@@db/app?password=@SECRET@",
+      "https://h/?token=@SECRET@",
+      "https://h/?api_key=@SECRET@&x=1",
+      "postgresql://app:@SECRET@@@db/app",  // '@' in the password, unencoded
+      "postgresql://app:@SECRET@%@db/app",  // stray '%'
+      "http://admin:@SECRET@@h\r\nX-Injected: 1",
+      "ftp://admin:@SECRET@@h/",  // wrong scheme for the variable
+  };
+  std::vector<std::string> pieces;
+  for (std::size_t i = 0; i + 6 <= secret.size(); ++i) pieces.push_back(secret.substr(i, 6));
+  for (const std::string variable :
+       {"DATABASE_URL", "REDIS_URL", "PANEL_URL", "TELEGRAM_API_URL", "PAYMENT_SYSTEMS"}) {
+    for (std::string value : shapes) {
+      for (std::size_t at = value.find("@SECRET@"); at != std::string::npos;
+           at = value.find("@SECRET@"))
+        value.replace(at, 8, secret);
+      if (variable == "PAYMENT_SYSTEMS") value = "yookassa=" + value;
+      std::string message;
+      try {
+        (void)from({{variable, value}});
+        continue;  // accepted: what checks say about it is the health tests' business
+      } catch (const ConfigError& error) {
+        message = error.what();
+      }
+      EXPECT_THAT(message, HasSubstr(variable)) << value;
+      for (const std::string& piece : pieces)
+        EXPECT_THAT(message, Not(HasSubstr(piece))) << variable << "=" << value;
+    }
+  }
+}
+
+// Secret variables are never echoed, whatever is wrong with them.
+TEST(MonitoringConfigAgreesWithChecks, RejectedSecretVariablesAreNotEchoed) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"TELEGRAM_TOKEN", "123456:S3cretPassw0rdS3cretPassw0rd xyz"},
+      {"TELEGRAM_TOKEN", "\"123456789:AAHS3cretPassw0rdS3cretPassw0rdAAAAAA\""},
+      {"TELEGRAM_TOKEN", "S3cretPassw0rd"},
+      {"TELEGRAM_TOKEN", "bot123456789:AAHS3cretPassw0rdS3cretPassw0rdAAAAAA"},
+      {"MONITORING_AUTH_TOKEN", "S3cretPassw0rd\n"},
+      {"MONITORING_AUTH_TOKEN", " S3cretPassw0rd"},
+      {"MONITORING_AUTH_TOKEN", "S3cret Passw0rd"},
+      {"MONITORING_AUTH_TOKEN", "S3cretPassw0rd\x01"},
+  };
+  for (const auto& [variable, value] : cases) {
+    std::string message;
+    try {
+      (void)from({{variable, value}});
+      continue;
+    } catch (const ConfigError& error) {
+      message = error.what();
+    }
+    EXPECT_THAT(message, HasSubstr(variable)) << value;
+    EXPECT_THAT(message, Not(HasSubstr("S3cret"))) << variable << "=" << value;
+    EXPECT_THAT(message, Not(HasSubstr("Passw0rd"))) << variable << "=" << value;
+  }
+}
+
 // --- PAYMENT_SYSTEMS and LOG_LEVELS -----------------------------------------------------------
 
 TEST(MonitoringConfigLists, PaymentSystemsWithWhitespaceAndTrailingComma) {
