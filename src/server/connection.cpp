@@ -287,7 +287,7 @@ Connection::Parse Connection::parse() {
     if (ec == http::error::need_more) return Parse::kNeedMore;
     if (ec) {
       if (ec == http::error::header_limit)
-        respond_error(431);
+        respond_error(head_too_large_status());
       else if (ec == http::error::body_limit)
         respond_error(413);
       else if (request_.framing_status != 0)
@@ -312,6 +312,23 @@ void Connection::send_continue() {
   socket_.write_some(asio::buffer(kContinue.data(), kContinue.size()), ec);
 }
 
+unsigned Connection::head_too_large_status() const {
+  // RFC 9112 §3: a request-target longer than the server parses MUST get 414. The limit is on
+  // the whole head, so tell the two apart by the request line: not parsed yet, with a method,
+  // a space and no line end within the limit, it is a target too long; otherwise the header
+  // fields are (431).
+  if (request_.method.size != 0) return 431;
+  const auto data = buffer_.data();
+  const std::string_view received(static_cast<const char*>(data.data()), data.size());
+  const std::string_view head = received.substr(0, worker_.core().options.max_header_bytes);
+  const std::size_t space = head.find(' ');
+  constexpr std::size_t kLongestMethod = 32;
+  if (space != std::string_view::npos && space > 0 && space <= kLongestMethod &&
+      head.find('\n') == std::string_view::npos)
+    return 414;
+  return 431;
+}
+
 bool Connection::names_other_http_version() const {
   // A well-formed "HTTP/x.y" other than 1.0/1.1 deserves 505; anything else is just malformed.
   const auto data = buffer_.data();
@@ -329,7 +346,7 @@ void Connection::read_more() {
   const std::size_t room = buffer_.max_size() - buffer_.size();
   if (room == 0) {
     // Only a header (or chunk line) that outgrew the limits can fill the buffer.
-    respond_error(parser_->is_header_done() ? 400 : 431);
+    respond_error(parser_->is_header_done() ? 400 : head_too_large_status());
     return;
   }
   const std::size_t want =
@@ -465,6 +482,8 @@ void Connection::respond_error(unsigned status) {
     body = "request header fields too large\n";
   else if (status == 413)
     body = "content too large\n";
+  else if (status == 414)
+    body = "uri too long\n";
   else if (status == 505)
     body = "http version not supported\n";
   else if (status == 501)

@@ -113,6 +113,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void process();
   Parse parse();
   bool names_other_http_version() const;
+  unsigned head_too_large_status() const;
   void send_continue();
   void read_more();
   void on_read(const boost::system::error_code& ec, std::size_t bytes);

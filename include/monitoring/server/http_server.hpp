@@ -98,7 +98,9 @@ struct HttpServerOptions {
   /// request whose head is complete and is in the handler's hands or being answered is never
   /// closed for room.
   std::chrono::milliseconds stalled_request_grace{1000};
-  std::size_t max_header_bytes = 8192;  ///< request line + header fields; larger → 431 and close
+  /// Request line + header fields; larger → 431 and close (414 when the request line alone
+  /// does not fit: a target too long, RFC 9112 §3).
+  std::size_t max_header_bytes = 8192;
   std::size_t max_body_bytes = 64 * 1024;  ///< larger → 413 and close
   /// The whole request (head and body) must arrive within this after its first byte, and the
   /// first request within this after connect (slowloris); otherwise the connection is closed.
@@ -143,8 +145,10 @@ struct HttpServerStats {
 /// wherever GET is (same headers and Content-Length, no body); a known path with a method it
 /// does not allow gets 405 with `Allow`, OPTIONS on it 204 with `Allow`; unknown paths 404.
 /// Keep-alive (default on HTTP/1.1, opt-in on 1.0), `Connection: close` and pipelining are
-/// supported, and `Expect: 100-continue` is answered. Malformed requests get 400 (431 / 413 /
-/// 505 for an oversized header, body, or an unsupported version) and the connection is closed.
+/// supported, and `Expect: 100-continue` is answered. Malformed requests get 400 (414 / 431 /
+/// 413 / 505 for an oversized target, header, body, or an unsupported version) and the
+/// connection is closed. Obsolete line folding in a field value is replaced by spaces
+/// (RFC 9112 §5.2), so a handler never sees CR or LF in a value.
 /// An HTTP/1.1 request without exactly one Host field is malformed (RFC 9112 §3.2).
 ///
 /// Each thread runs its own event loop and owns its connections, so a synchronous handler
