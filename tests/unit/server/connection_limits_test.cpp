@@ -428,8 +428,9 @@ TEST(ConnectionLimitsConcurrency, IdleFloodAcrossThreadsKeepsProbesAnswering) {
       }
     });
   }
+  constexpr int kProbes = 200;
   int answered = 0;
-  for (int i = 0; i < 40; ++i) {
+  for (int i = 0; i < kProbes; ++i) {
     try {
       const auto probe = testing::raw_get(server.port(), "/live");
       if (probe.status == 200) ++answered;
@@ -439,7 +440,7 @@ TEST(ConnectionLimitsConcurrency, IdleFloodAcrossThreadsKeepsProbesAnswering) {
   }
   done.store(true);
   for (auto& thread : flooders) thread.join();
-  EXPECT_EQ(answered, 40);
+  EXPECT_EQ(answered, kProbes);
   EXPECT_EQ(flood_failures.load(), 0);  // at most one connection per thread is mid-request
   const auto stats = server.stats();
   EXPECT_GT(stats.connections_evicted_idle, 0u);
