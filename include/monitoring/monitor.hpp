@@ -78,8 +78,12 @@ struct MonitoringConfig {
   std::string
       monitoring_auth_token{};  ///< MONITORING_AUTH_TOKEN: bearer token for /metrics (secret)
   int server_threads = 1;       ///< MONITORING_SERVER_THREADS, 1..64
-  std::size_t max_connections = 1024;   ///< MONITORING_MAX_CONNECTIONS (more are answered 503)
-  std::size_t max_header_bytes = 8192;  ///< MONITORING_MAX_HEADER_BYTES (larger → 431)
+  std::size_t max_connections = 1024;  ///< MONITORING_MAX_CONNECTIONS (see HttpServerOptions)
+  /// MONITORING_MAX_CONNECTIONS_PER_CLIENT, 0..1000000 (0 = no limit): connections one client
+  /// address may hold (see HttpServerOptions). Raise it behind a sidecar proxy, where every
+  /// client arrives from loopback.
+  std::size_t max_connections_per_client = 64;
+  std::size_t max_header_bytes = 8192;            ///< MONITORING_MAX_HEADER_BYTES (larger → 431)
   std::chrono::milliseconds read_timeout{10000};  ///< MONITORING_READ_TIMEOUT_MS (slow clients)
   std::chrono::milliseconds keep_alive_timeout{30000};  ///< MONITORING_KEEP_ALIVE_TIMEOUT_MS
   std::chrono::milliseconds write_timeout{10000};       ///< MONITORING_WRITE_TIMEOUT_MS

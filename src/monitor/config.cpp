@@ -670,6 +670,14 @@ const Rule kRules[] = {
      [](const MonitoringConfig& c, std::string_view n) {
        check_range<std::size_t>(n, c.max_connections, 1, 1'000'000, "connections in");
      }},
+    {"MONITORING_MAX_CONNECTIONS_PER_CLIENT", "max_connections_per_client",
+     [](MonitoringConfig& c, std::string_view env, std::string_view v) {
+       c.max_connections_per_client =
+           parse_integer<std::size_t>(env, v, "expected an integer 0..1000000");
+     },
+     [](const MonitoringConfig& c, std::string_view n) {
+       check_range<std::size_t>(n, c.max_connections_per_client, 0, 1'000'000, "connections in");
+     }},
     {"MONITORING_MAX_HEADER_BYTES", "max_header_bytes",
      [](MonitoringConfig& c, std::string_view env, std::string_view v) {
        c.max_header_bytes = parse_integer<std::size_t>(env, v, "expected an integer 1024..1048576");

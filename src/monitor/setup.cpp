@@ -26,6 +26,7 @@ server::HttpServerOptions server_options(const MonitoringConfig& config) {
   options.port = config.monitoring_port;
   options.threads = static_cast<unsigned>(config.server_threads);
   options.max_connections = config.max_connections;
+  options.max_connections_per_client = config.max_connections_per_client;
   options.max_header_bytes = config.max_header_bytes;
   options.read_timeout = config.read_timeout;
   options.keep_alive_timeout = config.keep_alive_timeout;

@@ -203,15 +203,17 @@ std::size_t RequestParser::append_body(beast::string_view body, beast::error_cod
 // ---------------------------------------------------------------------------------------------
 // Connection
 
-Connection::Connection(Worker& worker, tcp::socket socket)
+Connection::Connection(Worker& worker, tcp::socket socket, std::shared_ptr<Slot> slot)
     : worker_(worker),
       socket_(std::move(socket)),
+      slot_(std::move(slot)),
       buffer_(worker.core().options.max_header_bytes + kReadChunk) {
   worker_.add(this);
 }
 
 Connection::~Connection() {
   worker_.remove(this);
+  worker_.core().admission.release(*slot_);
   worker_.core().connection_closed();
 }
 
@@ -220,13 +222,14 @@ void Connection::start() {
   socket_.set_option(tcp::no_delay(true), ec);
   // Non-blocking so a response can be written straight from the handler's stack.
   socket_.non_blocking(true, ec);
-  const auto peer = socket_.remote_endpoint(ec);
-  if (!ec) {
-    auto address = peer.address();
-    // A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d; show them as a.b.c.d.
-    if (address.is_v6() && address.to_v6().is_v4_mapped())
-      address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
-    remote_address_ = address.to_string();
+  remote_address_ = slot_->address;
+  slot_->connection = weak_from_this();
+  // Until now the connection counted as a request arriving. With nothing to read it is idle:
+  // from here on it may be closed for room.
+  const std::size_t waiting = socket_.available(ec);
+  if ((ec || waiting == 0) && !slot_->enter(Slot::kIdle, Slot::precise_now())) {
+    close();  // closed for room before it even started (possible only after the grace)
+    return;
   }
   request_.body_limit = worker_.core().options.max_body_bytes;
   deadline_ =
@@ -272,6 +275,10 @@ Connection::Parse Connection::parse() {
   if (!request_started_) {
     request_started_ = true;
     deadline_ = coarse_monotonic_ns() + worker_.core().read_timeout_ns;
+    if (!slot_->enter(Slot::kPartial, Slot::precise_now())) {
+      close();  // closed for room just before these bytes came
+      return Parse::kError;
+    }
   }
   for (;;) {
     beast::error_code ec;
@@ -280,7 +287,7 @@ Connection::Parse Connection::parse() {
     if (ec == http::error::need_more) return Parse::kNeedMore;
     if (ec) {
       if (ec == http::error::header_limit)
-        respond_error(431);
+        respond_error(head_too_large_status());
       else if (ec == http::error::body_limit)
         respond_error(413);
       else if (request_.framing_status != 0)
@@ -305,6 +312,23 @@ void Connection::send_continue() {
   socket_.write_some(asio::buffer(kContinue.data(), kContinue.size()), ec);
 }
 
+unsigned Connection::head_too_large_status() const {
+  // RFC 9112 §3: a request-target longer than the server parses MUST get 414. The limit is on
+  // the whole head, so tell the two apart by the request line: not parsed yet, with a method,
+  // a space and no line end within the limit, it is a target too long; otherwise the header
+  // fields are (431).
+  if (request_.method.size != 0) return 431;
+  const auto data = buffer_.data();
+  const std::string_view received(static_cast<const char*>(data.data()), data.size());
+  const std::string_view head = received.substr(0, worker_.core().options.max_header_bytes);
+  const std::size_t space = head.find(' ');
+  constexpr std::size_t kLongestMethod = 32;
+  if (space != std::string_view::npos && space > 0 && space <= kLongestMethod &&
+      head.find('\n') == std::string_view::npos)
+    return 414;
+  return 431;
+}
+
 bool Connection::names_other_http_version() const {
   // A well-formed "HTTP/x.y" other than 1.0/1.1 deserves 505; anything else is just malformed.
   const auto data = buffer_.data();
@@ -322,7 +346,7 @@ void Connection::read_more() {
   const std::size_t room = buffer_.max_size() - buffer_.size();
   if (room == 0) {
     // Only a header (or chunk line) that outgrew the limits can fill the buffer.
-    respond_error(parser_->is_header_done() ? 400 : 431);
+    respond_error(parser_->is_header_done() ? 400 : head_too_large_status());
     return;
   }
   const std::size_t want =
@@ -345,9 +369,14 @@ void Connection::on_read(const boost::system::error_code& ec, std::size_t bytes)
 }
 
 void Connection::dispatch() {
+  if (!slot_->enter(Slot::kBusy, Slot::precise_now())) {
+    close();  // stalled past the grace and closed for room while the last bytes came
+    return;
+  }
   ++sequence_;
   client_asked_close_ = !parser_->keep_alive();
-  close_after_response_ = client_asked_close_ || worker_.shutting_down();
+  // A probe-reserve connection serves one probe: its place is wanted for the next one.
+  close_after_response_ = client_asked_close_ || worker_.shutting_down() || slot_->reserve;
   response_version_ = request_.version;
 
   Request request;
@@ -365,6 +394,12 @@ void Connection::dispatch() {
   request.headers = header_views_;
   head_only_ = request.method == "HEAD";
 
+  if (slot_->reserve && !worker_.core().is_probe(request.path)) {
+    // Admitted beyond max_connections only for the probes.
+    Counters::bump(worker_.counters().rejected);
+    send(plain(503, "too many connections\n"));
+    return;
+  }
   const Route* route = worker_.routes().find(request.path);
   if (route == nullptr) {
     if (request.path == "*" && request.method == "OPTIONS") {
@@ -433,6 +468,10 @@ void Connection::complete_async(std::uint64_t sequence, Response&& response) {
 }
 
 void Connection::respond_error(unsigned status) {
+  if (!slot_->enter(Slot::kBusy, Slot::precise_now())) {
+    close();
+    return;
+  }
   Counters::bump(worker_.counters().bad_requests);
   close_after_response_ = true;
   client_asked_close_ = false;
@@ -443,6 +482,8 @@ void Connection::respond_error(unsigned status) {
     body = "request header fields too large\n";
   else if (status == 413)
     body = "content too large\n";
+  else if (status == 414)
+    body = "uri too long\n";
   else if (status == 505)
     body = "http version not supported\n";
   else if (status == 501)
@@ -559,6 +600,10 @@ void Connection::on_written() {
     linger();
     return;
   }
+  if (!slot_->enter(Slot::kIdle, Slot::precise_now())) {
+    close();
+    return;
+  }
   begin_request();
   if (buffer_.size() == 0) deadline_ = coarse_monotonic_ns() + worker_.core().keep_alive_timeout_ns;
 }
@@ -567,6 +612,11 @@ void Connection::linger() {
   // Shut our side and drain the peer's until it closes: closing with unread input would
   // reset the connection and could destroy the response before the client reads it.
   state_ = State::kLingering;
+  // The response is out: nothing is lost if this place is taken for a new connection.
+  if (!slot_->enter(Slot::kIdle, Slot::precise_now())) {
+    close();
+    return;
+  }
   boost::system::error_code ec;
   socket_.shutdown(tcp::socket::shutdown_send, ec);
   if (ec) {

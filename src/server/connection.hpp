@@ -84,7 +84,7 @@ class RequestParser final : public http::basic_parser<true> {
 /// a deadline that the worker's sweep enforces.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Worker& worker, tcp::socket socket);
+  Connection(Worker& worker, tcp::socket socket, std::shared_ptr<Slot> slot);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -113,6 +113,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void process();
   Parse parse();
   bool names_other_http_version() const;
+  unsigned head_too_large_status() const;
   void send_continue();
   void read_more();
   void on_read(const boost::system::error_code& ec, std::size_t bytes);
@@ -129,6 +130,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   Worker& worker_;
   tcp::socket socket_;
+  std::shared_ptr<Slot> slot_;  // admission state; released when the connection is gone
   State state_ = State::kReading;
   std::int64_t deadline_ = 0;
   boost::beast::flat_buffer buffer_;

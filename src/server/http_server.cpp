@@ -39,7 +39,96 @@ Core::Core(HttpServerOptions opts)
     : options(std::move(opts)),
       read_timeout_ns(to_ns(options.read_timeout)),
       keep_alive_timeout_ns(to_ns(options.keep_alive_timeout)),
-      write_timeout_ns(to_ns(options.write_timeout)) {}
+      write_timeout_ns(to_ns(options.write_timeout)),
+      probe_paths(options.probe_paths),
+      admission(options, to_ns(options.stalled_request_grace)) {
+  std::sort(probe_paths.begin(), probe_paths.end());
+}
+
+bool Core::is_probe(std::string_view path) const noexcept {
+  return std::binary_search(probe_paths.begin(), probe_paths.end(), path, std::less<>());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admission
+
+Admission::Outcome Admission::admit(const std::string& address, Worker& worker, std::int64_t now) {
+  Outcome outcome;
+  std::lock_guard lock(mutex_);
+  if (per_client_limit_ > 0) {
+    const auto it = per_client_.find(address);
+    if (it != per_client_.end() && it->second >= per_client_limit_ &&
+        !evict_oldest([&](const Slot& slot) { return slot.address == address; }, now, outcome)) {
+      outcome.rejected_per_client = true;
+      return outcome;
+    }
+  }
+  bool reserve = false;
+  if (main_count_ >= max_connections_ &&
+      !evict_oldest([](const Slot& slot) { return !slot.reserve; }, now, outcome)) {
+    // Every connection is mid-request: only the probe reserve is left.
+    if (reserve_count_ >= reserve_limit_ &&
+        (reserve_limit_ == 0 ||
+         !evict_oldest([](const Slot& slot) { return slot.reserve; }, now, outcome)))
+      return outcome;
+    reserve = true;
+  }
+  auto slot = std::make_shared<Slot>(address, worker, reserve, now);
+  slot->index = slots_.size();
+  slots_.push_back(slot);
+  ++per_client_[address];
+  ++(reserve ? reserve_count_ : main_count_);
+  outcome.slot = std::move(slot);
+  return outcome;
+}
+
+template <class Filter>
+std::shared_ptr<Slot> Admission::evict_oldest(Filter&& filter, std::int64_t now, Outcome& outcome) {
+  // A candidate can start a request between the scan and the exchange; then look again.
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    Slot* oldest = nullptr;
+    std::uint64_t oldest_state = 0;
+    for (const auto& slot : slots_) {
+      if (!slot->counted || !filter(*slot)) continue;
+      const std::uint64_t state = slot->state.load(std::memory_order_acquire);
+      const Slot::Phase phase = Slot::phase_of(state);
+      if (phase == Slot::kBusy || phase == Slot::kEvicted) continue;
+      if (phase == Slot::kPartial && now - Slot::since_of(state) < stalled_grace_ns_) continue;
+      if (oldest == nullptr || Slot::since_of(state) < Slot::since_of(oldest_state)) {
+        oldest = slot.get();
+        oldest_state = state;
+      }
+    }
+    if (oldest == nullptr) return nullptr;
+    std::uint64_t expected = oldest_state;
+    if (oldest->state.compare_exchange_strong(expected, Slot::pack(now, Slot::kEvicted),
+                                              std::memory_order_acq_rel)) {
+      uncount(*oldest);
+      auto victim = slots_[oldest->index];
+      outcome.evicted.emplace_back(victim, Slot::phase_of(oldest_state));
+      return victim;
+    }
+  }
+  return nullptr;
+}
+
+void Admission::uncount(Slot& slot) noexcept {
+  if (!slot.counted) return;
+  slot.counted = false;
+  --(slot.reserve ? reserve_count_ : main_count_);
+  const auto it = per_client_.find(slot.address);
+  if (it != per_client_.end() && --it->second == 0) per_client_.erase(it);
+}
+
+void Admission::release(Slot& slot) noexcept {
+  std::lock_guard lock(mutex_);
+  const std::size_t index = slot.index;
+  if (index >= slots_.size() || slots_[index].get() != &slot) return;
+  uncount(slot);
+  slots_[index] = std::move(slots_.back());
+  slots_[index]->index = index;
+  slots_.pop_back();
+}
 
 void Core::connection_closed() noexcept {
   if (open_connections.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
@@ -124,14 +213,20 @@ void Worker::for_each_connection(Fn&& fn) {
   scratch_.clear();
 }
 
-void Worker::adopt(tcp::socket socket) {
+void Worker::adopt(tcp::socket socket, std::shared_ptr<Slot> slot) {
   if (closed_ || shutting_down_) {
     boost::system::error_code ec;
     socket.close(ec);
+    core_.admission.release(*slot);
     core_.connection_closed();
     return;
   }
-  std::make_shared<Connection>(*this, std::move(socket))->start();
+  std::make_shared<Connection>(*this, std::move(socket), std::move(slot))->start();
+}
+
+void Worker::evict(const std::shared_ptr<Slot>& slot) {
+  // Not started yet: start() sees the eviction and closes at once.
+  if (auto connection = slot->connection.lock()) connection->close();
 }
 
 void Worker::begin_shutdown() {
@@ -203,6 +298,14 @@ constexpr std::string_view kBusyResponse =
     "\r\n"
     "too many connections\n";
 
+constexpr std::string_view kClientBusyResponse =
+    "HTTP/1.1 503 Service Unavailable\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n"
+    "Content-Length: 33\r\n"
+    "Connection: close\r\n"
+    "\r\n"
+    "too many connections from client\n";
+
 asio::ip::address parse_host(const std::string& host, int port) {
   std::string literal = host;
   if (literal == "localhost") literal = "127.0.0.1";
@@ -215,6 +318,17 @@ asio::ip::address parse_host(const std::string& host, int port) {
                 detail::host_port(host, static_cast<unsigned>(port)) +
                 ": host is not an IPv4/IPv6 literal or \"localhost\"");
   return address;
+}
+
+std::string client_address(const tcp::socket& socket) {
+  boost::system::error_code ec;
+  const auto peer = socket.remote_endpoint(ec);
+  if (ec) return {};
+  auto address = peer.address();
+  // A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d; show them as a.b.c.d.
+  if (address.is_v6() && address.to_v6().is_v4_mapped())
+    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  return address.to_string();
 }
 
 void validate(const HttpServerOptions& options) {
@@ -233,6 +347,12 @@ void validate(const HttpServerOptions& options) {
   if (options.read_timeout.count() <= 0 || options.keep_alive_timeout.count() <= 0 ||
       options.write_timeout.count() <= 0)
     throw ConfigError("HttpServer " + where + ": timeouts must be positive");
+  if (options.stalled_request_grace.count() < 0)
+    throw ConfigError("HttpServer " + where + ": stalled_request_grace must not be negative");
+  for (const auto& path : options.probe_paths)
+    if (path.empty() || path.front() != '/')
+      throw ConfigError("HttpServer " + where + ": probe path '" + path.substr(0, 200) +
+                        "' must start with '/'");
 }
 
 void check_route(const std::string& path, const std::vector<std::string>& methods) {
@@ -276,7 +396,7 @@ struct HttpServer::Impl {
   void stop(std::chrono::milliseconds grace);
   void accept_next();
   void on_accept(const boost::system::error_code& ec, tcp::socket socket, detail::Worker& target);
-  void reject(tcp::socket& socket);
+  void reject(tcp::socket& socket, std::string_view response);
 
   detail::Core core;
   std::mutex lifecycle_mutex;
@@ -362,29 +482,37 @@ void HttpServer::Impl::on_accept(const boost::system::error_code& ec, tcp::socke
     return;
   }
   detail::Counters& stats = workers[0]->counters();
-  if (core.open_connections.load(std::memory_order_acquire) >= core.options.max_connections) {
-    detail::Counters::bump(stats.rejected);
-    reject(socket);
+  auto outcome = core.admission.admit(client_address(socket), target, detail::Slot::precise_now());
+  for (auto& [victim, phase] : outcome.evicted) {
+    detail::Counters::bump(phase == detail::Slot::kIdle ? stats.evicted_idle
+                                                        : stats.evicted_stalled);
+    detail::Worker& owner = victim->worker;
+    asio::post(owner.io, [slot = std::move(victim)] { detail::Worker::evict(slot); });
+  }
+  if (!outcome.slot) {
+    detail::Counters::bump(outcome.rejected_per_client ? stats.rejected_per_client
+                                                       : stats.rejected);
+    reject(socket, outcome.rejected_per_client ? kClientBusyResponse : kBusyResponse);
   } else {
-    // Only this thread increments, so check-then-add cannot overshoot the cap.
     core.open_connections.fetch_add(1, std::memory_order_acq_rel);
     detail::Counters::bump(stats.accepted);
     if (&target == workers[0].get()) {
-      target.adopt(std::move(socket));
+      target.adopt(std::move(socket), std::move(outcome.slot));
     } else {
-      asio::post(target.io, [&target, moved = std::move(socket)]() mutable {
-        target.adopt(std::move(moved));
-      });
+      asio::post(target.io,
+                 [&target, moved = std::move(socket), slot = std::move(outcome.slot)]() mutable {
+                   target.adopt(std::move(moved), std::move(slot));
+                 });
     }
   }
   accept_next();
 }
 
-void HttpServer::Impl::reject(tcp::socket& socket) {
+void HttpServer::Impl::reject(tcp::socket& socket, std::string_view response) {
   // Best effort, never blocking: tell the client why, then close.
   boost::system::error_code ec;
   socket.non_blocking(true, ec);
-  socket.write_some(asio::buffer(kBusyResponse.data(), kBusyResponse.size()), ec);
+  socket.write_some(asio::buffer(response.data(), response.size()), ec);
   socket.shutdown(tcp::socket::shutdown_both, ec);
   socket.close(ec);
 }
@@ -482,6 +610,10 @@ HttpServerStats HttpServer::stats() const noexcept {
     stats.bad_requests += counters->bad_requests.load(std::memory_order_relaxed);
     stats.timeouts += counters->timeouts.load(std::memory_order_relaxed);
     stats.async_writes += counters->async_writes.load(std::memory_order_relaxed);
+    stats.connections_rejected_per_client +=
+        counters->rejected_per_client.load(std::memory_order_relaxed);
+    stats.connections_evicted_idle += counters->evicted_idle.load(std::memory_order_relaxed);
+    stats.connections_evicted_stalled += counters->evicted_stalled.load(std::memory_order_relaxed);
   }
   stats.connections_open = impl_->core.open_connections.load(std::memory_order_relaxed);
   return stats;

@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -15,7 +16,9 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "monitoring/server/http_server.hpp"
@@ -53,6 +56,9 @@ struct alignas(64) Counters {
   std::atomic<std::uint64_t> bad_requests{0};
   std::atomic<std::uint64_t> timeouts{0};
   std::atomic<std::uint64_t> async_writes{0};
+  std::atomic<std::uint64_t> rejected_per_client{0};
+  std::atomic<std::uint64_t> evicted_idle{0};
+  std::atomic<std::uint64_t> evicted_stalled{0};
 
   static void bump(std::atomic<std::uint64_t>& counter) noexcept {
     counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -66,6 +72,107 @@ struct Mailbox {
   asio::io_context* io = nullptr;
 };
 
+class Worker;
+class Connection;
+
+/// What the admission control knows of one connection: its client, its pool, and what it is
+/// doing. Created at accept, shared by the connection (its worker's thread) and the Admission
+/// (the accept thread).
+struct Slot {
+  /// kIdle: no request bytes since connect or the last response (or lingering after it);
+  /// kPartial: a request is arriving, or a new connection the server has not looked at yet
+  /// (its request may be in the socket already: a probe is not closed for room before it
+  /// could be read); kBusy: a complete request is being handled or answered;
+  /// kEvicted: closed for room (final).
+  enum Phase : std::uint64_t { kIdle = 0, kPartial = 1, kBusy = 2, kEvicted = 3 };
+
+  Slot(std::string client, Worker& owner, bool in_reserve, std::int64_t now)
+      : address(std::move(client)),
+        worker(owner),
+        reserve(in_reserve),
+        state(pack(now, kPartial)) {}
+
+  /// The clock of `state`: precise, so that connections idle since the same coarse tick
+  /// still rank by age.
+  static std::int64_t precise_now() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  static std::uint64_t pack(std::int64_t since, Phase phase) noexcept {
+    return (static_cast<std::uint64_t>(since) << 2) | phase;
+  }
+  static Phase phase_of(std::uint64_t packed) noexcept { return static_cast<Phase>(packed & 3); }
+  static std::int64_t since_of(std::uint64_t packed) noexcept {
+    return static_cast<std::int64_t>(packed >> 2);
+  }
+
+  /// Moves to `phase` since `now` (worker thread); false when already evicted, then the
+  /// connection must close.
+  bool enter(Phase phase, std::int64_t now) noexcept {
+    std::uint64_t current = state.load(std::memory_order_acquire);
+    do {
+      if (phase_of(current) == kEvicted) return false;
+    } while (!state.compare_exchange_weak(current, pack(now, phase), std::memory_order_acq_rel,
+                                          std::memory_order_acquire));
+    return true;
+  }
+  bool evicted() const noexcept {
+    return phase_of(state.load(std::memory_order_acquire)) == kEvicted;
+  }
+
+  const std::string address;
+  Worker& worker;
+  const bool reserve;  // admitted into the probe reserve: serves one probe, refuses the rest
+  /// Phase and the monotonic time it began (ns, shifted left by 2), in one word so that an
+  /// eviction's compare-exchange checks both.
+  std::atomic<std::uint64_t> state;
+  // Guarded by Admission's mutex.
+  std::size_t index = 0;
+  bool counted = true;  // holds a place in its pool and its client's count
+  // Worker thread only (set when the connection starts; evictions run on that thread too).
+  std::weak_ptr<Connection> connection;
+};
+
+/// Admission control (accept thread, plus release from the workers): the connection cap, the
+/// per-client limit, the probe reserve, and closing the longest idle connection for room.
+class Admission {
+ public:
+  struct Outcome {
+    std::shared_ptr<Slot> slot;  // null when refused
+    bool rejected_per_client = false;
+    /// Connections to close for room, already uncounted; with the phase each was taken in.
+    std::vector<std::pair<std::shared_ptr<Slot>, Slot::Phase>> evicted;
+  };
+
+  Admission(const HttpServerOptions& options, std::int64_t stalled_grace_ns)
+      : max_connections_(options.max_connections),
+        per_client_limit_(options.max_connections_per_client),
+        reserve_limit_(options.probe_reserve),
+        stalled_grace_ns_(stalled_grace_ns) {}
+
+  /// Decides on a new connection from `address`, to be served by `worker`.
+  Outcome admit(const std::string& address, Worker& worker, std::int64_t now);
+  /// The connection is gone (any thread).
+  void release(Slot& slot) noexcept;
+
+ private:
+  template <class Filter>
+  std::shared_ptr<Slot> evict_oldest(Filter&& filter, std::int64_t now, Outcome& outcome);
+  void uncount(Slot& slot) noexcept;
+
+  const std::size_t max_connections_;
+  const std::size_t per_client_limit_;
+  const std::size_t reserve_limit_;
+  const std::int64_t stalled_grace_ns_;
+
+  std::mutex mutex_;
+  std::vector<std::shared_ptr<Slot>> slots_;  // every live slot, counted or being evicted
+  std::map<std::string, std::size_t, std::less<>> per_client_;
+  std::size_t main_count_ = 0;
+  std::size_t reserve_count_ = 0;
+};
+
 /// State shared by the server object and all its workers.
 struct Core {
   explicit Core(HttpServerOptions opts);
@@ -74,6 +181,10 @@ struct Core {
   std::int64_t read_timeout_ns;
   std::int64_t keep_alive_timeout_ns;
   std::int64_t write_timeout_ns;
+  std::vector<std::string> probe_paths;  // sorted
+  Admission admission;
+
+  bool is_probe(std::string_view path) const noexcept;
 
   std::atomic<std::size_t> open_connections{0};
   std::atomic<bool> stopping{false};
@@ -87,8 +198,6 @@ struct Core {
   /// Called once per connection that was counted in open_connections, when it is gone.
   void connection_closed() noexcept;
 };
-
-class Connection;
 
 /// One thread with its own event loop and the connections it owns. Everything here except
 /// post()-ed work and the counters is touched only by that thread.
@@ -105,7 +214,9 @@ class Worker {
   void detach_mailbox();
 
   /// Takes over an accepted socket (on this worker's thread).
-  void adopt(tcp::socket socket);
+  void adopt(tcp::socket socket, std::shared_ptr<Slot> slot);
+  /// Closes the connection of a slot evicted for room (on this worker's thread).
+  static void evict(const std::shared_ptr<Slot>& slot);
   /// stop() phase 1: close idle connections, finish the others with Connection: close.
   void begin_shutdown();
   /// stop() phase 2: close everything, let the event loop run out of work.

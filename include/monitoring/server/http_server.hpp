@@ -62,9 +62,45 @@ struct HttpServerOptions {
   std::string host = "0.0.0.0";  ///< IPv4 or IPv6 literal (brackets allowed) or "localhost"
   int port = 9090;               ///< 0 = ephemeral (read the bound port with HttpServer::port())
   unsigned threads = 1;          ///< I/O threads, each with its own event loop
-  /// Open connections beyond this are answered 503 and closed at once, never queued.
+  /// Open connections (not counting the probe reserve below). When a new connection would go
+  /// beyond it, the server closes the connection that has been idle longest (no request in
+  /// progress, or a stalled partial request, see stalled_request_grace) to make room: a flood
+  /// of idle connections then only recycles itself and cannot lock probes out. Only when every
+  /// connection is mid-request does the new one go to the probe reserve or, that full too, get
+  /// a 503 and a close (never queued).
   std::size_t max_connections = 1024;
-  std::size_t max_header_bytes = 8192;  ///< request line + header fields; larger → 431 and close
+  /// Open connections one client address may hold; 0 = no limit. A client at its limit has its
+  /// own oldest idle connection closed for the new one, or (all of its connections mid-request)
+  /// the new one refused with 503, so a single address cannot fill the server with requests it
+  /// keeps in progress. 64: a legitimate client of these endpoints needs few connections
+  /// (Prometheus keeps one per target, the kubelet opens one per probe, a dashboard a handful),
+  /// so 64 leaves headroom for clients sharing an address behind NAT while one address holds
+  /// at most a sixteenth of the default max_connections. Loopback is not exempt: a local
+  /// process floods as well as a remote one (the kubelet probes from the node's IP, not
+  /// loopback). Behind a sidecar proxy every client arrives from loopback: raise it, or use 0.
+  std::size_t max_connections_per_client = 64;
+  /// Request paths that are probes. They keep answering under connection floods: when
+  /// max_connections is reached and no connection can be closed for room, a new connection
+  /// still gets a slot in the probe reserve, where a request for one of these paths is served
+  /// (then the connection is closed) and any other request gets a 503.
+  std::vector<std::string> probe_paths = {"/live", "/ready", "/health"};
+  /// Connections beyond max_connections kept for probes (see probe_paths); 0 = none. 8: the
+  /// kubelet runs at most a liveness, a readiness and a startup probe per container at once,
+  /// each on a fresh connection, so 8 covers overlapping periods plus a few other health
+  /// checkers, at a negligible cost in descriptors. Reserve connections are closed after one
+  /// response, so the reserve turns over as fast as the probes are answered.
+  std::size_t probe_reserve = 8;
+  /// A request whose bytes (head or body) are still arriving this long after its first byte
+  /// counts as idle when room must be made: it may be closed for a new connection, oldest
+  /// first alongside the idle ones (ranked by when its first byte came). A slowloris client
+  /// dribbling bytes thus holds no slot that anyone else needs, long before read_timeout
+  /// closes it anyway. Honest requests arrive within a round trip or two, well inside 1 s; a
+  /// request whose head is complete and is in the handler's hands or being answered is never
+  /// closed for room.
+  std::chrono::milliseconds stalled_request_grace{1000};
+  /// Request line + header fields; larger → 431 and close (414 when the request line alone
+  /// does not fit: a target too long, RFC 9112 §3).
+  std::size_t max_header_bytes = 8192;
   std::size_t max_body_bytes = 64 * 1024;  ///< larger → 413 and close
   /// The whole request (head and body) must arrive within this after its first byte, and the
   /// first request within this after connect (slowloris); otherwise the connection is closed.
@@ -78,12 +114,26 @@ struct HttpServerOptions {
 
 /// Counters of a running (or stopped) server, summed over its threads.
 struct HttpServerStats {
-  std::uint64_t connections_accepted = 0;  ///< accepted and served
-  std::uint64_t connections_rejected = 0;  ///< refused because of max_connections
-  std::uint64_t connections_open = 0;      ///< currently open
-  std::uint64_t requests = 0;              ///< responses sent (any status)
-  std::uint64_t bad_requests = 0;          ///< requests refused as malformed or too large (4xx/505)
-  std::uint64_t timeouts = 0;              ///< connections closed by a read/write/async timeout
+  std::uint64_t connections_accepted = 0;  ///< accepted (into max_connections or the reserve)
+  /// Refused with 503 because max_connections was reached with no connection to close for
+  /// room: at accept (reserve full) or, for a connection in the probe reserve, at its first
+  /// request when that is not a probe (such a connection is also in connections_accepted).
+  std::uint64_t connections_rejected = 0;
+  /// Refused with 503 at accept because the client was at max_connections_per_client with all
+  /// of its connections mid-request.
+  std::uint64_t connections_rejected_per_client = 0;
+  /// Idle connections (no request bytes since the last response or since connect) closed to
+  /// make room for a new one, under max_connections or the client's own limit.
+  std::uint64_t connections_evicted_idle = 0;
+  /// Connections closed to make room while a request was still arriving after
+  /// stalled_request_grace (slowloris).
+  std::uint64_t connections_evicted_stalled = 0;
+  /// Currently open, probe reserve included; can exceed max_connections for a moment, by
+  /// the connections closed for room whose close is still under way.
+  std::uint64_t connections_open = 0;
+  std::uint64_t requests = 0;      ///< responses sent (any status)
+  std::uint64_t bad_requests = 0;  ///< requests refused as malformed or too large (4xx/505)
+  std::uint64_t timeouts = 0;      ///< connections closed by a read/write/async timeout
   /// Responses that did not fit the socket buffer and were finished in the background (a slow
   /// reader or a large body); each one is under write_timeout.
   std::uint64_t async_writes = 0;
@@ -95,8 +145,10 @@ struct HttpServerStats {
 /// wherever GET is (same headers and Content-Length, no body); a known path with a method it
 /// does not allow gets 405 with `Allow`, OPTIONS on it 204 with `Allow`; unknown paths 404.
 /// Keep-alive (default on HTTP/1.1, opt-in on 1.0), `Connection: close` and pipelining are
-/// supported, and `Expect: 100-continue` is answered. Malformed requests get 400 (431 / 413 /
-/// 505 for an oversized header, body, or an unsupported version) and the connection is closed.
+/// supported, and `Expect: 100-continue` is answered. Malformed requests get 400 (414 / 431 /
+/// 413 / 505 for an oversized target, header, body, or an unsupported version) and the
+/// connection is closed. Obsolete line folding in a field value is replaced by spaces
+/// (RFC 9112 §5.2), so a handler never sees CR or LF in a value.
 /// An HTTP/1.1 request without exactly one Host field is malformed (RFC 9112 §3.2).
 ///
 /// Each thread runs its own event loop and owns its connections, so a synchronous handler
@@ -123,7 +175,8 @@ class HttpServer {
   /// Binds, listens and starts the threads. Throws monitoring::Error naming host:port when the
   /// address is invalid or cannot be bound (port in use, address not local), or when already
   /// running; monitoring::ConfigError for invalid options (port outside 0..65535, zero threads
-  /// or max_connections, non-positive timeouts). A stopped server can be started again.
+  /// or max_connections, non-positive timeouts, negative stalled_request_grace, a probe path
+  /// not starting with '/'). A stopped server can be started again.
   void start();
   /// Stops accepting, closes idle connections at once, lets in-flight requests finish within
   /// `grace`, closes the rest and joins the threads. Idempotent.

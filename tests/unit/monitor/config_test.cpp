@@ -73,6 +73,7 @@ TEST(MonitoringConfigDefaults, MatchTheDocumentedDefaults) {
   EXPECT_EQ(config.log_max_bytes, 10u * 1024 * 1024);
   EXPECT_EQ(config.log_backup_count, 5);
   EXPECT_EQ(config.server_threads, 1);
+  EXPECT_EQ(config.max_connections_per_client, 64u);
   EXPECT_EQ(config.metrics_series_limit, 10000u);
   EXPECT_NO_THROW(config.validate());
 }
@@ -153,6 +154,7 @@ TEST(MonitoringConfigFromEnv, ReadsEveryVariable) {
       {"MONITORING_AUTH_TOKEN", "scrape-token_42"},
       {"MONITORING_SERVER_THREADS", "2"},
       {"MONITORING_MAX_CONNECTIONS", "64"},
+      {"MONITORING_MAX_CONNECTIONS_PER_CLIENT", "0"},
       {"MONITORING_MAX_HEADER_BYTES", "16384"},
       {"MONITORING_READ_TIMEOUT_MS", "2500"},
       {"MONITORING_KEEP_ALIVE_TIMEOUT_MS", "5000"},
@@ -191,6 +193,7 @@ TEST(MonitoringConfigFromEnv, ReadsEveryVariable) {
   EXPECT_EQ(config.monitoring_auth_token, "scrape-token_42");
   EXPECT_EQ(config.server_threads, 2);
   EXPECT_EQ(config.max_connections, 64u);
+  EXPECT_EQ(config.max_connections_per_client, 0u);
   EXPECT_EQ(config.max_header_bytes, 16384u);
   EXPECT_EQ(config.read_timeout, std::chrono::milliseconds(2500));
   EXPECT_EQ(config.keep_alive_timeout, std::chrono::milliseconds(5000));
@@ -558,6 +561,7 @@ TEST(MonitoringConfigFromEnv, BadValuesNameTheVariableAndTheValue) {
       {"LOG_BACKUP_COUNT", "five", "0..10000"},
       {"MONITORING_SERVER_THREADS", "0", "1..64"},
       {"MONITORING_MAX_CONNECTIONS", "0", "1..1000000"},
+      {"MONITORING_MAX_CONNECTIONS_PER_CLIENT", "-1", "0..1000000"},
       {"MONITORING_MAX_HEADER_BYTES", "100", "1024..1048576"},
       {"MONITORING_READ_TIMEOUT_MS", "0", "milliseconds"},
       {"MONITORING_KEEP_ALIVE_TIMEOUT_MS", "1s", "milliseconds"},
@@ -700,6 +704,8 @@ TEST(MonitoringConfigValidate, NamesTheField) {
        "[Filtered]"},
       {[](MonitoringConfig& c) { c.server_threads = 0; }, "server_threads", "1..64"},
       {[](MonitoringConfig& c) { c.max_connections = 0; }, "max_connections", "0"},
+      {[](MonitoringConfig& c) { c.max_connections_per_client = 2'000'000; },
+       "max_connections_per_client", "2000000"},
       {[](MonitoringConfig& c) { c.max_header_bytes = 10; }, "max_header_bytes", "10"},
       {[](MonitoringConfig& c) { c.read_timeout = std::chrono::milliseconds(0); }, "read_timeout",
        "milliseconds"},

@@ -738,36 +738,6 @@ TEST_F(HttpServerTest, ClientThatNeverReadsIsClosedAfterWriteTimeout) {
   EXPECT_TRUE(eventually([&] { return server_->stats().connections_open == 0; }, 5s));
 }
 
-TEST_F(HttpServerTest, ConnectionCapRejectsAndRecovers) {
-  auto options = local_options();
-  options.max_connections = 2;
-  start(options);
-  auto first = std::make_unique<Client>(port());
-  Client second(port());
-  ASSERT_TRUE(first->get("/hello"));
-  ASSERT_TRUE(second.get("/hello"));
-  ASSERT_EQ(server_->stats().connections_open, 2u);
-
-  Client third(port());
-  // Refused: a 503 then close (or a bare close).
-  const auto refused = third.read_response(false, 5s);
-  if (refused) {
-    EXPECT_EQ(refused->status, 503);
-  }
-  EXPECT_TRUE(third.closed_within(5s));
-  EXPECT_EQ(server_->stats().connections_rejected, 1u);
-
-  // The accepted ones still work.
-  ASSERT_TRUE(second.get("/hello"));
-
-  first.reset();
-  ASSERT_TRUE(eventually([&] { return server_->stats().connections_open == 1; }));
-  Client fourth(port());
-  const auto response = fourth.get("/hello");
-  ASSERT_TRUE(response);
-  EXPECT_EQ(response->status, 200);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Lifecycle
 
