@@ -91,6 +91,23 @@ std::string quoted(std::string_view raw) {
   return out;
 }
 
+/// `text` with control characters as \xNN, so a message quoting it stays one line.
+std::string escape_controls(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 /// libpq key=value connection strings carry `password=...`; hide its value.
 std::string redact_conninfo(std::string text) {
   std::size_t pos = 0;
@@ -355,13 +372,14 @@ void check_http_url(std::string_view name, std::string_view url, bool required) 
 }
 
 /// Runs the parser the health check itself uses on `url`, so what passes here connects
-/// there. Its ConfigError (which never carries the password) becomes the reason.
+/// there. Its ConfigError (which never carries the password) becomes the reason, with control
+/// characters escaped: it may quote the URL, and the message must stay one line.
 template <class Parse>
 void check_with_component(std::string_view name, std::string_view url, Parse parse) {
   try {
     parse(url);
   } catch (const ConfigError& error) {
-    fail(name, shown_url(url), error.what());
+    fail(name, shown_url(url), escape_controls(error.what()));
   }
 }
 

@@ -455,13 +455,13 @@ std::string redact_url_once(std::string_view raw_url) {
 }  // namespace
 
 std::string redact_url(std::string_view url) {
-  // The two steps of a pass see different boundaries (the scan stops at whitespace and control
-  // characters, the authority at '/'), so removing a user-info can expose another one to the
-  // next pass. Repeat until nothing changes, so redacting the result again changes nothing;
-  // every pass that changes something replaces text by "[Filtered]", and real URLs settle in
-  // one or two.
+  // The two steps of a pass see different boundaries (the scan stops at whitespace, quotes and
+  // control characters, the authority at '/'), so removing a user-info can expose another one
+  // to the next pass. Repeat until nothing changes, so redacting the result again changes
+  // nothing. Real URLs settle in one or two passes; text with many '@' and separators takes
+  // more (each changing pass removes text before an '@'), and the bound is only a safety net.
   std::string out = redact_url_once(url);
-  for (int pass = 0; pass < 16; ++pass) {
+  for (std::size_t pass = 0; pass <= url.size(); ++pass) {
     std::string next = redact_url_once(out);
     if (next == out) break;
     out = std::move(next);

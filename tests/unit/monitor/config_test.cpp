@@ -424,6 +424,14 @@ TEST(MonitoringConfigLists, ModuleWithControlCharacterAndBadLevelStaysOneLine) {
   for (char c : message) EXPECT_GE(static_cast<unsigned char>(c), 0x20) << message;
 }
 
+// Found by fuzz/config_from_env: the Redis check's own reason quoted the URL with its
+// control characters.
+TEST(MonitoringConfigLists, ComponentReasonHasNoControlCharacters) {
+  const std::string message = error_for({{"REDIS_URL", "rediss://\x17host:6379/0"}});
+  EXPECT_THAT(message, HasSubstr("TLS")) << message;
+  for (char c : message) EXPECT_GE(static_cast<unsigned char>(c), 0x20) << message;
+}
+
 // Found by fuzz/config_from_env: a URL pasted into a variable that is not a URL was shown
 // with its password.
 TEST(MonitoringConfigLists, UrlPasswordInAnyVariableIsHidden) {
