@@ -183,7 +183,7 @@ Parsed parse(std::string_view text, ExpositionFormat format) {
     // OpenMetrics exemplars are not written here (no trace); a timestamp is not either.
     fuzz::check(is_number(value), "the sample value is not a number", line);
     sample.value = std::string(value);
-    // Known open issue (reported, not fixed yet): label values that differ only in invalid
+    // Known open issue (fuzz/known-issues/README.md): label values that differ only in invalid
     // UTF-8 bytes are distinct series but are exported alike (each bad byte becomes U+FFFD),
     // so such duplicates are not checked here.
     bool repaired = false;

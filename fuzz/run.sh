@@ -7,6 +7,7 @@
 # the checked-in corpus is never written. Failing inputs stay in
 # <build-dir>/fuzz-run/<name>/crashes/. Exits non-zero when any harness failed.
 set -uo pipefail
+shopt -s nullglob
 if [ $# -ne 2 ]; then
   echo "usage: $0 <build-dir> <seconds-per-fuzzer>" >&2
   exit 2
@@ -40,14 +41,15 @@ for name in "${HARNESSES[@]}"; do
   work="$BUILD/fuzz-run/$name"
   rm -rf "$work/corpus"
   mkdir -p "$work/corpus" "$work/crashes"
-  cp "$FUZZ_DIR/corpus/$name"/* "$work/corpus/"
+  seeds=("$FUZZ_DIR/corpus/$name"/*)
+  [ "${#seeds[@]}" -gt 0 ] && cp "${seeds[@]}" "$work/corpus/"
   log="$work/fuzz.log"
   flags=(-timeout=10 -rss_limit_mb=2048 -artifact_prefix="$work/crashes/" -print_final_stats=1)
   dict=$(dictionary_for "$name")
   [ -n "$dict" ] && flags+=(-dict="$dict")
 
   regressions=("$FUZZ_DIR/regressions/$name"/*)
-  if [ -e "${regressions[0]}" ]; then
+  if [ "${#regressions[@]}" -gt 0 ]; then
     if ! "$binary" "${flags[@]}" -runs=0 "${regressions[@]}" >"$work/regressions.log" 2>&1; then
       echo "fuzz: $name FAILED on a regression input (log: $work/regressions.log)"
       tail -n 30 "$work/regressions.log"
