@@ -8,8 +8,9 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 
 PACKAGES=(
-  # toolchain
+  # toolchain; clang-14 and its runtime libraries (libFuzzer, sanitizers) build fuzz/
   build-essential cmake pkg-config git ca-certificates clang-format python3
+  clang-14 libclang-rt-14-dev
   # library dependencies
   libboost-dev libcurl4-openssl-dev libpq-dev libhiredis-dev libfmt-dev zlib1g-dev libdeflate-dev
   # tests and benchmarks

@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh Debian 12 machine: dependencies, format check, Release
 # build, unit and integration tests (real Prometheus, Pushgateway, ...), install + consumer
 # builds (CMake package and pkg-config), a benchmark smoke run, unit tests under
-# AddressSanitizer+UBSan, and the concurrency tests under ThreadSanitizer.
+# AddressSanitizer+UBSan, the concurrency tests under ThreadSanitizer, and the libFuzzer
+# harnesses (fuzz/) for 30 s each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -66,5 +67,13 @@ cmake -S . -B "$BUILD/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMONITORING_SANIT
 cmake --build "$BUILD/tsan" -j"$JOBS" --target $unit_targets
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir "$BUILD/tsan" -L unit -R Concurrency --output-on-failure -j"$JOBS" --timeout 600
+
+step "libFuzzer: 7 harnesses x 30 s (clang-14, ASan+UBSan)"
+# Only the harnesses and the libraries they link; clang because libFuzzer is clang's.
+CXX=clang++-14 CC=clang-14 cmake -S . -B "$BUILD/fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DMONITORING_BUILD_FUZZERS=ON -DMONITORING_BUILD_TESTS=OFF -DMONITORING_BUILD_BENCH=OFF \
+  -DMONITORING_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build "$BUILD/fuzz" -j"$JOBS" --target fuzzers
+bash fuzz/run.sh "$BUILD/fuzz" 30
 
 step "all tests passed"

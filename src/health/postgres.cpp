@@ -12,6 +12,7 @@
 #include "health/scrub.hpp"
 #include "monitoring/error.hpp"
 #include "monitoring/health/checks.hpp"
+#include "monitoring/scrub.hpp"
 
 namespace monitoring::health {
 
@@ -83,6 +84,16 @@ std::string normalize_database_url(std::string_view url) {
   if (!options) {
     std::string reason = error != nullptr ? trim_message(error) : "out of memory";
     PQfreemem(error);
+    // libpq may quote a piece of the URL cut anywhere (at an '=', say), where the scrubber no
+    // longer sees the '@' that ends the user-info: explain with the user-info removed instead.
+    if (std::string without_userinfo; Scrubber::redact_url_userinfo(normalized, without_userinfo)) {
+      char* redacted_error = nullptr;
+      ConninfoPtr redacted(PQconninfoParse(without_userinfo.c_str(), &redacted_error));
+      reason = redacted                    ? "libpq cannot parse its user-info"
+               : redacted_error != nullptr ? trim_message(redacted_error)
+                                           : "out of memory";
+      PQfreemem(redacted_error);
+    }
     // libpq may quote pieces of the URL back; never the password.
     throw ConfigError("database URL '" + scrub_message(url) +
                       "' is malformed: " + scrub_message(reason, database_secrets(normalized)));

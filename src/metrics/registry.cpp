@@ -123,6 +123,10 @@ FamilyBase& Registry::find_or_add(std::string name, std::string help, MetricType
       throw MetricError("metric " + quoted(name) + " repeats the label name " + quoted(label));
   }
   if (type == MetricType::kHistogram) check_buckets(name, buckets);
+  // OpenMetrics names a counter family without its "_total": this one would have no name.
+  if (type == MetricType::kCounter && name == "_total")
+    throw MetricError("counter " + quoted(name) +
+                      " has an empty OpenMetrics family name (the name without _total)");
 
   std::lock_guard lock(mutex_);
   for (auto& entry : entries_) {

@@ -60,10 +60,14 @@ bool all_of(std::string_view text, bool (*pred)(char)) noexcept {
 
 // --- showing values in messages ---------------------------------------------------------
 
-/// `value` in double quotes, control characters escaped (a message stays one line), cut
-/// after kMaxShownChars.
-std::string quoted(std::string_view value) {
+/// `value` in double quotes, the user-info of anything URL-like removed (a URL pasted into
+/// the wrong variable keeps its password hidden), control characters escaped (a message stays
+/// one line), cut after kMaxShownChars.
+std::string quoted(std::string_view raw) {
   static constexpr char kHex[] = "0123456789abcdef";
+  std::string without_userinfo;
+  const std::string_view value =
+      Scrubber::redact_url_userinfo(raw, without_userinfo) ? without_userinfo : raw;
   std::string out = "\"";
   std::size_t shown = 0;
   for (char c : value) {
@@ -84,6 +88,23 @@ std::string quoted(std::string_view value) {
     }
   }
   out += '"';
+  return out;
+}
+
+/// `text` with control characters as \xNN, so a message quoting it stays one line.
+std::string escape_controls(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    } else {
+      out += c;
+    }
+  }
   return out;
 }
 
@@ -351,13 +372,14 @@ void check_http_url(std::string_view name, std::string_view url, bool required) 
 }
 
 /// Runs the parser the health check itself uses on `url`, so what passes here connects
-/// there. Its ConfigError (which never carries the password) becomes the reason.
+/// there. Its ConfigError (which never carries the password) becomes the reason, with control
+/// characters escaped: it may quote the URL, and the message must stay one line.
 template <class Parse>
 void check_with_component(std::string_view name, std::string_view url, Parse parse) {
   try {
     parse(url);
   } catch (const ConfigError& error) {
-    fail(name, shown_url(url), error.what());
+    fail(name, shown_url(url), escape_controls(error.what()));
   }
 }
 
@@ -491,10 +513,14 @@ void check_payment_systems(std::string_view name,
   }
 }
 
+void check_module_name(std::string_view name, std::string_view module) {
+  if (module.size() > 128 || !all_of(module, [](char c) { return is_name_char(c) || c == ':'; }))
+    fail(name, quoted(module), "a module name has 1..128 letters, digits, '_', '-', '.' or ':'");
+}
+
 void check_log_levels(std::string_view name, const std::map<std::string, std::string>& levels) {
   for (const auto& [module, level] : levels) {
-    if (module.size() > 128 || !all_of(module, [](char c) { return is_name_char(c) || c == ':'; }))
-      fail(name, quoted(module), "a module name has 1..128 letters, digits, '_', '-', '.' or ':'");
+    check_module_name(name, module);
     check_level(std::string(name) + "[" + module + "]", level);
   }
 }
@@ -625,6 +651,9 @@ const Rule kRules[] = {
        c.log_levels.clear();
        parse_pairs(env, v, "expected module=LEVEL,module=LEVEL",
                    [&](std::string_view module, std::string_view level) {
+                     // The module goes into the name of the entry's messages: check it first,
+                     // so a control character in it never reaches a message unescaped.
+                     check_module_name(env, module);
                      const std::string entry_name =
                          std::string(env) + "[" + std::string(module) + "]";
                      check_level(entry_name, level);

@@ -407,7 +407,9 @@ HttpResponse http_request(const HttpRequest& request) {
   return response;
 }
 
-std::string redact_url(std::string_view raw_url) {
+namespace {
+
+std::string redact_url_once(std::string_view raw_url) {
   // The user-info goes first, without parsing, so malformed URLs lose it too.
   std::string without_userinfo;
   const std::string_view url =
@@ -446,6 +448,23 @@ std::string redact_url(std::string_view raw_url) {
   if (pos < url.size()) {  // fragment: OAuth-style flows put tokens there too
     out.push_back('#');
     append_redacted_params(out, url.substr(pos + 1));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string redact_url(std::string_view url) {
+  // The two steps of a pass see different boundaries (the scan stops at whitespace, quotes and
+  // control characters, the authority at '/'), so removing a user-info can expose another one
+  // to the next pass. Repeat until nothing changes, so redacting the result again changes
+  // nothing. Real URLs settle in one or two passes; text with many '@' and separators takes
+  // more (each changing pass removes text before an '@'), and the bound is only a safety net.
+  std::string out = redact_url_once(url);
+  for (std::size_t pass = 0; pass <= url.size(); ++pass) {
+    std::string next = redact_url_once(out);
+    if (next == out) break;
+    out = std::move(next);
   }
   return out;
 }

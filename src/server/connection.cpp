@@ -143,6 +143,10 @@ void RequestParser::on_request_impl(http::verb, beast::string_view method,
 
 void RequestParser::on_field_impl(http::field name, beast::string_view name_string,
                                   beast::string_view value, beast::error_code&) {
+  // Trailer fields (after a chunked body) are dropped, as RFC 9110 §6.5.2 allows: merged into
+  // the header they would arrive after its checks (a second Host) and reach handlers as if
+  // they were header fields.
+  if (is_header_done()) return;
   if (name == http::field::host) ++data_.host_fields;
   if (name == http::field::expect && iequals({value.data(), value.size()}, "100-continue"))
     data_.expect_continue = true;
@@ -200,6 +204,118 @@ std::size_t RequestParser::append_body(beast::string_view body, beast::error_cod
   return body.size();
 }
 
+namespace {
+
+// A well-formed "HTTP/x.y" other than 1.0/1.1 deserves 505; anything else is just malformed.
+bool names_other_http_version(const beast::flat_buffer& buffer) {
+  const auto data = buffer.data();
+  const std::string_view received(static_cast<const char*>(data.data()), data.size());
+  const std::string_view line = received.substr(0, received.find("\r\n"));
+  const std::size_t space = line.rfind(' ');
+  if (space == std::string_view::npos) return false;
+  const std::string_view version = line.substr(space + 1);
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  return version.size() == 8 && version.starts_with("HTTP/") && digit(version[5]) &&
+         version[6] == '.' && digit(version[7]);
+}
+
+// RFC 9112 §3: a request-target longer than the server parses MUST get 414. The limit is on
+// the whole head, so tell the two apart by the request line: not parsed yet, with a method, a
+// space and no line end within the limit, it is a target too long; otherwise the header fields
+// are (431).
+unsigned head_too_large_status(const RequestData& data, const beast::flat_buffer& buffer,
+                               std::size_t max_header_bytes) {
+  if (data.method.size != 0) return 431;
+  const auto bytes = buffer.data();
+  const std::string_view received(static_cast<const char*>(bytes.data()), bytes.size());
+  const std::string_view head = received.substr(0, max_header_bytes);
+  const std::size_t space = head.find(' ');
+  constexpr std::size_t kLongestMethod = 32;
+  if (space != std::string_view::npos && space > 0 && space <= kLongestMethod &&
+      head.find('\n') == std::string_view::npos)
+    return 414;
+  return 431;
+}
+
+}  // namespace
+
+ParseResult parse_buffered(RequestParser& parser, const RequestData& data,
+                           beast::flat_buffer& buffer, std::size_t max_header_bytes,
+                           unsigned& error_status) {
+  for (;;) {
+    beast::error_code ec;
+    const std::size_t used = parser.put(buffer.data(), ec);
+    buffer.consume(used);
+    if (ec == http::error::need_more) return ParseResult::kNeedMore;
+    if (ec) {
+      if (ec == http::error::header_limit)
+        error_status = head_too_large_status(data, buffer, max_header_bytes);
+      else if (ec == http::error::body_limit)
+        error_status = 413;
+      else if (data.framing_status != 0)
+        error_status = data.framing_status;
+      else if (ec == http::error::bad_version && names_other_http_version(buffer))
+        error_status = 505;
+      else
+        error_status = 400;
+      return ParseResult::kError;
+    }
+    if (parser.is_done()) return ParseResult::kComplete;
+    if (used == 0 || buffer.size() == 0) return ParseResult::kNeedMore;
+  }
+}
+
+std::string_view error_body(unsigned status) noexcept {
+  switch (status) {
+    case 431:
+      return "request header fields too large\n";
+    case 413:
+      return "content too large\n";
+    case 414:
+      return "uri too long\n";
+    case 505:
+      return "http version not supported\n";
+    case 501:
+      return "transfer coding not implemented\n";
+    default:
+      return "bad request\n";
+  }
+}
+
+void format_head(std::string& out, const Response& response, std::size_t body_size,
+                 std::string_view date_line, bool close, int request_version) {
+  const unsigned status = response.status;
+  out.clear();
+  out.append("HTTP/1.1 ");
+  append_decimal(out, status);
+  out.push_back(' ');
+  out.append(reason_phrase(status));
+  out.append("\r\n");
+  if (!response.content_type.empty() && status != 204) {
+    out.append("Content-Type: ");
+    out.append(response.content_type);
+    out.append("\r\n");
+  }
+  if (status != 204 && status != 304) {
+    out.append("Content-Length: ");
+    append_decimal(out, body_size);
+    out.append("\r\n");
+  }
+  out.append(date_line);
+  if (close)
+    out.append("Connection: close\r\n");
+  else if (request_version == 10)
+    out.append("Connection: keep-alive\r\n");
+  for (const auto& [name, value] : response.headers) {
+    if (is_framing_header(name)) continue;
+    out.append(name);
+    out.append(": ");
+    out.append(value);
+    out.append("\r\n");
+  }
+  out.append("\r\n");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Connection
 
@@ -253,15 +369,15 @@ void Connection::process() {
   for (int budget = kPipelineBudget; budget > 0; --budget) {
     if (state_ != State::kReading) return;
     switch (parse()) {
-      case Parse::kNeedMore:
+      case ParseResult::kNeedMore:
         if (request_.expect_continue && !continue_sent_ && request_.version == 11 &&
             parser_->is_header_done())
           send_continue();
         read_more();
         return;
-      case Parse::kError:
+      case ParseResult::kError:
         return;
-      case Parse::kComplete:
+      case ParseResult::kComplete:
         dispatch();
         break;
     }
@@ -270,37 +386,21 @@ void Connection::process() {
   asio::post(socket_.get_executor(), [self = shared_from_this()] { self->process(); });
 }
 
-Connection::Parse Connection::parse() {
-  if (buffer_.size() == 0) return Parse::kNeedMore;
+ParseResult Connection::parse() {
+  if (buffer_.size() == 0) return ParseResult::kNeedMore;
   if (!request_started_) {
     request_started_ = true;
     deadline_ = coarse_monotonic_ns() + worker_.core().read_timeout_ns;
     if (!slot_->enter(Slot::kPartial, Slot::precise_now())) {
       close();  // closed for room just before these bytes came
-      return Parse::kError;
+      return ParseResult::kError;
     }
   }
-  for (;;) {
-    beast::error_code ec;
-    const std::size_t used = parser_->put(buffer_.data(), ec);
-    buffer_.consume(used);
-    if (ec == http::error::need_more) return Parse::kNeedMore;
-    if (ec) {
-      if (ec == http::error::header_limit)
-        respond_error(head_too_large_status());
-      else if (ec == http::error::body_limit)
-        respond_error(413);
-      else if (request_.framing_status != 0)
-        respond_error(request_.framing_status);
-      else if (ec == http::error::bad_version && names_other_http_version())
-        respond_error(505);
-      else
-        respond_error(400);
-      return Parse::kError;
-    }
-    if (parser_->is_done()) return Parse::kComplete;
-    if (used == 0 || buffer_.size() == 0) return Parse::kNeedMore;
-  }
+  unsigned status = 0;
+  const ParseResult result =
+      parse_buffered(*parser_, request_, buffer_, worker_.core().options.max_header_bytes, status);
+  if (result == ParseResult::kError) respond_error(status);
+  return result;
 }
 
 void Connection::send_continue() {
@@ -312,41 +412,14 @@ void Connection::send_continue() {
   socket_.write_some(asio::buffer(kContinue.data(), kContinue.size()), ec);
 }
 
-unsigned Connection::head_too_large_status() const {
-  // RFC 9112 §3: a request-target longer than the server parses MUST get 414. The limit is on
-  // the whole head, so tell the two apart by the request line: not parsed yet, with a method,
-  // a space and no line end within the limit, it is a target too long; otherwise the header
-  // fields are (431).
-  if (request_.method.size != 0) return 431;
-  const auto data = buffer_.data();
-  const std::string_view received(static_cast<const char*>(data.data()), data.size());
-  const std::string_view head = received.substr(0, worker_.core().options.max_header_bytes);
-  const std::size_t space = head.find(' ');
-  constexpr std::size_t kLongestMethod = 32;
-  if (space != std::string_view::npos && space > 0 && space <= kLongestMethod &&
-      head.find('\n') == std::string_view::npos)
-    return 414;
-  return 431;
-}
-
-bool Connection::names_other_http_version() const {
-  // A well-formed "HTTP/x.y" other than 1.0/1.1 deserves 505; anything else is just malformed.
-  const auto data = buffer_.data();
-  const std::string_view received(static_cast<const char*>(data.data()), data.size());
-  const std::string_view line = received.substr(0, received.find("\r\n"));
-  const std::size_t space = line.rfind(' ');
-  if (space == std::string_view::npos) return false;
-  const std::string_view version = line.substr(space + 1);
-  auto digit = [](char c) { return c >= '0' && c <= '9'; };
-  return version.size() == 8 && version.starts_with("HTTP/") && digit(version[5]) &&
-         version[6] == '.' && digit(version[7]);
-}
-
 void Connection::read_more() {
   const std::size_t room = buffer_.max_size() - buffer_.size();
   if (room == 0) {
     // Only a header (or chunk line) that outgrew the limits can fill the buffer.
-    respond_error(parser_->is_header_done() ? 400 : head_too_large_status());
+    respond_error(
+        parser_->is_header_done()
+            ? 400
+            : head_too_large_status(request_, buffer_, worker_.core().options.max_header_bytes));
     return;
   }
   const std::size_t want =
@@ -477,18 +550,7 @@ void Connection::respond_error(unsigned status) {
   client_asked_close_ = false;
   head_only_ = false;
   response_version_ = 11;
-  std::string_view body = "bad request\n";
-  if (status == 431)
-    body = "request header fields too large\n";
-  else if (status == 413)
-    body = "content too large\n";
-  else if (status == 414)
-    body = "uri too long\n";
-  else if (status == 505)
-    body = "http version not supported\n";
-  else if (status == 501)
-    body = "transfer coding not implemented\n";
-  send(plain(status, body));
+  send(plain(status, error_body(status)));
 }
 
 void Connection::send(Response&& response) {
@@ -497,7 +559,8 @@ void Connection::send(Response&& response) {
   const unsigned status = response.status;
   const bool bodiless_status = status == 204 || status == 304;
   const std::size_t body_size = bodiless_status ? 0 : response.body.size();
-  build_head(response, body_size);
+  format_head(out_head_, response, body_size, worker_.date_line(), close_after_response_,
+              response_version_);
   out_body_.clear();
   if (!head_only_ && body_size > 0) {
     if (body_size <= kCoalesceLimit)
@@ -506,40 +569,6 @@ void Connection::send(Response&& response) {
       out_body_.swap(response.body);
   }
   write_out();
-}
-
-void Connection::build_head(const Response& response, std::size_t body_size) {
-  const unsigned status = response.status;
-  std::string& out = out_head_;
-  out.clear();
-  out.append("HTTP/1.1 ");
-  append_decimal(out, status);
-  out.push_back(' ');
-  out.append(reason_phrase(status));
-  out.append("\r\n");
-  if (!response.content_type.empty() && status != 204) {
-    out.append("Content-Type: ");
-    out.append(response.content_type);
-    out.append("\r\n");
-  }
-  if (status != 204 && status != 304) {
-    out.append("Content-Length: ");
-    append_decimal(out, body_size);
-    out.append("\r\n");
-  }
-  out.append(worker_.date_line());
-  if (close_after_response_)
-    out.append("Connection: close\r\n");
-  else if (response_version_ == 10)
-    out.append("Connection: keep-alive\r\n");
-  for (const auto& [name, value] : response.headers) {
-    if (is_framing_header(name)) continue;
-    out.append(name);
-    out.append(": ");
-    out.append(value);
-    out.append("\r\n");
-  }
-  out.append("\r\n");
 }
 
 void Connection::write_out() {

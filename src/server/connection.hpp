@@ -76,6 +76,27 @@ class RequestParser final : public http::basic_parser<true> {
   RequestData& data_;
 };
 
+/// What parse_buffered found in the bytes received so far.
+enum class ParseResult { kNeedMore, kComplete, kError };
+
+/// Feeds the received bytes in `buffer` to `parser` (consuming what it used) until the request
+/// in `data` is complete, more bytes are needed, or it is malformed; then `error_status` is
+/// the status to answer: 414 (request target longer than `max_header_bytes`), 431 (header too
+/// large), 413 (body too large), the framing's 400 or
+/// 501, 505 (another HTTP version) or 400.
+ParseResult parse_buffered(RequestParser& parser, const RequestData& data,
+                           boost::beast::flat_buffer& buffer, std::size_t max_header_bytes,
+                           unsigned& error_status);
+
+/// The body of the error response for a parse_buffered error status.
+std::string_view error_body(unsigned status) noexcept;
+
+/// Writes the response head into `out`: status line, Content-Type, Content-Length (unless
+/// 204/304), `date_line`, Connection (close, or keep-alive for HTTP/1.0) and the response's
+/// own headers except the framing ones, then the empty line.
+void format_head(std::string& out, const Response& response, std::size_t body_size,
+                 std::string_view date_line, bool close, int request_version);
+
 /// One client connection, owned by the shared_ptrs held by its pending operations (and, while
 /// an async handler is working, by itself). Lives and dies on its worker's thread.
 ///
@@ -107,13 +128,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   enum class State { kReading, kAwaitingAsync, kWriting, kLingering, kClosed };
-  enum class Parse { kNeedMore, kComplete, kError };
 
   void begin_request();
   void process();
-  Parse parse();
-  bool names_other_http_version() const;
-  unsigned head_too_large_status() const;
+  ParseResult parse();
   void send_continue();
   void read_more();
   void on_read(const boost::system::error_code& ec, std::size_t bytes);
@@ -121,7 +139,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void run_async(const struct Route& route, const Request& request);
   void respond_error(unsigned status);
   void send(Response&& response);
-  void build_head(const Response& response, std::size_t body_size);
   void write_out();
   void on_async_written(const boost::system::error_code& ec);
   void on_written();

@@ -18,6 +18,16 @@ namespace test_json {
 
 struct Value {
   enum class Type { kNull, kBool, kNumber, kString, kArray, kObject };
+
+  // The destructor is defined after the class: clang instantiates std::pair<std::string,
+  // Value> (for `object`) while Value is incomplete otherwise, and libstdc++'s pair then asks
+  // for Value's destructor, which needs the complete pair.
+  Value() = default;
+  Value(const Value&) = default;
+  Value(Value&&) noexcept = default;
+  Value& operator=(const Value&) = default;
+  Value& operator=(Value&&) noexcept = default;
+  ~Value();
   Type type = Type::kNull;
   bool boolean = false;
   double number = 0;
@@ -52,6 +62,8 @@ struct Value {
     return result;
   }
 };
+
+inline Value::~Value() = default;
 
 class Parser {
  public:

@@ -286,6 +286,17 @@ TEST(RedisCheck, UnreachableOrSilentServerIsUnhealthyWithinTheDeadline) {
   EXPECT_EQ(hung.message, "AUTH failed: timed out");
 }
 
+// Found by fuzz/config_from_env: libpq quoted the text before an '=' as an unknown option,
+// and that piece ended before the '@' closing the user-info, so the password showed.
+TEST(PostgresUrl, MalformedUrlReasonNeverQuotesThePassword) {
+  try {
+    detail::normalize_database_url("postgrEsql://bo/::pw://@db:Zq9Secret=RAM_MOM@redis:6379/x");
+    FAIL() << "no ConfigError";
+  } catch (const ConfigError& error) {
+    EXPECT_EQ(std::string(error.what()).find("Zq9Secret"), std::string::npos) << error.what();
+  }
+}
+
 TEST(DatabaseUrl, NormalizesDriverSuffixesAndRejectsGarbage) {
   EXPECT_EQ(detail::normalize_database_url("postgresql+asyncpg://bot:pw@db:5432/bot"),
             "postgresql://bot:pw@db:5432/bot");

@@ -45,6 +45,15 @@ TEST(ValidationTest, InvalidMetricNamesAreRejected) {
   EXPECT_EQ(registry.family_count(), 0u);
 }
 
+// Found by fuzz/exposition: OpenMetrics drops a counter's "_total", which left this family
+// with an empty name ("# TYPE  counter").
+TEST(ValidationTest, CounterNamedOnlyTotalIsRejected) {
+  Registry registry;
+  expect_metric_error([&] { registry.counter("_total", "x"); }, "'_total'");
+  EXPECT_NO_THROW(registry.gauge("_total", "x"));  // a gauge keeps its name in OpenMetrics
+  EXPECT_NO_THROW(registry.counter("a_total", "x"));
+}
+
 TEST(ValidationTest, ValidMetricNamesAreAccepted) {
   Registry registry;
   EXPECT_NO_THROW(registry.counter("a", "x"));

@@ -509,6 +509,31 @@ TEST(MonitoringConfigLists, MalformedLogLevels) {
   }
 }
 
+// Found by fuzz/config_from_env: the module went into the message's name unescaped when its
+// level was invalid, so a control character in it split the log line.
+TEST(MonitoringConfigLists, ModuleWithControlCharacterAndBadLevelStaysOneLine) {
+  const std::string message = error_for({{"LOG_LEVELS", "a\x1b\vb=LOUD"}});
+  EXPECT_THAT(message, HasSubstr("module name")) << message;
+  for (char c : message) EXPECT_GE(static_cast<unsigned char>(c), 0x20) << message;
+}
+
+// Found by fuzz/config_from_env: the Redis check's own reason quoted the URL with its
+// control characters.
+TEST(MonitoringConfigLists, ComponentReasonHasNoControlCharacters) {
+  const std::string message = error_for({{"REDIS_URL", "rediss://\x17host:6379/0"}});
+  EXPECT_THAT(message, HasSubstr("TLS")) << message;
+  for (char c : message) EXPECT_GE(static_cast<unsigned char>(c), 0x20) << message;
+}
+
+// Found by fuzz/config_from_env: a URL pasted into a variable that is not a URL was shown
+// with its password.
+TEST(MonitoringConfigLists, UrlPasswordInAnyVariableIsHidden) {
+  const std::string message = error_for({{"LOG_LEVEL", "INFO postgresql://bot:hunter2@db/bot"}});
+  EXPECT_THAT(message, HasSubstr("LOG_LEVEL")) << message;
+  EXPECT_THAT(message, HasSubstr("postgresql://[Filtered]@db/bot")) << message;
+  EXPECT_EQ(message.find("hunter2"), std::string::npos) << message;
+}
+
 // --- every variable, invalid values -------------------------------------------------------------
 
 struct BadValue {
