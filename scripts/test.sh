@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: dependencies, format check, Release
 # build, unit and integration tests (real Prometheus, Pushgateway, ...), install + consumer
-# builds (CMake package and pkg-config), a benchmark smoke run, unit tests under
-# AddressSanitizer+UBSan, the concurrency tests under ThreadSanitizer, and the libFuzzer
-# harnesses (fuzz/) for 30 s each.
+# builds (CMake package and pkg-config), the secret hunt over the demo's outputs, a benchmark
+# smoke run, unit tests under AddressSanitizer+UBSan, the concurrency tests under
+# ThreadSanitizer, and the libFuzzer harnesses (fuzz/) for 30 s each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -33,6 +33,9 @@ ctest --test-dir "$BUILD/release" -L integration --output-on-failure --timeout 6
 
 step "deploy assets: promtool and end-to-end"
 bash tests/e2e/deploy_assets.sh "$BUILD/release/examples/monitoring-demo"
+
+step "secret hunt: the demo's every output, with secrets in every secret-carrying variable"
+python3 tests/e2e/secret_hunt.py "$BUILD/release/examples/monitoring-demo"
 
 step "install and consumers"
 rm -rf "$BUILD/install" "$BUILD/consumer" "$BUILD/metrics-only"
