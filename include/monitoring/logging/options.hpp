@@ -100,7 +100,9 @@ bool is_running() noexcept;
 
 /// Counters since process start (also exported as metrics).
 struct LoggingStats {
-  std::uint64_t records_written = 0;  ///< records formatted by the backend
+  /// Records written to the log file (to the console when there is no file). A record a
+  /// write error lost counts as dropped instead, so written + dropped == records logged.
+  std::uint64_t records_written = 0;
   std::uint64_t records_dropped = 0;  ///< queue full (drop policy), after shutdown, write errors
   std::uint64_t write_errors = 0;     ///< failed write() calls on log outputs
   /// Producers waiting for queue space right now (block policy, queue full).
