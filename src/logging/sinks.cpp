@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "clock.hpp"
+#include "core/ascii.hpp"
 #include "monitoring/error.hpp"
 #include "runtime.hpp"
 
@@ -128,6 +129,18 @@ bool gzip_file(const std::string& source, const std::string& target, std::string
   return true;
 }
 
+// What to call the directory in messages: the operator who set LOG_DIR looks for LOG_DIR, not
+// for the option's name. The options do not say where log_dir came from (LoggingOptions::
+// from_env, MonitoringConfig::from_env, code), so the variable's value tells: a log_dir equal
+// to it (as read, or trimmed as MonitoringConfig reads it) came from it.
+std::string log_dir_setting(const std::string& directory) {
+  const char* variable = std::getenv("LOG_DIR");
+  if (variable != nullptr && !directory.empty() &&
+      (directory == variable || directory == core::trim(variable)))
+    return "LOG_DIR";
+  return "log_dir";
+}
+
 }  // namespace
 
 // ---- WriteReporter ---------------------------------------------------------------------
@@ -212,6 +225,7 @@ void Compressor::run() {
 
 FileSink::FileSink(const LoggingOptions& options)
     : directory_(options.log_dir),
+      setting_(log_dir_setting(options.log_dir)),
       path_((std::filesystem::path(options.log_dir) / options.file_name).string()),
       max_bytes_(options.max_bytes),
       backup_count_(options.backup_count),
@@ -224,10 +238,10 @@ FileSink::FileSink(const LoggingOptions& options)
   std::error_code error;
   std::filesystem::create_directories(directory_, error);
   if (error)
-    throw ConfigError("log_dir \"" + directory_ + "\" cannot be created: " + error.message());
+    throw ConfigError(setting_ + " \"" + directory_ + "\" cannot be created: " + error.message());
   // Rotation creates and renames files in the directory, so it must be writable too.
   if (::access(directory_.c_str(), W_OK | X_OK) != 0)
-    throw ConfigError("log_dir \"" + directory_ + "\" is not writable: " + error_text(errno));
+    throw ConfigError(setting_ + " \"" + directory_ + "\" is not writable: " + error_text(errno));
   open_file(true);
   buffer_.reserve(1u << 20);
 }
@@ -257,13 +271,13 @@ bool FileSink::open_file(bool throw_on_error) {
     // than dropping every record from now on.
     std::error_code error;
     if (std::filesystem::create_directories(directory_, error))
-      print_stderr("log_dir \"" + directory_ + "\" was missing and has been created again");
+      print_stderr(setting_ + " \"" + directory_ + "\" was missing and has been created again");
     fd = open_for_append(path_);
   }
   if (fd < 0) {
     const int error = errno;
     if (throw_on_error)
-      throw ConfigError("log_dir \"" + directory_ + "\" is not writable: cannot open " + path_ +
+      throw ConfigError(setting_ + " \"" + directory_ + "\" is not writable: cannot open " + path_ +
                         ": " + error_text(error));
     reporter_.failed(error, 0);
     return false;

@@ -101,6 +101,7 @@ class FileSink {
   void remove_cut_line(std::string_view piece);
 
   std::string directory_;
+  std::string setting_;  // "LOG_DIR" or "log_dir", for messages
   std::string path_;
   std::uint64_t max_bytes_;
   unsigned backup_count_;

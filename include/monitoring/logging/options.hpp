@@ -31,7 +31,8 @@ struct LoggingOptions {
   ModuleLevels module_levels{};  ///< LOG_LEVELS: ...except these (exact name or dotted prefix)
 
   /// LOG_DIR: directory of the JSON log file; empty = no file. Created if missing; an
-  /// unwritable directory makes configure() throw ConfigError naming it.
+  /// unwritable directory makes configure() throw ConfigError naming it (as LOG_DIR when the
+  /// value is the one that variable holds, as log_dir otherwise).
   std::string log_dir{};
   std::string file_name = "app.log";  ///< the file inside log_dir (always ECS JSON lines)
 

@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
+#include "monitoring/error.hpp"
 #include "monitoring/logging.hpp"
 #include "unit/logging/test_support.hpp"
 
@@ -22,6 +24,7 @@ using test_support::file_options;
 using test_support::TempDir;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using ::testing::StartsWith;
 
 class LogDirTest : public ::testing::Test {
  protected:
@@ -69,6 +72,46 @@ TEST_F(LogDirTest, ADeletedFileIsReplacedBeforeTheNextWrite) {
   const auto records = test_support::flushed_records(dir_.path());
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0]["message"].string, "after");
+}
+
+// LOG_DIR=/proc/x: the operator set LOG_DIR, so the error names LOG_DIR; a log_dir set in
+// code is named as the option.
+TEST_F(LogDirTest, AnUnusableDirectoryFromTheEnvironmentIsNamedLogDir) {
+  const char* saved = std::getenv("LOG_DIR");
+  const std::string previous = saved != nullptr ? saved : "";
+  struct Restore {
+    bool had;
+    std::string value;
+    ~Restore() {
+      if (had)
+        ::setenv("LOG_DIR", value.c_str(), 1);
+      else
+        ::unsetenv("LOG_DIR");
+    }
+  } restore{saved != nullptr, previous};
+
+  const auto configure_error = [](const logging::LoggingOptions& options) -> std::string {
+    try {
+      logging::configure(options);
+    } catch (const monitoring::ConfigError& e) {
+      return e.what();
+    }
+    return "(accepted)";
+  };
+  ::setenv("LOG_DIR", "/proc/x", 1);  // no directory can be created in /proc, even by root
+  auto options = logging::LoggingOptions::from_env();
+  options.console = logging::ConsoleTarget::kNone;
+  EXPECT_THAT(configure_error(options), StartsWith("LOG_DIR \"/proc/x\" cannot be created"));
+
+  // As MonitoringConfig::from_env reads it (trimmed) and setup_monitoring passes it on.
+  ::setenv("LOG_DIR", " /proc/x ", 1);
+  options.log_dir = "/proc/x";
+  EXPECT_THAT(configure_error(options), StartsWith("LOG_DIR \"/proc/x\" cannot be created"));
+
+  ::unsetenv("LOG_DIR");
+  EXPECT_THAT(configure_error(options), StartsWith("log_dir \"/proc/x\" cannot be created"));
+  ::setenv("LOG_DIR", dir_.path().c_str(), 1);  // another value: the option was set in code
+  EXPECT_THAT(configure_error(options), StartsWith("log_dir \"/proc/x\" cannot be created"));
 }
 
 }  // namespace
