@@ -68,7 +68,10 @@ struct LoggingOptions {
 
   bool reopen_on_sighup = true;       ///< SIGHUP reopens the log file (logrotate "postrotate")
   bool flush_on_fatal_signal = true;  ///< SIGSEGV/SIGBUS/SIGFPE/SIGILL/SIGABRT flush, then chain
-  /// How often the file is checked for having been moved or removed (logrotate "create").
+  /// How often the file is checked for having been moved or removed (logrotate "create"), or
+  /// its directory moved: until the check notices, records go on into the moved file (none is
+  /// lost); then a new file is opened at the path, the directory created again if needed. A
+  /// deleted file is noticed before every write.
   std::chrono::milliseconds reopen_check_interval{1000};
 
   /// Reads LOG_LEVEL, LOG_LEVELS, LOG_DIR, USE_JSON_LOGS, LOG_MAX_BYTES (bytes, or with a
