@@ -207,6 +207,40 @@ TEST_F(LogFaultsTest, ShutdownWhileTheDiskIsFullLeavesNoTornLine) {
   expect_every_record_accounted(records.size());
 }
 
+// A console that cannot be written next to a file: its records are in the file, so they are
+// neither dropped nor missing from records_written; the failed writes are counted and
+// reported once.
+TEST(LogFaultsConsole, AFailingConsoleNextToTheFileDropsNothing) {
+  TempDir dir;
+  test_support::CaptureFd errors(STDERR_FILENO, dir.file("stderr.txt"));
+  test_support::CaptureFd full(STDOUT_FILENO, "/dev/full");
+  auto options = file_options(dir.path());
+  options.console = logging::ConsoleTarget::kStdout;
+  logging::configure(options);
+  const auto before = logging::stats();
+  StructuredLogger logger("console");
+  constexpr int kRecords = 30;
+  for (int i = 0; i < kRecords; ++i) {
+    logger.info("both outputs", {{"i", i}});
+    if (i % 10 == 9) logging::flush();
+  }
+  const auto records = test_support::flushed_records(dir.path());
+  const auto after = logging::stats();
+  logging::shutdown();
+  full.restore();
+  errors.restore();
+
+  EXPECT_EQ(records.size(), static_cast<std::size_t>(kRecords));
+  EXPECT_EQ(after.records_written - before.records_written, static_cast<std::uint64_t>(kRecords));
+  EXPECT_EQ(after.records_dropped, before.records_dropped);
+  EXPECT_GE(after.write_errors - before.write_errors, 3u);
+  const std::string text = errors.text();
+  const std::string message =
+      "cannot write stdout: No space left on device; log records still go to the log file";
+  EXPECT_NE(text.find(message), std::string::npos) << text;
+  EXPECT_EQ(text.find(message), text.rfind(message)) << "reported more than once: " << text;
+}
+
 // chattr +a: the file refuses truncation, so the cut piece stays. It must then stay alone on
 // its line: the records after it are intact, and the cut one is counted as lost.
 TEST_F(LogFaultsTest, AnAppendOnlyFileKeepsTheCutPieceOnItsOwnLine) {
