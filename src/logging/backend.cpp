@@ -232,10 +232,6 @@ class Backend {
         if (!reported_failure) print_stderr(std::string("log backend error: ") + e.what());
         reported_failure = true;
       }
-      if (written_ != 0) {
-        rt.written.fetch_add(written_, std::memory_order_relaxed);
-        written_ = 0;
-      }
       if (reopen_ticket != rt.reopen_done.load(std::memory_order_relaxed))
         publish_done(rt.reopen_done, reopen_ticket);
       if (flush_ticket > rt.flush_done.load(std::memory_order_relaxed))
@@ -407,6 +403,9 @@ class Backend {
 
   void process(ProducerQueue& queue, const std::byte* record) {
     Runtime& rt = runtime();
+    // Counted before any write of it: a write that loses it takes it back out
+    // (count_write_lost), so the counter never goes below what was really written.
+    rt.written.fetch_add(1, std::memory_order_relaxed);
     const auto header = load_unaligned<LogHeader>(record);
     const RecordView& view = formatter_.prepare(record, queue.context.get(), queue.thread_id,
                                                 clock_.to_unix_ns(header.timestamp));
@@ -449,7 +448,6 @@ class Backend {
       file_->after_line(line_start);
       if (file_->buffer().size() >= kFlushThreshold) file_->flush();
     }
-    ++written_;
   }
 
   std::unique_ptr<FileSink> file_;
@@ -464,7 +462,6 @@ class Backend {
   std::vector<const LoggerState*> retired_;
   std::vector<Cursor> cursors_;
   std::vector<Cursor*> active_;
-  std::uint64_t written_ = 0;
   std::chrono::steady_clock::time_point next_resync_ =
       std::chrono::steady_clock::now() + std::chrono::seconds(1);
 };
@@ -531,7 +528,8 @@ void configure_locked(const LoggingOptions& requested) {
   if (!options.log_dir.empty()) file = std::make_unique<FileSink>(options);
   std::unique_ptr<ConsoleSink> console;
   if (options.console != ConsoleTarget::kNone)
-    console = std::make_unique<ConsoleSink>(options.console, options.json, options.colors);
+    console = std::make_unique<ConsoleSink>(options.console, options.json, options.colors,
+                                            /*counts_records=*/file == nullptr);
   if (options.scrub_options) Scrubber::set_shared(*options.scrub_options);
 
   const bool was_running = g_run_state.load(std::memory_order_acquire) == RunState::kRunning;
@@ -658,6 +656,11 @@ void count_dropped(DropReason reason, std::uint64_t records) noexcept {
                               : reason == DropReason::kShutdown ? metrics.dropped_shutdown
                                                                 : metrics.dropped_write_error;
   if (counter != nullptr) counter->inc(records);
+}
+
+void count_write_lost(std::uint64_t records) noexcept {
+  runtime().written.fetch_sub(records, std::memory_order_relaxed);
+  count_dropped(DropReason::kWriteError, records);
 }
 
 void count_write_error() noexcept {

@@ -54,6 +54,9 @@ std::byte* reserve_slow(ProducerQueue& queue, std::uint32_t size) noexcept;
 enum class DropReason : std::uint8_t { kQueueFull, kShutdown, kWriteError };
 void count_dropped(DropReason reason, std::uint64_t records = 1) noexcept;
 void count_write_error() noexcept;
+/// Records a write error lost after the backend counted them as written: they move from
+/// records_written to records_dropped (reason write_error).
+void count_write_lost(std::uint64_t records) noexcept;
 
 /// Hands a logger's states to the backend, which frees them once no queued record can point
 /// to them (immediately when logging is not running).

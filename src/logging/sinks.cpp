@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "clock.hpp"
+#include "core/ascii.hpp"
 #include "monitoring/error.hpp"
 #include "runtime.hpp"
 
@@ -128,13 +129,32 @@ bool gzip_file(const std::string& source, const std::string& target, std::string
   return true;
 }
 
+// What to call the directory in messages: the operator who set LOG_DIR looks for LOG_DIR, not
+// for the option's name. The options do not say where log_dir came from (LoggingOptions::
+// from_env, MonitoringConfig::from_env, code), so the variable's value tells: a log_dir equal
+// to it (as read, or trimmed as MonitoringConfig reads it) came from it.
+std::string log_dir_setting(const std::string& directory) {
+  const char* variable = std::getenv("LOG_DIR");
+  if (variable != nullptr && !directory.empty() &&
+      (directory == variable || directory == core::trim(variable)))
+    return "LOG_DIR";
+  return "log_dir";
+}
+
 }  // namespace
 
 // ---- WriteReporter ---------------------------------------------------------------------
 
 void WriteReporter::failed(int error, std::uint64_t lost_records) {
   count_write_error();
-  if (lost_records != 0) count_dropped(DropReason::kWriteError, lost_records);
+  if (!counts_records_) {
+    if (!failing_)
+      print_stderr("cannot write " + output_ + ": " + error_text(error) +
+                   "; log records still go to the log file");
+    failing_ = true;
+    return;
+  }
+  if (lost_records != 0) count_write_lost(lost_records);
   lost_ += lost_records;
   if (!failing_) {
     failing_ = true;
@@ -147,6 +167,10 @@ void WriteReporter::failed(int error, std::uint64_t lost_records) {
 void WriteReporter::succeeded() {
   if (!failing_) return;
   failing_ = false;
+  if (!counts_records_) {
+    print_stderr("writing " + output_ + " resumed");
+    return;
+  }
   print_stderr("writing " + output_ + " resumed; " + std::to_string(lost_) + " records were lost");
   lost_ = 0;
 }
@@ -201,22 +225,23 @@ void Compressor::run() {
 
 FileSink::FileSink(const LoggingOptions& options)
     : directory_(options.log_dir),
+      setting_(log_dir_setting(options.log_dir)),
       path_((std::filesystem::path(options.log_dir) / options.file_name).string()),
       max_bytes_(options.max_bytes),
       backup_count_(options.backup_count),
       daily_(options.daily_rotation),
       compress_(options.compress_backups),
       check_interval_(options.reopen_check_interval),
-      reporter_("log file " + path_) {
+      reporter_("log file " + path_, true) {
   if (options.file_name.empty() || options.file_name.find('/') != std::string::npos)
     throw ConfigError("log file name \"" + options.file_name + "\" must be a plain file name");
   std::error_code error;
   std::filesystem::create_directories(directory_, error);
   if (error)
-    throw ConfigError("log_dir \"" + directory_ + "\" cannot be created: " + error.message());
+    throw ConfigError(setting_ + " \"" + directory_ + "\" cannot be created: " + error.message());
   // Rotation creates and renames files in the directory, so it must be writable too.
   if (::access(directory_.c_str(), W_OK | X_OK) != 0)
-    throw ConfigError("log_dir \"" + directory_ + "\" is not writable: " + error_text(errno));
+    throw ConfigError(setting_ + " \"" + directory_ + "\" is not writable: " + error_text(errno));
   open_file(true);
   buffer_.reserve(1u << 20);
 }
@@ -227,33 +252,40 @@ FileSink::~FileSink() {
   // ~Compressor finishes pending backups.
 }
 
+namespace {
+
+// Read access too: remove_cut_line() checks what it truncates. A file we may only write is
+// still used.
+int open_for_append(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd >= 0 || errno != EACCES) return fd;
+  return ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
+}  // namespace
+
 bool FileSink::open_file(bool throw_on_error) {
-  int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  int fd = open_for_append(path_);
   if (fd < 0 && errno == ENOENT && !throw_on_error) {
     // The directory was removed under us (a cleanup job, an operator): make it again rather
     // than dropping every record from now on.
     std::error_code error;
     if (std::filesystem::create_directories(directory_, error))
-      print_stderr("log_dir \"" + directory_ + "\" was missing and has been created again");
-    fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      print_stderr(setting_ + " \"" + directory_ + "\" was missing and has been created again");
+    fd = open_for_append(path_);
   }
   if (fd < 0) {
     const int error = errno;
     if (throw_on_error)
-      throw ConfigError("log_dir \"" + directory_ + "\" is not writable: cannot open " + path_ +
+      throw ConfigError(setting_ + " \"" + directory_ + "\" is not writable: cannot open " + path_ +
                         ": " + error_text(error));
     reporter_.failed(error, 0);
     return false;
   }
   struct stat info {};
   ::fstat(fd, &info);
-  if (fd_ >= 0) {
-    // A line cut by a failed write belongs to the old file: one last try to complete it.
-    int ignored = 0;
-    if (!tail_.empty()) write_fully(fd_, tail_.data(), tail_.size(), ignored);
-    ::close(fd_);
-  }
-  tail_.clear();
+  if (fd_ >= 0) ::close(fd_);
+  newline_first_ = false;
   fd_ = fd;
   size_ = static_cast<std::uint64_t>(info.st_size);
   inode_ = info.st_ino;
@@ -286,14 +318,13 @@ bool FileSink::open_file_deleted() const {
 }
 
 void FileSink::flush() {
-  if (buffer_.empty() && tail_.empty()) return;
+  if (buffer_.empty()) return;
   // One fstat per batch: records written into a deleted file would vanish without an error.
   // (A deletion between this check and the write below still loses that one batch.)
   if (open_file_deleted()) {
     print_stderr("log file " + path_ + " was deleted; writing to a new one");
     ::close(fd_);
     fd_ = -1;
-    tail_.clear();  // its file is gone: the cut line cannot be completed
   }
   if (fd_ < 0 && !open_file(false)) {
     reporter_.failed(ENOENT, count_lines(buffer_));
@@ -301,31 +332,54 @@ void FileSink::flush() {
     return;
   }
   int error = 0;
-  if (!tail_.empty()) {
-    const std::size_t written = write_fully(fd_, tail_.data(), tail_.size(), error);
-    size_ += written;
-    tail_.erase(0, written);
-    if (error != 0) {
-      reporter_.failed(error, count_lines(buffer_));
-      buffer_.clear();
-      return;
-    }
+  if (newline_first_ && write_fully(fd_, "\n", 1, error) == 1) {
+    newline_first_ = false;
+    ++size_;
   }
-  const std::size_t written = write_fully(fd_, buffer_.data(), buffer_.size(), error);
+  std::size_t written = 0;
+  if (error == 0) written = write_fully(fd_, buffer_.data(), buffer_.size(), error);
   size_ += written;
   if (error != 0) {
-    // Never leave half a line behind: what is left of the cut line goes out first next time.
-    std::size_t rest = written;
-    if (written > 0 && buffer_[written - 1] != '\n') {
-      const std::size_t end_of_line = buffer_.find('\n', written);
-      rest = end_of_line == std::string::npos ? buffer_.size() : end_of_line + 1;
-      tail_.assign(buffer_, written, rest - written);
-    }
-    reporter_.failed(error, count_lines(std::string_view(buffer_).substr(rest)));
+    // The buffer holds whole lines; the write stopped after `complete` bytes of them.
+    const std::size_t last_newline =
+        written == 0 ? std::string::npos : buffer_.rfind('\n', written - 1);
+    const std::size_t complete = last_newline == std::string::npos ? 0 : last_newline + 1;
+    if (complete < written)
+      remove_cut_line(std::string_view(buffer_).substr(complete, written - complete));
+    reporter_.failed(error, count_lines(std::string_view(buffer_).substr(complete)));
   } else {
     reporter_.succeeded();
   }
   buffer_.clear();
+}
+
+// A cut line is taken off the file at once and its record counted as lost, rather than
+// completed by a later write: the file may be moved, deleted, rotated or closed at shutdown
+// before any later write succeeds, and a completion that never comes leaves a torn line and
+// a record counted nowhere. Truncating leaves the file right whatever happens next.
+void FileSink::remove_cut_line(std::string_view piece) {
+  struct stat info {};
+  if (::fstat(fd_, &info) == 0 && static_cast<std::uint64_t>(info.st_size) >= piece.size()) {
+    // Only when the file still ends with our piece: another process appending to the same
+    // file (O_APPEND makes that safe) may have written after it.
+    const off_t start = info.st_size - static_cast<off_t>(piece.size());
+    std::string found(piece.size(), '\0');
+    std::size_t got = 0;
+    while (got < found.size()) {
+      const ssize_t n =
+          ::pread(fd_, found.data() + got, found.size() - got, start + static_cast<off_t>(got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<std::size_t>(n);
+    }
+    if (found == piece && ::ftruncate(fd_, start) == 0) {
+      size_ = static_cast<std::uint64_t>(start);
+      return;
+    }
+  }
+  // The file keeps the piece (append-only, or written after): at least the next record
+  // starts on a line of its own.
+  newline_first_ = true;
 }
 
 void FileSink::rotate() {
@@ -353,7 +407,6 @@ void FileSink::rotate() {
       reporter_.failed(errno, 0);
     }
   }
-  tail_.clear();  // the old file is closed: its cut line cannot be completed any more
   open_file(false);
 }
 
@@ -399,12 +452,12 @@ void FileSink::sync() {
 
 // ---- ConsoleSink -----------------------------------------------------------------------
 
-ConsoleSink::ConsoleSink(ConsoleTarget target, bool json, ColorMode colors)
+ConsoleSink::ConsoleSink(ConsoleTarget target, bool json, ColorMode colors, bool counts_records)
     : fd_(target == ConsoleTarget::kStdout ? STDOUT_FILENO : STDERR_FILENO),
       json_(json),
       colors_(colors == ColorMode::kAlways || (colors == ColorMode::kAuto && ::isatty(fd_) == 1 &&
                                                std::getenv("NO_COLOR") == nullptr)),
-      reporter_(target == ConsoleTarget::kStdout ? "stdout" : "stderr") {
+      reporter_(target == ConsoleTarget::kStdout ? "stdout" : "stderr", counts_records) {
   buffer_.reserve(256u << 10);
 }
 

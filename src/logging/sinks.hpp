@@ -10,6 +10,7 @@
 #include <deque>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "monitoring/logging/options.hpp"
@@ -18,15 +19,21 @@ namespace monitoring::logging::detail {
 
 /// Reports write failures of one output: counted every time, printed on stderr once per
 /// episode (first failure, then "resumed" when a write succeeds again).
+///
+/// Records lost by the output that `counts_records` (the file, or the console when there is
+/// no file) move from records_written to records_dropped, so written + dropped == logged.
+/// The console next to a file only counts its failed writes: its records are in the file.
 class WriteReporter {
  public:
-  explicit WriteReporter(std::string output) : output_(std::move(output)) {}
+  WriteReporter(std::string output, bool counts_records)
+      : output_(std::move(output)), counts_records_(counts_records) {}
   void failed(int error, std::uint64_t lost_records);
   void succeeded();
   bool failing() const noexcept { return failing_; }
 
  private:
   std::string output_;
+  bool counts_records_;
   bool failing_ = false;
   std::uint64_t lost_ = 0;
 };
@@ -90,8 +97,11 @@ class FileSink {
   /// True when the open file has been deleted (alone or with its directory): writing on would
   /// lose every record, so flush() starts a new file first.
   bool open_file_deleted() const;
+  /// Takes `piece`, the start of a line a failed write cut, off the end of the file again.
+  void remove_cut_line(std::string_view piece);
 
   std::string directory_;
+  std::string setting_;  // "LOG_DIR" or "log_dir", for messages
   std::string path_;
   std::uint64_t max_bytes_;
   unsigned backup_count_;
@@ -105,7 +115,8 @@ class FileSink {
   std::uint64_t inode_ = 0, device_ = 0;
   std::chrono::steady_clock::time_point next_check_{};
   std::string buffer_;
-  std::string tail_;  // rest of a line a failed write cut in half; written first next time
+  // The file refused to drop a cut line (append-only): end it before the next record.
+  bool newline_first_ = false;
   WriteReporter reporter_;
   Compressor compressor_;
 };
@@ -113,7 +124,8 @@ class FileSink {
 /// stdout or stderr.
 class ConsoleSink {
  public:
-  ConsoleSink(ConsoleTarget target, bool json, ColorMode colors);
+  /// `counts_records`: the console is the only output (see WriteReporter).
+  ConsoleSink(ConsoleTarget target, bool json, ColorMode colors, bool counts_records);
   std::string& buffer() noexcept { return buffer_; }
   bool json() const noexcept { return json_; }
   bool colors() const noexcept { return colors_; }

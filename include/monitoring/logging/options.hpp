@@ -31,7 +31,8 @@ struct LoggingOptions {
   ModuleLevels module_levels{};  ///< LOG_LEVELS: ...except these (exact name or dotted prefix)
 
   /// LOG_DIR: directory of the JSON log file; empty = no file. Created if missing; an
-  /// unwritable directory makes configure() throw ConfigError naming it.
+  /// unwritable directory makes configure() throw ConfigError naming it (as LOG_DIR when the
+  /// value is the one that variable holds, as log_dir otherwise).
   std::string log_dir{};
   std::string file_name = "app.log";  ///< the file inside log_dir (always ECS JSON lines)
 
@@ -67,7 +68,10 @@ struct LoggingOptions {
 
   bool reopen_on_sighup = true;       ///< SIGHUP reopens the log file (logrotate "postrotate")
   bool flush_on_fatal_signal = true;  ///< SIGSEGV/SIGBUS/SIGFPE/SIGILL/SIGABRT flush, then chain
-  /// How often the file is checked for having been moved or removed (logrotate "create").
+  /// How often the file is checked for having been moved or removed (logrotate "create"), or
+  /// its directory moved: until the check notices, records go on into the moved file (none is
+  /// lost); then a new file is opened at the path, the directory created again if needed. A
+  /// deleted file is noticed before every write.
   std::chrono::milliseconds reopen_check_interval{1000};
 
   /// Reads LOG_LEVEL, LOG_LEVELS, LOG_DIR, USE_JSON_LOGS, LOG_MAX_BYTES (bytes, or with a
@@ -100,7 +104,9 @@ bool is_running() noexcept;
 
 /// Counters since process start (also exported as metrics).
 struct LoggingStats {
-  std::uint64_t records_written = 0;  ///< records formatted by the backend
+  /// Records written to the log file (to the console when there is no file). A record a
+  /// write error lost counts as dropped instead, so written + dropped == records logged.
+  std::uint64_t records_written = 0;
   std::uint64_t records_dropped = 0;  ///< queue full (drop policy), after shutdown, write errors
   std::uint64_t write_errors = 0;     ///< failed write() calls on log outputs
   /// Producers waiting for queue space right now (block policy, queue full).
