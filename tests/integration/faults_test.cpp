@@ -31,6 +31,7 @@
 #include "monitoring/metrics/registry.hpp"
 #include "monitoring/sentry.hpp"
 #include "net/http_client.hpp"
+#include "sentry/client.hpp"
 #include "support/json_reader.hpp"
 #include "support/local_http_peer.hpp"
 
@@ -319,7 +320,10 @@ TEST(DependencyFaults, HttpPeerThatAcceptsAndNeverAnswersTimesOutWithAnAccurateM
 /// One connection at a time, each answer closes it. Records every request it answered.
 class PhasedIngest {
  public:
-  enum class Mode { k500, k429, k200 };
+  /// k429 sends Retry-After and X-Sentry-Rate-Limits (error category only), k429RetryAfter only
+  /// Retry-After (every category).
+  /// kSilent reads the request and never answers (until the client hangs up).
+  enum class Mode { k500, k429, k429RetryAfter, k200, kSilent };
   static constexpr int kRetryAfterSeconds = 1;
 
   struct Request {
@@ -365,6 +369,8 @@ class PhasedIngest {
     thread_ = std::thread([this] { serve(); });
   }
   void set_mode(Mode mode) { mode_ = mode; }
+  /// The next `count` requests get 500 whatever the mode.
+  void fail_next(int count) { fail_next_ = count; }
 
   std::vector<Request> requests() const {
     std::lock_guard lock(mutex_);
@@ -422,7 +428,23 @@ class PhasedIngest {
 
     Request request = parse(buffer.substr(0, content_length));
     std::string answer;
-    switch (mode_.load()) {
+    const Mode mode = fail_next_.fetch_sub(1) > 0 ? Mode::k500 : mode_.load();
+    if (mode == Mode::kSilent) {
+      request.answered_at = Clock::now();
+      {
+        std::lock_guard lock(mutex_);
+        requests_.push_back(std::move(request));
+      }
+      // Hold the connection until the client gives up on it (bounded, in case it never does).
+      char chunk[4096];
+      for (int waited = 0; waited < 30 && readable(fd, 1000) == false; ++waited) {
+        if (stopping_) return;
+      }
+      while (::recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT) > 0) {
+      }
+      return;
+    }
+    switch (mode) {
       case Mode::k500:
         request.status = 500;
         answer = testing::http_answer(500, "Internal Server Error", "{}", {}, true);
@@ -435,6 +457,12 @@ class PhasedIngest {
              {"X-Sentry-Rate-Limits", std::to_string(kRetryAfterSeconds) + ":error:key"}},
             true);
         break;
+      case Mode::k429RetryAfter:
+        request.status = 429;
+        answer = testing::http_answer(429, "Too Many Requests", "{}",
+                                      {{"Retry-After", std::to_string(kRetryAfterSeconds)}}, true);
+        break;
+      case Mode::kSilent:  // handled above
       case Mode::k200:
         request.status = 200;
         answer = testing::http_answer(200, "OK", "{\"id\":\"" + request.event_id + "\"}", {}, true);
@@ -476,6 +504,7 @@ class PhasedIngest {
   int wake_[2] = {-1, -1};
   int port_ = 0;
   std::atomic<Mode> mode_{Mode::k500};
+  std::atomic<int> fail_next_{0};
   std::atomic<bool> stopping_{false};
   mutable std::mutex mutex_;
   std::vector<Request> requests_;
@@ -619,6 +648,202 @@ TEST_F(SentryDeliveryFaults, EveryEventIsDeliveredOnceOrCountedAsLost) {
   EXPECT_EQ(accepted.size() + lost, all_ids.size());
   EXPECT_EQ(dropped_errors_metric() - dropped_metric_before, static_cast<double>(lost));
   EXPECT_EQ(reported_lost, lost);  // the client reports tell Sentry about the same loss
+}
+
+/// What the peer accepted, per event id, and the error-category losses the accepted client
+/// reports told about.
+struct Delivered {
+  std::map<std::string, int> accepted;
+  std::uint64_t reported_lost = 0;
+};
+
+Delivered delivered(const PhasedIngest& ingest) {
+  Delivered out;
+  for (const auto& request : ingest.requests()) {
+    if (request.status != 200) continue;
+    for (const auto& [type, payload] : request.items) {
+      if (type == "event") ++out.accepted[request.event_id];
+      if (type == "client_report")
+        for (const auto& discard : payload["discarded_events"].array)
+          if (discard["category"].string == "error")
+            out.reported_lost += static_cast<std::uint64_t>(discard["quantity"].number);
+    }
+  }
+  return out;
+}
+
+TEST_F(SentryDeliveryFaults, WithoutACacheEveryLossIsCounted) {
+  PhasedIngest ingest;
+  sentry::Options options;
+  options.dsn = ingest.dsn();
+  options.environment = "test";
+  options.capture_logs = false;
+  options.crash_handler = false;
+  options.gzip = false;
+  options.max_retries = 2;
+  options.retry_backoff = 100ms;  // each failing event holds the worker 300 ms
+  options.http_timeout = 2000ms;
+  options.queue_size = 4;
+  const double dropped_metric_before = dropped_errors_metric();
+  sentry::init(options);
+
+  int captured = 0;
+  std::vector<std::string> ids;
+  auto capture = [&](const std::string& what) {
+    ++captured;
+    std::string id = sentry::capture_message(what, sentry::Level::kError);
+    if (!id.empty()) ids.push_back(id);
+    return id;
+  };
+
+  // Down, with a burst larger than the queue: the worker retries the first event while the
+  // rest arrive, so some never get in (queue_overflow) and the others fail (network_error).
+  for (int i = 0; i < 10; ++i) capture("down #" + std::to_string(i));
+  const std::size_t queued = ids.size();
+  EXPECT_LT(queued, 10u);
+  ASSERT_TRUE(sentry::flush(15s));
+  EXPECT_EQ(sentry::stats().dropped, 10u);
+
+  // 500 until the retries run out: given up and counted.
+  ingest.open(PhasedIngest::Mode::k500);
+  for (int i = 0; i < 3; ++i) ASSERT_FALSE(capture("500 #" + std::to_string(i)).empty());
+  ASSERT_TRUE(sentry::flush(15s));
+  EXPECT_EQ(sentry::stats().dropped, 13u);
+
+  // A bare 429 (Retry-After only) limits everything, client reports included.
+  ingest.set_mode(PhasedIngest::Mode::k429RetryAfter);
+  for (int i = 0; i < 3; ++i) ASSERT_FALSE(capture("429 #" + std::to_string(i)).empty());
+  ASSERT_TRUE(sentry::flush(15s));
+  EXPECT_EQ(sentry::stats().dropped, 16u);
+
+  ingest.set_mode(PhasedIngest::Mode::k200);
+  ASSERT_TRUE(testing::eventually(
+      [&] {
+        return Clock::now() >
+               ingest.last_429() + std::chrono::seconds(PhasedIngest::kRetryAfterSeconds) + 50ms;
+      },
+      10s, 10ms));
+  std::vector<std::string> up_ids;
+  for (int i = 0; i < 3; ++i) up_ids.push_back(capture("200 #" + std::to_string(i)));
+  ASSERT_TRUE(sentry::flush(15s));
+  const sentry::Stats stats = sentry::stats();
+  sentry::close(5s);
+
+  const Delivered result = delivered(ingest);
+  for (const auto& [id, times] : result.accepted) EXPECT_EQ(times, 1) << id;
+  for (const auto& id : up_ids) EXPECT_EQ(result.accepted.count(id), 1u) << id;
+  EXPECT_EQ(result.accepted.size(), 3u);
+  EXPECT_EQ(stats.captured, ids.size());
+  EXPECT_EQ(stats.dropped, 16u);
+  EXPECT_EQ(result.accepted.size() + stats.dropped, static_cast<std::size_t>(captured));
+  EXPECT_EQ(dropped_errors_metric() - dropped_metric_before, static_cast<double>(stats.dropped));
+  EXPECT_EQ(result.reported_lost, stats.dropped);
+}
+
+TEST_F(SentryDeliveryFaults, ACachedEnvelopeTheCacheBoundPushedOutIsNotSentAfterAll) {
+  std::filesystem::remove_all(cache_dir_);
+  PhasedIngest ingest;
+  sentry::Options options;
+  options.dsn = ingest.dsn();
+  options.environment = "test";
+  options.capture_logs = false;
+  options.crash_handler = false;
+  options.gzip = false;
+  options.max_retries = 2;
+  options.retry_backoff = 100ms;
+  options.http_timeout = 2000ms;
+  options.cache_dir = cache_dir_.string();
+  options.max_cache_files = 2;
+
+  // Run 1, Sentry down: two events wait in the cache, which holds two.
+  sentry::init(options);
+  std::vector<std::string> ids;
+  for (int i = 1; i <= 2; ++i)
+    ids.push_back(sentry::capture_message("cached #" + std::to_string(i), sentry::Level::kError));
+  ASSERT_TRUE(sentry::flush(15s));
+  const sentry::Stats first = sentry::stats();
+  sentry::close(5s);
+  ASSERT_EQ(first.cached, 2u);
+  ASSERT_EQ(files_in(cache_dir_, ".envelope"), 2u);
+
+  // Run 2: Sentry answers 500 to the next 9 requests, then 200. The worker takes the first
+  // cached envelope (3 attempts); two new events arrive meanwhile, fail (3 attempts each) and
+  // go to the cache, whose bound pushes out both older files: counted as cache_overflow. The
+  // second cached envelope, still queued in memory, was counted lost with its file, so it
+  // must not be delivered as well.
+  ingest.fail_next(9);
+  ingest.open(PhasedIngest::Mode::k200);
+  sentry::init(options);
+  ASSERT_TRUE(testing::eventually([&] { return !ingest.requests().empty(); }, 10s, 1ms));
+  ASSERT_EQ(ingest.requests().front().event_id, ids[0]);
+  for (int i = 3; i <= 4; ++i)
+    ids.push_back(sentry::capture_message("new #" + std::to_string(i), sentry::Level::kError));
+  ASSERT_TRUE(sentry::flush(15s));
+  const sentry::Stats second = sentry::stats();
+  sentry::close(5s);
+  EXPECT_EQ(second.loaded_from_cache, 2u);
+  EXPECT_EQ(second.cached, 2u);
+  EXPECT_EQ(second.dropped, 2u);  // both older files, pushed out by the bound
+
+  // Run 3 sends what the cache kept: the two newer events.
+  sentry::init(options);
+  ASSERT_TRUE(sentry::flush(15s));
+  const sentry::Stats third = sentry::stats();
+  sentry::close(5s);
+  EXPECT_EQ(third.loaded_from_cache, 2u);
+  EXPECT_EQ(files_in(cache_dir_, ".envelope"), 0u);
+
+  const Delivered result = delivered(ingest);
+  for (const auto& [id, times] : result.accepted) EXPECT_EQ(times, 1) << id;
+  EXPECT_EQ(result.accepted.count(ids[2]), 1u);
+  EXPECT_EQ(result.accepted.count(ids[3]), 1u);
+  const std::uint64_t lost = first.dropped + second.dropped + third.dropped;
+  EXPECT_EQ(result.accepted.size() + lost, ids.size())
+      << result.accepted.size() << " delivered, " << lost << " counted lost";
+  EXPECT_EQ(result.accepted.count(ids[1]), 0u) << "delivered and counted lost";
+}
+
+TEST_F(SentryDeliveryFaults, ACachedEnvelopeInFlightWhenCloseGivesUpIsNotCachedTwice) {
+  std::filesystem::remove_all(cache_dir_);
+  PhasedIngest ingest;
+  sentry::Options options;
+  options.dsn = ingest.dsn();
+  options.environment = "test";
+  options.capture_logs = false;
+  options.crash_handler = false;
+  options.gzip = false;
+  options.max_retries = 2;
+  options.retry_backoff = 20ms;
+  options.http_timeout = 1000ms;
+  options.cache_dir = cache_dir_.string();
+
+  // Run 1, Sentry down: the event waits in the cache.
+  sentry::init(options);
+  const std::string id = sentry::capture_message("cached, then hung", sentry::Level::kError);
+  ASSERT_TRUE(sentry::flush(15s));
+  sentry::close(5s);
+  ASSERT_EQ(files_in(cache_dir_, ".envelope"), 1u);
+
+  // Run 2: Sentry accepts the cached envelope and never answers; close() gives up on it. The
+  // envelope is still in its cache file, so nothing more may be written for it.
+  ingest.open(PhasedIngest::Mode::kSilent);
+  sentry::init(options);
+  ASSERT_TRUE(testing::eventually([&] { return !ingest.requests().empty(); }, 10s, 1ms));
+  sentry::close(100ms);
+  // The worker close() left behind ends at its HTTP timeout.
+  ASSERT_TRUE(
+      testing::eventually([] { return sentry::detail::live_transport_threads() == 0; }, 10s, 10ms));
+  EXPECT_EQ(files_in(cache_dir_, ".envelope"), 1u);
+
+  // Run 3: Sentry is back. The event arrives once.
+  ingest.set_mode(PhasedIngest::Mode::k200);
+  sentry::init(options);
+  ASSERT_TRUE(sentry::flush(15s));
+  sentry::close(5s);
+  const Delivered result = delivered(ingest);
+  EXPECT_EQ(result.accepted.size(), 1u);
+  EXPECT_EQ(result.accepted.count(id) == 1 ? result.accepted.at(id) : 0, 1) << "sent twice?";
+  EXPECT_EQ(files_in(cache_dir_, ".envelope"), 0u);
 }
 
 }  // namespace
