@@ -97,7 +97,10 @@ Client::SendResult Client::send_envelope(const std::string& envelope, std::strin
     bool retry = false;
     {
       std::lock_guard lock(mutex_);
-      in_flight_ = envelope;
+      // What close() writes to the cache if it gives up on this send. Not an envelope that
+      // is in a cache file already (a second copy would be sent twice), nor a client report
+      // (never cached).
+      in_flight_ = persist && cache_file.empty() ? envelope : std::string();
       in_flight_file_.clear();
     }
     try {
