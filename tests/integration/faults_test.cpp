@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -95,6 +96,30 @@ TimedReport run(const HealthChecker& checker) {
   return out;
 }
 
+/// Shows a verdict in the test log (what an operator would read in /health).
+void show(std::string_view what, const TimedReport& result) {
+  std::cout << "  " << what << ": " << to_string(result.report.status) << " after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(result.elapsed).count()
+            << " ms: " << result.report.checks.at(0).message << "\n";
+}
+
+/// Runs a check function on this thread with a `kTimeout` deadline: the check itself must come
+/// back by then (so no abandoned run keeps an executor thread), with its own reason.
+CheckResult call_directly(const health::CheckFunction& check, Clock::duration& elapsed) {
+  const auto start = Clock::now();
+  CheckResult result;
+  try {
+    result = check(CheckContext{start + kTimeout});
+  } catch (const std::exception& error) {  // postgres_check reports failures by throwing
+    result = CheckResult::unhealthy(error.what());
+  }
+  elapsed = Clock::now() - start;
+  std::cout << "  called directly: " << to_string(result.status) << " after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()
+            << " ms: " << result.message << "\n";
+  return result;
+}
+
 bool eventually_healthy(const HealthChecker& checker, std::string_view password) {
   return testing::eventually(
       [&] {
@@ -147,6 +172,7 @@ TEST(DependencyFaults, RedisStoppedFrozenAndRestartedOnTheSamePort) {
     Frozen frozen(redis->pid());
     // The kernel still accepts the connection; nobody answers AUTH.
     TimedReport hung = run(checker);
+    show("frozen", hung);
     EXPECT_EQ(hung.report.status, Status::unhealthy) << hung.json;
     EXPECT_LT(hung.elapsed, kTimeout + kMargin);
     EXPECT_GE(hung.elapsed, kTimeout - 100ms);
@@ -160,6 +186,11 @@ TEST(DependencyFaults, RedisStoppedFrozenAndRestartedOnTheSamePort) {
     TimedReport again = run(checker);
     EXPECT_EQ(again.report.status, Status::unhealthy);
     EXPECT_LT(again.elapsed, kTimeout + kMargin);
+    Clock::duration elapsed{};
+    CheckResult direct = call_directly(health::redis_check(redis_url(port)), elapsed);
+    EXPECT_EQ(direct.status, Status::unhealthy);
+    EXPECT_EQ(direct.message, "AUTH failed: timed out");
+    EXPECT_LT(elapsed, kTimeout + kMargin);
     frozen.thaw();
     EXPECT_TRUE(eventually_healthy(checker, kRedisPassword)) << "no recovery after SIGCONT";
   }
@@ -168,6 +199,7 @@ TEST(DependencyFaults, RedisStoppedFrozenAndRestartedOnTheSamePort) {
     SCOPED_TRACE("stopped");
     redis->stop();
     TimedReport down = run(checker);
+    show("stopped", down);
     EXPECT_EQ(down.report.status, Status::unhealthy) << down.json;
     EXPECT_LT(down.elapsed, kTimeout + kMargin);
     EXPECT_EQ(down.only().message, "connection to " + endpoint + " failed: Connection refused");
@@ -207,6 +239,7 @@ TEST(DependencyFaults, PostgresStoppedFrozenAndRestartedOnTheSamePort) {
     // The postmaster: the kernel queues the connection, nobody forks a backend to answer it.
     Frozen frozen(postgres->pid());
     TimedReport hung = run(checker);
+    show("frozen", hung);
     EXPECT_EQ(hung.report.status, Status::unhealthy) << hung.json;
     EXPECT_LT(hung.elapsed, kTimeout + kMargin);
     EXPECT_GE(hung.elapsed, kTimeout - 100ms);
@@ -217,6 +250,11 @@ TEST(DependencyFaults, PostgresStoppedFrozenAndRestartedOnTheSamePort) {
     TimedReport again = run(checker);
     EXPECT_EQ(again.report.status, Status::unhealthy);
     EXPECT_LT(again.elapsed, kTimeout + kMargin);
+    Clock::duration elapsed{};
+    CheckResult direct = call_directly(health::postgres_check(postgres_url(port)), elapsed);
+    EXPECT_EQ(direct.status, Status::unhealthy);
+    EXPECT_EQ(direct.message, "timeout while connecting");
+    EXPECT_LT(elapsed, kTimeout + kMargin);
     frozen.thaw();
     EXPECT_TRUE(eventually_healthy(checker, kPgPassword)) << "no recovery after SIGCONT";
   }
@@ -225,6 +263,7 @@ TEST(DependencyFaults, PostgresStoppedFrozenAndRestartedOnTheSamePort) {
     SCOPED_TRACE("stopped");
     postgres->stop();
     TimedReport down = run(checker);
+    show("stopped", down);
     EXPECT_EQ(down.report.status, Status::unhealthy) << down.json;
     EXPECT_LT(down.elapsed, kTimeout + kMargin);
     const std::string& message = down.only().message;
@@ -262,6 +301,7 @@ TEST(DependencyFaults, HttpPeerThatAcceptsAndNeverAnswersTimesOutWithAnAccurateM
   const auto start = Clock::now();
   CheckResult hung = health::panel_check(silent_url)(CheckContext{start + kTimeout});
   const auto elapsed = Clock::now() - start;
+  std::cout << "  refused: " << refused.message << "\n  then silent: " << hung.message << "\n";
   EXPECT_EQ(hung.status, Status::unhealthy);
   EXPECT_LT(elapsed, kTimeout + kMargin);
   EXPECT_GE(elapsed, kTimeout - 100ms);
