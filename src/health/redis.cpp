@@ -1,11 +1,14 @@
 #include "health/redis.hpp"
 
 #include <hiredis/hiredis.h>
+#include <poll.h>
 #include <sys/time.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -191,6 +194,8 @@ CheckFunction redis_check(std::string redis_url) {
         error = std::string(label) + " timed out";
         return nullptr;
       }
+      // A backstop only: socket timeouts run on the kernel's timer wheel, which may fire an
+      // eighth of the timeout late. The wait for the reply below is a poll() to the deadline.
       redisSetTimeout(redis.get(), detail::to_timeval(remaining));
       std::vector<const char*> argv;
       std::vector<std::size_t> lengths;
@@ -198,12 +203,34 @@ CheckFunction redis_check(std::string redis_url) {
         argv.push_back(arg.data());
         lengths.push_back(arg.size());
       }
-      detail::ReplyPtr reply(static_cast<redisReply*>(redisCommandArgv(
-          redis.get(), static_cast<int>(argv.size()), argv.data(), lengths.data())));
-      if (!reply) {
+      const auto io_failed = [&] {
         error = std::string(label) + " failed: " + detail::describe(*redis);
         return nullptr;
+      };
+      if (redisAppendCommandArgv(redis.get(), static_cast<int>(argv.size()), argv.data(),
+                                 lengths.data()) != REDIS_OK)
+        return io_failed();
+      for (int written = 0; written == 0;)
+        if (redisBufferWrite(redis.get(), &written) != REDIS_OK) return io_failed();
+      void* raw = nullptr;
+      while (true) {
+        if (redisGetReplyFromReader(redis.get(), &raw) != REDIS_OK) return io_failed();
+        if (raw != nullptr) break;
+        const auto left = detail::time_left(context.deadline);
+        pollfd entry{redis->fd, POLLIN, 0};
+        const int ready = left.count() > 0 ? ::poll(&entry, 1, static_cast<int>(left.count())) : 0;
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready == 0) {
+          error = std::string(label) + " failed: timed out";
+          return nullptr;
+        }
+        if (ready < 0) {
+          error = std::string(label) + " failed: poll: " + std::strerror(errno);
+          return nullptr;
+        }
+        if (redisBufferRead(redis.get()) != REDIS_OK) return io_failed();
       }
+      detail::ReplyPtr reply(static_cast<redisReply*>(raw));
       if (reply->type == REDIS_REPLY_ERROR) {
         error = std::string(label) + " failed: " + std::string(reply->str, reply->len);
         return nullptr;

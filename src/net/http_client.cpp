@@ -380,6 +380,12 @@ HttpResponse http_request(const HttpRequest& request) {
   }
   if (header_list) set(handle, CURLOPT_HTTPHEADER, header_list.get(), request);
 
+  // CURLINFO_OS_ERRNO is only ever set (by a failed connect or socket call), never cleared:
+  // neither a later transfer nor curl_easy_reset resets it. On this thread's reused handle it
+  // may still describe an earlier request, so remember what it said before this one.
+  long errno_before = 0;
+  if (curl_easy_getinfo(handle, CURLINFO_OS_ERRNO, &errno_before) != CURLE_OK) errno_before = 0;
+
   const CURLcode rc = curl_easy_perform(handle);
   // The handle outlives this call: it must not keep pointers into our stack frame.
   curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, nullptr);
@@ -390,9 +396,15 @@ HttpResponse http_request(const HttpRequest& request) {
         error_buffer[0] != '\0' ? std::string(error_buffer) : curl_easy_strerror(rc);
     if (state.too_large)
       detail = "response body larger than " + std::to_string(request.max_response_bytes) + " bytes";
+    // The OS reason belongs to this request when the value changed during it, or when the
+    // connect failed (which always sets it, possibly to the same value as before). Otherwise
+    // it is left over: a timeout after a refused request must not read "[Connection refused]".
     long os_errno = 0;
-    if (curl_easy_getinfo(handle, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK && os_errno != 0)
-      detail += " [" + describe_errno(static_cast<int>(os_errno)) + "]";
+    if (curl_easy_getinfo(handle, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK && os_errno != 0 &&
+        (os_errno != errno_before || rc == CURLE_COULDNT_CONNECT)) {
+      const std::string reason = describe_errno(static_cast<int>(os_errno));
+      if (detail.find(reason) == std::string::npos) detail += " [" + reason + "]";
+    }
     throw HttpTransportError(classify(rc, state.too_large),
                              "HTTP " + method + " " + redact_url(request.url) +
                                  " failed: " + scrub_secrets(std::move(detail), request) +

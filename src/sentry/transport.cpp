@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -68,6 +69,12 @@ Client::SendResult Client::send_envelope(const std::string& envelope, std::strin
     bool limited = false;
     {
       std::lock_guard lock(mutex_);
+      // An envelope from the cache whose file is gone: the cache bound pushed it out (and
+      // counted it as cache_overflow), or another process sharing the directory took it.
+      // Either way it is no longer ours to send.
+      std::error_code missing;
+      if (!cache_file.empty() && !std::filesystem::exists(cache_file, missing))
+        return SendResult::kDropped;
       // Past close()'s deadline: no more network waits, straight to the cache.
       if (stopping_ && !is_report && now >= close_deadline_) {
         if (!persist || !cache_file.empty()) return SendResult::kFailed;
@@ -90,7 +97,10 @@ Client::SendResult Client::send_envelope(const std::string& envelope, std::strin
     bool retry = false;
     {
       std::lock_guard lock(mutex_);
-      in_flight_ = envelope;
+      // What close() writes to the cache if it gives up on this send. Not an envelope that
+      // is in a cache file already (a second copy would be sent twice), nor a client report
+      // (never cached).
+      in_flight_ = persist && cache_file.empty() ? envelope : std::string();
       in_flight_file_.clear();
     }
     try {
