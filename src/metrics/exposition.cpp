@@ -270,6 +270,34 @@ struct CompressorDeleter {
 
 namespace detail {
 
+bool is_utf8(std::string_view value) noexcept {
+  for (std::size_t i = 0; i < value.size();) {
+    if (static_cast<unsigned char>(value[i]) < 0x80) {
+      ++i;
+    } else if (const std::size_t length = utf8_sequence_length(value, i); length != 0) {
+      i += length;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string repair_utf8(std::string_view value) {
+  std::string out;
+  out.reserve(value.size() + 2 * kReplacementChar.size());
+  for (std::size_t i = 0; i < value.size();) {
+    if (const std::size_t length = utf8_sequence_length(value, i); length != 0) {
+      out.append(value.substr(i, length));
+      i += length;
+    } else {
+      out.append(kReplacementChar);
+      ++i;
+    }
+  }
+  return out;
+}
+
 std::size_t escape_label_value(std::string_view value, char* out) noexcept {
   if (out != nullptr) return static_cast<std::size_t>(write_escaped(out, value, true) - out);
   std::size_t size = 0;
