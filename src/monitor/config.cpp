@@ -223,18 +223,28 @@ std::uint64_t parse_byte_size(std::string_view name, std::string_view value) {
   return number * multiplier;
 }
 
-/// Splits "a=x, b=y" into trimmed (key, value) pairs, skipping empty entries (so a trailing
-/// comma is harmless). An entry without '=' or with an empty key is an error; values
-/// may contain '='. `secret_values` hides the values in messages (they may be URLs).
+/// What parse_pairs does with an empty entry ("a=x,,b=y", a trailing comma, only spaces).
+enum class EmptyEntries { kSkip, kReject };
+
+/// Splits "a=x, b=y" into trimmed (key, value) pairs. An empty entry is skipped or, with
+/// EmptyEntries::kReject, an error naming the whole value. An entry without '=' or with an
+/// empty key is an error; values may contain '='. Messages show values with credentials
+/// redacted (they may be URLs).
 template <class Add>
-void parse_pairs(std::string_view name, std::string_view text, std::string_view expected, Add add) {
+void parse_pairs(std::string_view name, std::string_view text, std::string_view expected,
+                 EmptyEntries empty_entries, Add add) {
   std::size_t start = 0;
   while (start <= text.size()) {
     std::size_t comma = text.find(',', start);
     if (comma == std::string_view::npos) comma = text.size();
     const std::string_view entry = trim(text.substr(start, comma - start));
     start = comma + 1;
-    if (entry.empty()) continue;
+    if (entry.empty()) {
+      if (empty_entries == EmptyEntries::kSkip) continue;
+      fail(name, shown_url(text),
+           "an empty entry (two commas in a row, or a comma at the start or end), " +
+               std::string(expected));
+    }
     const std::size_t equals = entry.find('=');
     const std::string_view key =
         equals == std::string_view::npos ? entry : trim(entry.substr(0, equals));
@@ -601,7 +611,9 @@ const Rule kRules[] = {
     {"PAYMENT_SYSTEMS", "payment_systems",
      [](MonitoringConfig& c, std::string_view env, std::string_view v) {
        c.payment_systems.clear();
-       parse_pairs(env, v, "expected name=url,name=url",
+       // An empty entry is an error: it is most often a system whose entry a template left
+       // out, and its health check would silently be missing.
+       parse_pairs(env, v, "expected name=url,name=url", EmptyEntries::kReject,
                    [&](std::string_view system, std::string_view url) {
                      if (url.empty()) return;  // an empty URL: that system is not configured
                      if (!c.payment_systems.emplace(system, url).second)
@@ -649,7 +661,7 @@ const Rule kRules[] = {
     {"LOG_LEVELS", "log_levels",
      [](MonitoringConfig& c, std::string_view env, std::string_view v) {
        c.log_levels.clear();
-       parse_pairs(env, v, "expected module=LEVEL,module=LEVEL",
+       parse_pairs(env, v, "expected module=LEVEL,module=LEVEL", EmptyEntries::kSkip,
                    [&](std::string_view module, std::string_view level) {
                      // The module goes into the name of the entry's messages: check it first,
                      // so a control character in it never reaches a message unescaped.

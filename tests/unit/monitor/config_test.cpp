@@ -430,13 +430,38 @@ TEST(MonitoringConfigAgreesWithChecks, RejectedSecretVariablesAreNotEchoed) {
 
 // --- PAYMENT_SYSTEMS and LOG_LEVELS -----------------------------------------------------------
 
-TEST(MonitoringConfigLists, PaymentSystemsWithWhitespaceAndTrailingComma) {
+TEST(MonitoringConfigLists, PaymentSystemsWithWhitespace) {
   const MonitoringConfig config = from(
       {{"PAYMENT_SYSTEMS",
-        "  yookassa = https://yookassa.ru ,\n cryptopay=https://pay.crypt.bot/api?x=1&y=2 , "}});
+        "  yookassa = https://yookassa.ru ,\n cryptopay=https://pay.crypt.bot/api?x=1&y=2  "}});
   EXPECT_EQ(config.payment_systems,
             (std::map<std::string, std::string>{{"cryptopay", "https://pay.crypt.bot/api?x=1&y=2"},
                                                 {"yookassa", "https://yookassa.ru"}}));
+}
+
+// DESIGN.md section 6: PAYMENT_SYSTEMS is `name=url,name=url`. An empty entry is most often a
+// system a template left out; skipping it would silently drop that system's health check.
+TEST(MonitoringConfigLists, EmptyPaymentSystemEntriesAreRejected) {
+  for (const std::string value :
+       {"yookassa=https://yookassa.ru,,cryptobot=https://pay.crypt.bot",
+        "yookassa=https://yookassa.ru,", "yookassa=https://yookassa.ru, \t ,",
+        ",yookassa=https://yookassa.ru", "yookassa=https://yookassa.ru,  ,cryptobot=https://c.bot",
+        ",", " , ", ",,,"}) {
+    const std::string message = error_for({{"PAYMENT_SYSTEMS", value}});
+    EXPECT_THAT(message, HasSubstr("PAYMENT_SYSTEMS")) << value;
+    EXPECT_THAT(message, HasSubstr("empty entry")) << value;
+    if (value.find("yookassa") != std::string::npos) {  // the value is shown
+      EXPECT_THAT(message, HasSubstr("yookassa=https://yookassa.ru")) << value;
+    }
+  }
+  // The value is shown with its credentials redacted.
+  const std::string message =
+      error_for({{"PAYMENT_SYSTEMS", "shop=https://merchant:hunter2@pay.example.com,,"}});
+  EXPECT_THAT(message, HasSubstr("PAYMENT_SYSTEMS"));
+  EXPECT_THAT(message, HasSubstr("pay.example.com"));
+  EXPECT_THAT(message, Not(HasSubstr("hunter2")));
+  // Only spaces in the whole variable count as unset, as for every variable (VAR= ).
+  EXPECT_TRUE(from({{"PAYMENT_SYSTEMS", "   "}}).payment_systems.empty());
 }
 
 TEST(MonitoringConfigLists, PaymentSystemWithEmptyUrlIsNotConfigured) {
