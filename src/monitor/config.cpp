@@ -361,6 +361,13 @@ bool valid_url_port(std::string_view port) {
   return number >= 1 && number <= 65535;
 }
 
+/// The one port rule of every URL variable: empty (the scheme's default) or 1..65535. The
+/// message shows the URL redacted, never the port alone: a password with an unencoded '/'
+/// or '@' puts a piece of itself where the port would be.
+void check_url_port(std::string_view name, std::string_view url, std::string_view port) {
+  if (!valid_url_port(port)) fail(name, shown_url(url), "the URL's port is not a number 1..65535");
+}
+
 bool has_space_or_control(std::string_view text) {
   return has_control_char(text) || text.find(' ') != std::string_view::npos;
 }
@@ -375,8 +382,7 @@ void check_http_url(std::string_view name, std::string_view url, bool required) 
   if (!parts || !(iequals(parts->scheme, "http") || iequals(parts->scheme, "https")))
     fail(name, shown_url(url), "expected an http:// or https:// URL");
   if (parts->host.empty()) fail(name, shown_url(url), "the URL has no host");
-  if (!valid_url_port(parts->port))
-    fail(name, shown_url(url), "the URL's port is not a number 1..65535");
+  check_url_port(name, url, parts->port);
   if (has_space_or_control(url))
     fail(name, shown_url(url), "the URL contains a space or control character");
 }
@@ -393,8 +399,77 @@ void check_with_component(std::string_view name, std::string_view url, Parse par
   }
 }
 
+/// Calls `each(port)` for every port a PostgreSQL URL or libpq key=value string names, read
+/// as libpq reads them: the port after each host of a URL's host list ("h1:5432,h2:5433"),
+/// and each element of a `port` parameter (a URL's query parameter or a key=value keyword;
+/// a comma-separated list). libpq only checks them when it connects.
+template <class Each>
+void for_each_database_port(std::string_view url, Each each) {
+  auto each_of_list = [&](std::string_view list) {
+    for (;;) {
+      const std::size_t comma = list.find(',');
+      each(list.substr(0, comma));
+      if (comma == std::string_view::npos) return;
+      list.remove_prefix(comma + 1);
+    }
+  };
+  if (const std::size_t scheme_end = url.find("://"); scheme_end != std::string_view::npos) {
+    const std::string_view rest = url.substr(scheme_end + 3);
+    const std::size_t authority_end = rest.find_first_of("/?");
+    std::string_view hosts = rest.substr(0, authority_end);
+    if (const std::size_t at = hosts.rfind('@'); at != std::string_view::npos)
+      hosts.remove_prefix(at + 1);
+    for (;;) {
+      const std::size_t comma = hosts.find(',');
+      const std::string_view host = hosts.substr(0, comma);
+      std::size_t port_colon = host.find(':');
+      if (host.starts_with('[')) {  // [IPv6]:port
+        const std::size_t close = host.find(']');
+        port_colon = close == std::string_view::npos ? close : host.find(':', close);
+      }
+      if (port_colon != std::string_view::npos) each(host.substr(port_colon + 1));
+      if (comma == std::string_view::npos) break;
+      hosts.remove_prefix(comma + 1);
+    }
+    const std::size_t query = rest.find('?');
+    if (query == std::string_view::npos) return;
+    std::string_view parameters = rest.substr(query + 1);
+    while (!parameters.empty()) {
+      const std::size_t amp = parameters.find('&');
+      const std::string_view parameter = parameters.substr(0, amp);
+      if (parameter.starts_with("port=")) each_of_list(parameter.substr(5));
+      parameters = amp == std::string_view::npos ? std::string_view() : parameters.substr(amp + 1);
+    }
+    return;
+  }
+  // key=value: keyword, optional spaces, '=', optional spaces, a value up to the next space or
+  // in single quotes; a backslash escapes the next character.
+  std::size_t i = 0;
+  auto skip_spaces = [&] {
+    while (i < url.size() && is_ascii_space(url[i])) ++i;
+  };
+  while (skip_spaces(), i < url.size()) {
+    const std::size_t key_begin = i;
+    while (i < url.size() && url[i] != '=' && !is_ascii_space(url[i])) ++i;
+    const std::string_view key = url.substr(key_begin, i - key_begin);
+    skip_spaces();
+    if (i >= url.size() || url[i] != '=') return;  // libpq refused it already
+    ++i;
+    skip_spaces();
+    std::string value;
+    const bool quoted_value = i < url.size() && url[i] == '\'';
+    if (quoted_value) ++i;
+    while (i < url.size() && (quoted_value ? url[i] != '\'' : !is_ascii_space(url[i]))) {
+      if (url[i] == '\\' && i + 1 < url.size()) ++i;
+      value += url[i++];
+    }
+    if (quoted_value) ++i;  // the closing quote
+    if (key == "port") each_of_list(value);
+  }
+}
+
 /// A PostgreSQL URI (postgresql:// or postgres://) or a libpq key=value string, as libpq
-/// parses it.
+/// parses it, with every port 1..65535 (libpq checks ports only when it connects).
 void check_database_url(std::string_view name, std::string_view url) {
   if (url.empty()) return;
   if (has_control_char(url)) fail(name, shown_url(url), "contains a control character");
@@ -408,6 +483,7 @@ void check_database_url(std::string_view name, std::string_view url) {
       fail(name, shown_url(url),
            "expected a postgresql:// URL (postgresql://user:password@host:5432/db) or a libpq "
            "key=value string");
+    for_each_database_port(url, [&](std::string_view port) { check_url_port(name, url, port); });
     return;
   }
   const auto parts = split_url(url);
@@ -419,6 +495,7 @@ void check_database_url(std::string_view name, std::string_view url) {
   if (url.find(' ') != std::string_view::npos)
     fail(name, shown_url(url), "the URL contains a space");
   check_with_component(name, url, health::detail::normalize_database_url);
+  for_each_database_port(url, [&](std::string_view port) { check_url_port(name, url, port); });
 }
 
 /// redis://[[user]:password@]host[:port][/db] or unix:///path/to/socket, as the redis check
@@ -438,8 +515,7 @@ void check_redis_url(std::string_view name, std::string_view url) {
     return;
   }
   if (parts->host.empty()) fail(name, shown_url(url), "the URL has no host");
-  if (!valid_url_port(parts->port))
-    fail(name, shown_url(url), "the URL's port is not a number 1..65535");
+  check_url_port(name, url, parts->port);
   std::string_view db = parts->path.substr(0, parts->path.find_first_of("?#"));
   if (!db.empty()) db.remove_prefix(1);  // the leading '/'
   if (!db.empty() && (!all_of(db, is_digit) || db.size() > 5))

@@ -325,6 +325,53 @@ TEST(MonitoringConfigAgreesWithChecks, DatabaseUrlLibpqRejectsIsRefused) {
   EXPECT_THAT(message, Not(HasSubstr("S3cretPassw0rd")));
 }
 
+// libpq checks a port only when it connects; the config refuses a bad one up front, with the
+// same rule (and the same message) as every other URL variable, and the password redacted.
+TEST(MonitoringConfigAgreesWithChecks, UrlPortsOutsideTheRangeAreRefused) {
+  struct Case {
+    std::string variable, value, shown;  // `shown`: what the message quotes of the value
+  };
+  const std::vector<Case> cases = {
+      {"DATABASE_URL", "postgresql://bot:S3cretPassw0rd@db:99999/bot", "db:99999/bot"},
+      {"DATABASE_URL", "postgresql://bot:S3cretPassw0rd@db:0/bot", "db:0/bot"},
+      {"DATABASE_URL", "postgresql://bot:S3cretPassw0rd@db:5432x/bot", "db:5432x/bot"},
+      {"DATABASE_URL", "postgres://bot:S3cretPassw0rd@db:http", "db:http"},
+      {"DATABASE_URL", "postgresql+asyncpg://bot:S3cretPassw0rd@db:65536/bot", "db:65536"},
+      {"DATABASE_URL", "postgresql://bot:S3cretPassw0rd@[::1]:99999/bot", "[::1]:99999"},
+      {"DATABASE_URL", "postgresql://bot:S3cretPassw0rd@a:5432,b:99999/bot", "b:99999"},
+      {"DATABASE_URL", "postgresql://bot:S3cretPassw0rd@db/bot?port=0", "port=0"},
+      {"DATABASE_URL", "postgresql://bot@db/bot?sslmode=disable&port=5432,70000", "70000"},
+      {"DATABASE_URL", "host=db port=99999 user=bot password=S3cretPassw0rd", "port=99999"},
+      {"DATABASE_URL", "host=db port = '0' password='S3cretPassw0rd'", "port = '0'"},
+      {"DATABASE_URL", "host=a,b port=5432,-1 password=S3cretPassw0rd", "5432,-1"},
+      {"REDIS_URL", "redis://:S3cretPassw0rd@cache:99999/0", "cache:99999"},
+      {"REDIS_URL", "redis://:S3cretPassw0rd@cache:0", "cache:0"},
+      {"PANEL_URL", "https://admin:S3cretPassw0rd@panel:99999/", "panel:99999"},
+      {"TELEGRAM_API_URL", "https://api.telegram.org:0", "api.telegram.org:0"},
+  };
+  for (const auto& [variable, value, shown] : cases) {
+    const std::string message = error_for({{variable, value}});
+    EXPECT_THAT(message, HasSubstr(variable + ": invalid value \"")) << value;
+    EXPECT_THAT(message, HasSubstr(shown)) << value;
+    EXPECT_THAT(message, HasSubstr("port is not a number 1..65535")) << value;
+    EXPECT_THAT(message, Not(HasSubstr("S3cret"))) << value;
+    EXPECT_THAT(message, Not(HasSubstr("Passw0rd"))) << value;
+  }
+  MonitoringConfig config;
+  config.database_url = "postgresql://bot:S3cretPassw0rd@db:99999/bot";
+  const std::string field_message = validate_error(config);
+  EXPECT_THAT(field_message, ::testing::StartsWith("database_url: invalid value"));
+  EXPECT_THAT(field_message, Not(HasSubstr("S3cretPassw0rd")));
+
+  // Ports libpq takes: each host's, a list, the default (none or empty).
+  for (const char* url :
+       {"postgresql://bot@db:1/bot", "postgresql://bot@db:65535/bot",
+        "postgresql://bot@a:5432,b:5433,[::1]:5434/bot", "postgresql://bot@a,b/bot",
+        "postgresql:///bot?host=/run/postgresql&port=5433", "host=a,b port=5432,5433 dbname=bot",
+        "host=db port='5432' dbname=bot"})
+    EXPECT_EQ(from({{"DATABASE_URL", url}}).database_url, url);
+}
+
 TEST(MonitoringConfigAgreesWithChecks, MalformedUrlsLoseTheirPasswordInMessages) {
   for (const std::string url :
        {"redis://:S3cret/Passw0rd@127.0.0.1:6379", "https//admin:S3cretPassw0rd@h",
