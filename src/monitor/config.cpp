@@ -6,13 +6,16 @@
 // from the environment and one built in code obey exactly the same rules.
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -89,6 +92,12 @@ std::string quoted(std::string_view raw) {
   }
   out += '"';
   return out;
+}
+
+/// For std::string arguments, which would otherwise find std::quoted (<iomanip>, which
+/// <filesystem> includes) by argument-dependent lookup.
+std::string quoted(const std::string& raw) {
+  return quoted(std::string_view(raw));
 }
 
 /// `text` with control characters as \xNN, so a message quoting it stays one line.
@@ -584,6 +593,51 @@ void check_migrations_table(std::string_view name, std::string_view table) {
   }
 }
 
+/// Where Sentry keeps unsent envelopes (and a crash writes its event): with a DSN set, a
+/// directory this process can write, or one it can create (its nearest existing ancestor is
+/// such a directory). Without a DSN it is never used, so only its form is checked.
+void check_sentry_cache_dir(std::string_view name, const MonitoringConfig& config) {
+  namespace fs = std::filesystem;
+  const std::string& dir = config.sentry_cache_dir;
+  check_not_empty(name, dir);
+  check_no_control_chars(name, dir);
+  if (config.sentry_dsn.empty()) return;
+  constexpr std::string_view kWhy = " (Sentry keeps unsent events there)";
+  fs::path path(dir);
+  bool exists = true;  // false: `path` is the nearest existing ancestor of `dir`
+  for (;;) {
+    std::error_code error;
+    const fs::file_status status = fs::status(path, error);
+    // A missing directory is created when Sentry starts: look at what would hold it. (A
+    // regular file among the ancestors, ENOTDIR, is "not found" too, and found on the way.)
+    if (status.type() == fs::file_type::not_found) {
+      fs::path parent = path.parent_path();
+      if (parent.empty()) parent = ".";
+      if (parent == path) return;
+      path = std::move(parent);
+      exists = false;
+      continue;
+    }
+    const std::string shown_path = quoted(path.string());
+    if (error)
+      fail(name, quoted(dir),
+           "cannot inspect " + shown_path + ": " + error.message() + std::string(kWhy));
+    if (!fs::is_directory(status))
+      fail(name, quoted(dir),
+           (exists ? std::string("it is not a directory")
+                   : shown_path + " is not a directory, so it cannot be created") +
+               std::string(kWhy));
+    if (::access(path.c_str(), W_OK | X_OK) != 0) {
+      const std::string reason = std::generic_category().message(errno);
+      fail(name, quoted(dir),
+           (exists ? "the directory is not writable: " + reason
+                   : "it cannot be created in " + shown_path + ": " + reason) +
+               std::string(kWhy));
+    }
+    return;
+  }
+}
+
 bool is_name_char(char c) noexcept {
   return is_alnum(c) || c == '_' || c == '-' || c == '.';
 }
@@ -725,10 +779,7 @@ const Rule kRules[] = {
      }},
     {"SENTRY_CACHE_DIR", "sentry_cache_dir",
      [](MonitoringConfig& c, std::string_view, std::string_view v) { c.sentry_cache_dir = v; },
-     [](const MonitoringConfig& c, std::string_view n) {
-       check_not_empty(n, c.sentry_cache_dir);
-       check_no_control_chars(n, c.sentry_cache_dir);
-     }},
+     [](const MonitoringConfig& c, std::string_view n) { check_sentry_cache_dir(n, c); }},
     {"SENTRY_SAMPLE_RATE", "sentry_sample_rate",
      [](MonitoringConfig& c, std::string_view env, std::string_view v) {
        c.sentry_sample_rate = parse_double(env, v, "expected a rate between 0 and 1");

@@ -3,8 +3,12 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <optional>
@@ -146,7 +150,7 @@ TEST(MonitoringConfigFromEnv, ReadsEveryVariable) {
       {"MIGRATIONS_TABLE", "schema_migrations"},
       {"MIGRATIONS_EXPECTED_VERSION", "20240101_add_users"},
       {"SENTRY_RELEASE", "bot@2.1.0"},
-      {"SENTRY_CACHE_DIR", "/var/cache/sentry"},
+      {"SENTRY_CACHE_DIR", "/tmp/monitoring-config-test/sentry"},
       {"SENTRY_SAMPLE_RATE", "0.5"},
       {"LOG_LEVELS", "payment=DEBUG,aiogram.dispatcher=warn"},
       {"LOG_MAX_BYTES", "5MiB"},
@@ -184,7 +188,7 @@ TEST(MonitoringConfigFromEnv, ReadsEveryVariable) {
   EXPECT_EQ(config.migrations_table, "schema_migrations");
   EXPECT_EQ(config.migrations_expected_version, "20240101_add_users");
   EXPECT_EQ(config.sentry_release, "bot@2.1.0");
-  EXPECT_EQ(config.sentry_cache_dir, "/var/cache/sentry");
+  EXPECT_EQ(config.sentry_cache_dir, "/tmp/monitoring-config-test/sentry");
   EXPECT_DOUBLE_EQ(config.sentry_sample_rate, 0.5);
   EXPECT_EQ(config.log_levels, (std::map<std::string, std::string>{
                                    {"aiogram.dispatcher", "WARNING"}, {"payment", "DEBUG"}}));
@@ -743,6 +747,102 @@ TEST(MonitoringConfigSecrets, PasswordsInUrlsAreRedacted) {
   const std::string telegram = error_for(
       {{"TELEGRAM_API_URL", "ws://api.telegram.org/bot123456:AAHsecretsecretsecret12345/getMe"}});
   EXPECT_THAT(telegram, Not(HasSubstr("AAHsecretsecret")));
+}
+
+// --- SENTRY_CACHE_DIR ----------------------------------------------------------------------
+
+namespace fs = std::filesystem;
+
+/// A fresh directory for one test, removed at the end.
+struct TempDir {
+  TempDir() {
+    path = fs::temp_directory_path() /
+           ("monitoring-config-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::permissions(path, fs::perms::owner_all, ignored);
+    fs::remove_all(path, ignored);
+  }
+  fs::path path;
+};
+
+constexpr const char* kDsn = "https://key@sentry.example.com/42";
+
+// Checked by path, not by permissions: a regular file where a directory should be fails even
+// for root (CI runs as root), with ENOTDIR for anything below it.
+TEST(MonitoringConfigSentryCacheDir, ARegularFileOnThePathIsRefused) {
+  const TempDir temp;
+  const fs::path file = temp.path / "file";
+  std::ofstream(file) << "x";
+  for (const fs::path& dir : {file / "cache", file / "a" / "b", file}) {
+    const std::string message = error_for({{"SENTRY_DSN", kDsn}, {"SENTRY_CACHE_DIR", dir}});
+    EXPECT_THAT(message, HasSubstr("SENTRY_CACHE_DIR: invalid value \"" + dir.string() + "\""));
+    EXPECT_THAT(message, HasSubstr("is not a directory")) << message;
+    if (dir != file) {
+      EXPECT_THAT(message, HasSubstr("\"" + file.string() + "\" is not a directory"));
+    }
+
+    MonitoringConfig config;
+    config.sentry_dsn = kDsn;
+    config.sentry_cache_dir = dir.string();
+    EXPECT_THAT(validate_error(config), ::testing::StartsWith("sentry_cache_dir: invalid value"));
+    // Without a DSN Sentry is off and the directory never used.
+    config.sentry_dsn = "";
+    EXPECT_NO_THROW(config.validate());
+  }
+  EXPECT_EQ(from({{"SENTRY_CACHE_DIR", (file / "cache").string()}}).sentry_cache_dir,
+            (file / "cache").string());
+}
+
+TEST(MonitoringConfigSentryCacheDir, ExistingOrCreatableDirectoriesAreAccepted) {
+  const TempDir temp;
+  for (const fs::path& dir : {temp.path, temp.path / "new", temp.path / "new" / "deeper"})
+    EXPECT_EQ(from({{"SENTRY_DSN", kDsn}, {"SENTRY_CACHE_DIR", dir}}).sentry_cache_dir, dir) << dir;
+  EXPECT_FALSE(fs::exists(temp.path / "new")) << "the check must not create the directory";
+  MonitoringConfig config;
+  config.sentry_dsn = kDsn;  // the default, ".sentry" under the working directory
+  EXPECT_NO_THROW(config.validate());
+}
+
+// Permissions do not stop root, so as root the check runs in a child that gave root up.
+TEST(MonitoringConfigSentryCacheDir, AnUnwritableDirectoryIsRefused) {
+  const TempDir temp;
+  const fs::path locked = temp.path / "locked";
+  fs::create_directories(locked);
+  fs::permissions(temp.path, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  fs::permissions(locked, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::others_read |
+                              fs::perms::others_exec);
+  const auto check = [&]() -> int {
+    const std::string unwritable = error_for({{"SENTRY_DSN", kDsn}, {"SENTRY_CACHE_DIR", locked}});
+    if (unwritable.find("SENTRY_CACHE_DIR: invalid value \"" + locked.string() + "\"") ==
+        std::string::npos)
+      return 1;
+    if (unwritable.find("the directory is not writable") == std::string::npos) return 2;
+    const std::string uncreatable =
+        error_for({{"SENTRY_DSN", kDsn}, {"SENTRY_CACHE_DIR", locked / "cache"}});
+    if (uncreatable.find("cannot be created in \"" + locked.string() + "\"") == std::string::npos)
+      return 3;
+    return 0;
+  };
+  if (::geteuid() != 0) {
+    EXPECT_EQ(check(), 0);
+    return;
+  }
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(10);
+    ::_exit(check());
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1 variable or value not named, 2 no 'not writable', "
+                                       "3 no 'cannot be created in', 10 setuid failed";
 }
 
 // --- validate() on a config built in code --------------------------------------------------------
