@@ -133,6 +133,9 @@ T& Family<T>::create(std::span<const std::string_view> raw_values, std::uint64_t
   const StoredLabels stored(raw_values);
   const std::span<const std::string_view> values = stored.values();
   const std::uint64_t hash = stored.repaired() ? detail::hash_label_values(values) : raw_hash;
+  if (stored.repaired()) {  // an existing series is found without the lock, as in labels()
+    if (detail::SeriesKey* key = table_.find(values, hash)) return static_cast<T&>(*key);
+  }
   bool refused = false;
   T* result = nullptr;
   {
