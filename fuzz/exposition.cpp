@@ -11,6 +11,8 @@
 //     (histogram), with its label values round-tripping: the unescaped value equals the
 //     original with each invalid UTF-8 byte replaced by U+FFFD; counter and gauge values and
 //     histogram counts are the ones written;
+//   - no two samples have the same name and labels: label values that differ only in invalid
+//     UTF-8 bytes are one series, whose value adds up what was written through each;
 //   - every HELP text round-trips the same way.
 
 #include "monitoring/metrics/exposition.hpp"
@@ -23,7 +25,6 @@
 #include <cstdlib>
 #include <deque>
 #include <map>
-#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -183,14 +184,8 @@ Parsed parse(std::string_view text, ExpositionFormat format) {
     // OpenMetrics exemplars are not written here (no trace); a timestamp is not either.
     fuzz::check(is_number(value), "the sample value is not a number", line);
     sample.value = std::string(value);
-    // Known open issue (fuzz/known-issues/README.md): label values that differ only in invalid
-    // UTF-8 bytes are distinct series but are exported alike (each bad byte becomes U+FFFD),
-    // so such duplicates are not checked here.
-    bool repaired = false;
-    for (const auto& label : sample.labels)
-      repaired = repaired || label.second.find("\xEF\xBF\xBD") != std::string::npos;
     for (const Sample& other : parsed.samples)
-      fuzz::check(repaired || other.name != sample.name || other.labels != sample.labels,
+      fuzz::check(other.name != sample.name || other.labels != sample.labels,
                   "two samples with the same name and labels", line);
     parsed.samples.push_back(std::move(sample));
   }
@@ -203,7 +198,6 @@ struct Series {
   MetricType type;
   Labels labels;  // expected, as exported
   double value;   // counter/gauge value, histogram count
-  bool merged;    // several series export these labels (see the known issue above)
 };
 
 const Sample* find(const Parsed& parsed, std::string_view name, const Labels& labels) {
@@ -225,9 +219,8 @@ void check_format(const monitoring::metrics::Registry& registry, ExpositionForma
     if (s.type == MetricType::kHistogram) name += "_count";
     const Sample* sample = find(parsed, name, labels);
     fuzz::check(sample != nullptr, "an accepted series is missing", name + "\n" + text);
-    if (!s.merged)
-      fuzz::check(std::strtod(sample->value.c_str(), nullptr) == s.value,
-                  "a series has a wrong value", name + " " + sample->value);
+    fuzz::check(std::strtod(sample->value.c_str(), nullptr) == s.value,
+                "a series has a wrong value", name + " " + sample->value);
     if (s.type == MetricType::kHistogram) {
       labels.emplace_back("le", "+Inf");
       fuzz::check(find(parsed, s.family + "_bucket", labels) != nullptr,
@@ -276,8 +269,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           v.push_back(strings.emplace_back(input.ConsumeRandomLengthString(24)));
       const auto amount = input.ConsumeIntegralInRange<std::uint32_t>(0, 1000000);
       const double gauge = input.ConsumeFloatingPoint<double>();
-      std::map<Labels, double> totals;  // the same label values name the same series
-      std::map<Labels, std::set<std::vector<std::string_view>>> sources;
+      // The same label values name the same series, and so do values that differ only in
+      // invalid UTF-8 bytes (stored repaired, as they are exported).
+      std::map<Labels, double> totals;
       auto expected_labels = [&](const std::vector<std::string_view>& v) {
         Labels labels;
         for (std::size_t l = 0; l < v.size(); ++l)
@@ -289,7 +283,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         for (const auto& v : values) {
           family.labels(std::span<const std::string_view>(v)).inc(amount);
           totals[expected_labels(v)] += amount;
-          sources[expected_labels(v)].insert(v);
         }
       } else if (type == MetricType::kGauge) {
         if (!std::isfinite(gauge)) continue;
@@ -297,18 +290,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         for (const auto& v : values) {
           family.labels(std::span<const std::string_view>(v)).set(gauge);
           totals[expected_labels(v)] = gauge;
-          sources[expected_labels(v)].insert(v);
         }
       } else {
         auto& family = registry.histogram(name, help, label_names);
         for (const auto& v : values) {
           family.labels(std::span<const std::string_view>(v)).observe(static_cast<double>(amount));
           totals[expected_labels(v)] += 1;
-          sources[expected_labels(v)].insert(v);
         }
       }
-      for (const auto& [labels, value] : totals)
-        series.push_back({name, type, labels, value, sources[labels].size() > 1});
+      for (const auto& [labels, value] : totals) series.push_back({name, type, labels, value});
       helps.emplace_back(name, help);
     } catch (const monitoring::metrics::MetricError&) {
       // A refused name, label name or clash: nothing of this family is expected.

@@ -218,17 +218,27 @@ struct MediaRange {
   std::string_view type;
   std::string_view version;
   double q = 1.0;
+  bool valid_q = true;  // false: a q parameter that is not an RFC 9110 qvalue
 };
 
 using core::iequals;
 // Media-range and parameter lists: optional whitespace is spaces and tabs.
 constexpr auto trim = core::trim_blanks;
 
-double parse_q(std::string_view value) {
-  double q = 1.0;
-  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), q);
-  if (ec != std::errc() || ptr != value.data() + value.size() || !(q >= 0.0) || q > 1.0) return 1.0;
-  return q;
+// RFC 9110 section 12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ).
+// Anything else ("-1", "nan", "inf", "1.5", "0.0001", ".5", "") is not a qvalue: -1.
+double parse_q(std::string_view value) noexcept {
+  if (value.empty() || (value[0] != '0' && value[0] != '1')) return -1;
+  const std::string_view fraction = value.substr(1);
+  if (!fraction.empty() && (fraction[0] != '.' || fraction.size() > 4)) return -1;
+  int thousandths = value[0] == '1' ? 1000 : 0;
+  int scale = 100;
+  for (std::size_t i = 1; i < fraction.size(); ++i, scale /= 10) {
+    const char digit = fraction[i];
+    if (digit < '0' || digit > '9' || (value[0] == '1' && digit != '0')) return -1;
+    thousandths += (digit - '0') * scale;
+  }
+  return thousandths / 1000.0;
 }
 
 // Calls fn(MediaRange) for each comma-separated element of an Accept-style header.
@@ -253,12 +263,14 @@ void for_each_range(std::string_view header, Fn&& fn) {
       std::string_view value = trim(param.substr(eq + 1));
       if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
         value = value.substr(1, value.size() - 2);
-      if (iequals(key, "q"))
+      if (iequals(key, "q")) {
         range.q = parse_q(value);
-      else if (iequals(key, "version"))
+        range.valid_q = range.q >= 0;
+      } else if (iequals(key, "version"))
         range.version = value;
     }
-    if (!range.type.empty()) fn(range);
+    // An element with an invalid q-value is ignored: it is neither preferred nor a refusal.
+    if (!range.type.empty() && range.valid_q) fn(range);
   }
 }
 
@@ -269,6 +281,34 @@ struct CompressorDeleter {
 }  // namespace
 
 namespace detail {
+
+bool is_utf8(std::string_view value) noexcept {
+  for (std::size_t i = 0; i < value.size();) {
+    if (static_cast<unsigned char>(value[i]) < 0x80) {
+      ++i;
+    } else if (const std::size_t length = utf8_sequence_length(value, i); length != 0) {
+      i += length;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string repair_utf8(std::string_view value) {
+  std::string out;
+  out.reserve(value.size() + 2 * kReplacementChar.size());
+  for (std::size_t i = 0; i < value.size();) {
+    if (const std::size_t length = utf8_sequence_length(value, i); length != 0) {
+      out.append(value.substr(i, length));
+      i += length;
+    } else {
+      out.append(kReplacementChar);
+      ++i;
+    }
+  }
+  return out;
+}
 
 std::size_t escape_label_value(std::string_view value, char* out) noexcept {
   if (out != nullptr) return static_cast<std::size_t>(write_escaped(out, value, true) - out);

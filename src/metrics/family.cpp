@@ -1,5 +1,6 @@
 #include "monitoring/metrics/family.hpp"
 
+#include <algorithm>
 #include <memory>
 #include <new>
 #include <string>
@@ -66,6 +67,30 @@ std::uint32_t offset_of(const T& series) {
 // appear, interleaved with everything else); with 100 000 series that walk is bound by cache
 // and TLB misses. The label text lives inside the object, so fetching a few objects ahead
 // (both cache lines of a typical series) hides most of them.
+/// Label values in the form series store them (invalid UTF-8 repaired, see repair_utf8).
+/// Valid values, the common case, are used as they are; only invalid ones are copied.
+class StoredLabels {
+ public:
+  explicit StoredLabels(std::span<const std::string_view> values) : values_(values) {
+    if (std::all_of(values.begin(), values.end(), detail::is_utf8)) return;
+    repaired_.reserve(values.size());
+    for (std::string_view value : values)
+      repaired_.push_back(detail::is_utf8(value) ? std::string(value) : detail::repair_utf8(value));
+    views_.assign(repaired_.begin(), repaired_.end());
+    values_ = views_;
+  }
+  StoredLabels(const StoredLabels&) = delete;  // values_ may point into views_
+  StoredLabels& operator=(const StoredLabels&) = delete;
+
+  bool repaired() const noexcept { return !repaired_.empty(); }
+  std::span<const std::string_view> values() const noexcept { return values_; }
+
+ private:
+  std::span<const std::string_view> values_;
+  std::vector<std::string> repaired_;
+  std::vector<std::string_view> views_;
+};
+
 template <class T>
 void prefetch_ahead(const std::vector<std::unique_ptr<T>>& series, std::size_t i) {
   constexpr std::size_t kDistance = 8;
@@ -102,7 +127,15 @@ std::unique_ptr<T> Family<T>::make_series(std::span<const std::string_view> valu
 }
 
 template <class T>
-T& Family<T>::create(std::span<const std::string_view> values, std::uint64_t hash) {
+T& Family<T>::create(std::span<const std::string_view> raw_values, std::uint64_t raw_hash) {
+  // Series store their values repaired, so labels() never finds a value with invalid UTF-8
+  // and lands here: look it up again in its stored form.
+  const StoredLabels stored(raw_values);
+  const std::span<const std::string_view> values = stored.values();
+  const std::uint64_t hash = stored.repaired() ? detail::hash_label_values(values) : raw_hash;
+  if (stored.repaired()) {  // an existing series is found without the lock, as in labels()
+    if (detail::SeriesKey* key = table_.find(values, hash)) return static_cast<T&>(*key);
+  }
   bool refused = false;
   T* result = nullptr;
   {
@@ -135,9 +168,11 @@ T& Family<T>::create(std::span<const std::string_view> values, std::uint64_t has
 }
 
 template <class T>
-bool Family<T>::remove(std::span<const std::string_view> values) {
-  if (values.size() != label_names_.size())
-    detail::throw_label_count(name_, label_names_.size(), values.size());
+bool Family<T>::remove(std::span<const std::string_view> raw_values) {
+  if (raw_values.size() != label_names_.size())
+    detail::throw_label_count(name_, label_names_.size(), raw_values.size());
+  const StoredLabels stored(raw_values);
+  const std::span<const std::string_view> values = stored.values();
   const std::uint64_t hash = detail::hash_label_values(values);
   T* removed = nullptr;
   {

@@ -6,13 +6,16 @@
 // from the environment and one built in code obey exactly the same rules.
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -89,6 +92,12 @@ std::string quoted(std::string_view raw) {
   }
   out += '"';
   return out;
+}
+
+/// For std::string arguments, which would otherwise find std::quoted (<iomanip>, which
+/// <filesystem> includes) by argument-dependent lookup.
+std::string quoted(const std::string& raw) {
+  return quoted(std::string_view(raw));
 }
 
 /// `text` with control characters as \xNN, so a message quoting it stays one line.
@@ -223,18 +232,28 @@ std::uint64_t parse_byte_size(std::string_view name, std::string_view value) {
   return number * multiplier;
 }
 
-/// Splits "a=x, b=y" into trimmed (key, value) pairs, skipping empty entries (so a trailing
-/// comma is harmless). An entry without '=' or with an empty key is an error; values
-/// may contain '='. `secret_values` hides the values in messages (they may be URLs).
+/// What parse_pairs does with an empty entry ("a=x,,b=y", a trailing comma, only spaces).
+enum class EmptyEntries { kSkip, kReject };
+
+/// Splits "a=x, b=y" into trimmed (key, value) pairs. An empty entry is skipped or, with
+/// EmptyEntries::kReject, an error naming the whole value. An entry without '=' or with an
+/// empty key is an error; values may contain '='. Messages show values with credentials
+/// redacted (they may be URLs).
 template <class Add>
-void parse_pairs(std::string_view name, std::string_view text, std::string_view expected, Add add) {
+void parse_pairs(std::string_view name, std::string_view text, std::string_view expected,
+                 EmptyEntries empty_entries, Add add) {
   std::size_t start = 0;
   while (start <= text.size()) {
     std::size_t comma = text.find(',', start);
     if (comma == std::string_view::npos) comma = text.size();
     const std::string_view entry = trim(text.substr(start, comma - start));
     start = comma + 1;
-    if (entry.empty()) continue;
+    if (entry.empty()) {
+      if (empty_entries == EmptyEntries::kSkip) continue;
+      fail(name, shown_url(text),
+           "an empty entry (two commas in a row, or a comma at the start or end), " +
+               std::string(expected));
+    }
     const std::size_t equals = entry.find('=');
     const std::string_view key =
         equals == std::string_view::npos ? entry : trim(entry.substr(0, equals));
@@ -351,6 +370,13 @@ bool valid_url_port(std::string_view port) {
   return number >= 1 && number <= 65535;
 }
 
+/// The one port rule of every URL variable: empty (the scheme's default) or 1..65535. The
+/// message shows the URL redacted, never the port alone: a password with an unencoded '/'
+/// or '@' puts a piece of itself where the port would be.
+void check_url_port(std::string_view name, std::string_view url, std::string_view port) {
+  if (!valid_url_port(port)) fail(name, shown_url(url), "the URL's port is not a number 1..65535");
+}
+
 bool has_space_or_control(std::string_view text) {
   return has_control_char(text) || text.find(' ') != std::string_view::npos;
 }
@@ -365,8 +391,7 @@ void check_http_url(std::string_view name, std::string_view url, bool required) 
   if (!parts || !(iequals(parts->scheme, "http") || iequals(parts->scheme, "https")))
     fail(name, shown_url(url), "expected an http:// or https:// URL");
   if (parts->host.empty()) fail(name, shown_url(url), "the URL has no host");
-  if (!valid_url_port(parts->port))
-    fail(name, shown_url(url), "the URL's port is not a number 1..65535");
+  check_url_port(name, url, parts->port);
   if (has_space_or_control(url))
     fail(name, shown_url(url), "the URL contains a space or control character");
 }
@@ -383,8 +408,77 @@ void check_with_component(std::string_view name, std::string_view url, Parse par
   }
 }
 
+/// Calls `each(port)` for every port a PostgreSQL URL or libpq key=value string names, read
+/// as libpq reads them: the port after each host of a URL's host list ("h1:5432,h2:5433"),
+/// and each element of a `port` parameter (a URL's query parameter or a key=value keyword;
+/// a comma-separated list). libpq only checks them when it connects.
+template <class Each>
+void for_each_database_port(std::string_view url, Each each) {
+  auto each_of_list = [&](std::string_view list) {
+    for (;;) {
+      const std::size_t comma = list.find(',');
+      each(list.substr(0, comma));
+      if (comma == std::string_view::npos) return;
+      list.remove_prefix(comma + 1);
+    }
+  };
+  if (const std::size_t scheme_end = url.find("://"); scheme_end != std::string_view::npos) {
+    const std::string_view rest = url.substr(scheme_end + 3);
+    const std::size_t authority_end = rest.find_first_of("/?");
+    std::string_view hosts = rest.substr(0, authority_end);
+    if (const std::size_t at = hosts.rfind('@'); at != std::string_view::npos)
+      hosts.remove_prefix(at + 1);
+    for (;;) {
+      const std::size_t comma = hosts.find(',');
+      const std::string_view host = hosts.substr(0, comma);
+      std::size_t port_colon = host.find(':');
+      if (host.starts_with('[')) {  // [IPv6]:port
+        const std::size_t close = host.find(']');
+        port_colon = close == std::string_view::npos ? close : host.find(':', close);
+      }
+      if (port_colon != std::string_view::npos) each(host.substr(port_colon + 1));
+      if (comma == std::string_view::npos) break;
+      hosts.remove_prefix(comma + 1);
+    }
+    const std::size_t query = rest.find('?');
+    if (query == std::string_view::npos) return;
+    std::string_view parameters = rest.substr(query + 1);
+    while (!parameters.empty()) {
+      const std::size_t amp = parameters.find('&');
+      const std::string_view parameter = parameters.substr(0, amp);
+      if (parameter.starts_with("port=")) each_of_list(parameter.substr(5));
+      parameters = amp == std::string_view::npos ? std::string_view() : parameters.substr(amp + 1);
+    }
+    return;
+  }
+  // key=value: keyword, optional spaces, '=', optional spaces, a value up to the next space or
+  // in single quotes; a backslash escapes the next character.
+  std::size_t i = 0;
+  auto skip_spaces = [&] {
+    while (i < url.size() && is_ascii_space(url[i])) ++i;
+  };
+  while (skip_spaces(), i < url.size()) {
+    const std::size_t key_begin = i;
+    while (i < url.size() && url[i] != '=' && !is_ascii_space(url[i])) ++i;
+    const std::string_view key = url.substr(key_begin, i - key_begin);
+    skip_spaces();
+    if (i >= url.size() || url[i] != '=') return;  // libpq refused it already
+    ++i;
+    skip_spaces();
+    std::string value;
+    const bool quoted_value = i < url.size() && url[i] == '\'';
+    if (quoted_value) ++i;
+    while (i < url.size() && (quoted_value ? url[i] != '\'' : !is_ascii_space(url[i]))) {
+      if (url[i] == '\\' && i + 1 < url.size()) ++i;
+      value += url[i++];
+    }
+    if (quoted_value) ++i;  // the closing quote
+    if (key == "port") each_of_list(value);
+  }
+}
+
 /// A PostgreSQL URI (postgresql:// or postgres://) or a libpq key=value string, as libpq
-/// parses it.
+/// parses it, with every port 1..65535 (libpq checks ports only when it connects).
 void check_database_url(std::string_view name, std::string_view url) {
   if (url.empty()) return;
   if (has_control_char(url)) fail(name, shown_url(url), "contains a control character");
@@ -398,6 +492,7 @@ void check_database_url(std::string_view name, std::string_view url) {
       fail(name, shown_url(url),
            "expected a postgresql:// URL (postgresql://user:password@host:5432/db) or a libpq "
            "key=value string");
+    for_each_database_port(url, [&](std::string_view port) { check_url_port(name, url, port); });
     return;
   }
   const auto parts = split_url(url);
@@ -409,6 +504,7 @@ void check_database_url(std::string_view name, std::string_view url) {
   if (url.find(' ') != std::string_view::npos)
     fail(name, shown_url(url), "the URL contains a space");
   check_with_component(name, url, health::detail::normalize_database_url);
+  for_each_database_port(url, [&](std::string_view port) { check_url_port(name, url, port); });
 }
 
 /// redis://[[user]:password@]host[:port][/db] or unix:///path/to/socket, as the redis check
@@ -428,8 +524,7 @@ void check_redis_url(std::string_view name, std::string_view url) {
     return;
   }
   if (parts->host.empty()) fail(name, shown_url(url), "the URL has no host");
-  if (!valid_url_port(parts->port))
-    fail(name, shown_url(url), "the URL's port is not a number 1..65535");
+  check_url_port(name, url, parts->port);
   std::string_view db = parts->path.substr(0, parts->path.find_first_of("?#"));
   if (!db.empty()) db.remove_prefix(1);  // the leading '/'
   if (!db.empty() && (!all_of(db, is_digit) || db.size() > 5))
@@ -495,6 +590,51 @@ void check_migrations_table(std::string_view name, std::string_view table) {
     fail(name, quoted(table),
          "expected a table name or schema.table of plain identifiers ([A-Za-z_][A-Za-z0-9_]*, at "
          "most 63 characters each)");
+  }
+}
+
+/// Where Sentry keeps unsent envelopes (and a crash writes its event): with a DSN set, a
+/// directory this process can write, or one it can create (its nearest existing ancestor is
+/// such a directory). Without a DSN it is never used, so only its form is checked.
+void check_sentry_cache_dir(std::string_view name, const MonitoringConfig& config) {
+  namespace fs = std::filesystem;
+  const std::string& dir = config.sentry_cache_dir;
+  check_not_empty(name, dir);
+  check_no_control_chars(name, dir);
+  if (config.sentry_dsn.empty()) return;
+  constexpr std::string_view kWhy = " (Sentry keeps unsent events there)";
+  fs::path path(dir);
+  bool exists = true;  // false: `path` is the nearest existing ancestor of `dir`
+  for (;;) {
+    std::error_code error;
+    const fs::file_status status = fs::status(path, error);
+    // A missing directory is created when Sentry starts: look at what would hold it. (A
+    // regular file among the ancestors, ENOTDIR, is "not found" too, and found on the way.)
+    if (status.type() == fs::file_type::not_found) {
+      fs::path parent = path.parent_path();
+      if (parent.empty()) parent = ".";
+      if (parent == path) return;
+      path = std::move(parent);
+      exists = false;
+      continue;
+    }
+    const std::string shown_path = quoted(path.string());
+    if (error)
+      fail(name, quoted(dir),
+           "cannot inspect " + shown_path + ": " + error.message() + std::string(kWhy));
+    if (!fs::is_directory(status))
+      fail(name, quoted(dir),
+           (exists ? std::string("it is not a directory")
+                   : shown_path + " is not a directory, so it cannot be created") +
+               std::string(kWhy));
+    if (::access(path.c_str(), W_OK | X_OK) != 0) {
+      const std::string reason = std::generic_category().message(errno);
+      fail(name, quoted(dir),
+           (exists ? "the directory is not writable: " + reason
+                   : "it cannot be created in " + shown_path + ": " + reason) +
+               std::string(kWhy));
+    }
+    return;
   }
 }
 
@@ -601,7 +741,9 @@ const Rule kRules[] = {
     {"PAYMENT_SYSTEMS", "payment_systems",
      [](MonitoringConfig& c, std::string_view env, std::string_view v) {
        c.payment_systems.clear();
-       parse_pairs(env, v, "expected name=url,name=url",
+       // An empty entry is an error: it is most often a system whose entry a template left
+       // out, and its health check would silently be missing.
+       parse_pairs(env, v, "expected name=url,name=url", EmptyEntries::kReject,
                    [&](std::string_view system, std::string_view url) {
                      if (url.empty()) return;  // an empty URL: that system is not configured
                      if (!c.payment_systems.emplace(system, url).second)
@@ -637,10 +779,7 @@ const Rule kRules[] = {
      }},
     {"SENTRY_CACHE_DIR", "sentry_cache_dir",
      [](MonitoringConfig& c, std::string_view, std::string_view v) { c.sentry_cache_dir = v; },
-     [](const MonitoringConfig& c, std::string_view n) {
-       check_not_empty(n, c.sentry_cache_dir);
-       check_no_control_chars(n, c.sentry_cache_dir);
-     }},
+     [](const MonitoringConfig& c, std::string_view n) { check_sentry_cache_dir(n, c); }},
     {"SENTRY_SAMPLE_RATE", "sentry_sample_rate",
      [](MonitoringConfig& c, std::string_view env, std::string_view v) {
        c.sentry_sample_rate = parse_double(env, v, "expected a rate between 0 and 1");
@@ -649,7 +788,7 @@ const Rule kRules[] = {
     {"LOG_LEVELS", "log_levels",
      [](MonitoringConfig& c, std::string_view env, std::string_view v) {
        c.log_levels.clear();
-       parse_pairs(env, v, "expected module=LEVEL,module=LEVEL",
+       parse_pairs(env, v, "expected module=LEVEL,module=LEVEL", EmptyEntries::kSkip,
                    [&](std::string_view module, std::string_view level) {
                      // The module goes into the name of the entry's messages: check it first,
                      // so a control character in it never reaches a message unescaped.

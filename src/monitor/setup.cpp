@@ -2,6 +2,7 @@
 
 #include <exception>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -16,6 +17,7 @@
 #include "monitoring/metrics/registry.hpp"
 #include "monitoring/monitor/default_checks.hpp"
 #include "monitoring/sentry.hpp"
+#include "monitoring/server/http_server.hpp"
 
 namespace monitoring {
 namespace {
@@ -67,19 +69,28 @@ void start_server(MonitoringServer::Impl& state) {
   install_routes(state);
   try {
     state.http->start();
-  } catch (const Error& error) {
-    // Hint at the likely fix: a port in use (a second instance, or a second setup_monitoring)
-    // wants another MONITORING_PORT; an address this machine does not have wants another
-    // MONITORING_HOST.
-    const std::string_view reason = error.what();
+  } catch (const server::ListenError& error) {
+    // Hint at the likely fix, from the system error (never from its text, which depends on
+    // the C library): a port in use (a second instance, or a second setup_monitoring) wants
+    // another MONITORING_PORT; an address this machine does not have, another MONITORING_HOST.
+    const std::error_code code = error.code();
     std::string hint;
-    if (reason.find("in use") != std::string_view::npos)
+    if (code == std::errc::address_in_use)
       hint = " (is another process or monitoring server using it? choose another MONITORING_PORT)";
-    else if (reason.find("assign requested address") != std::string_view::npos)
-      hint = " (MONITORING_HOST is not an address of this machine)";
+    else if (code == std::errc::address_not_available)
+      hint = " (MONITORING_HOST is not an address of this machine's network interfaces)";
+    else if (code == std::errc::permission_denied && state.config.monitoring_port > 0 &&
+             state.config.monitoring_port < 1024)
+      hint =
+          " (ports below 1024 need root or CAP_NET_BIND_SERVICE: choose a MONITORING_PORT "
+          "of 1024 or above)";
     throw Error("setup_monitoring: the monitoring server cannot listen on port " +
                 std::to_string(state.config.monitoring_port) + " of " +
-                state.config.monitoring_host + hint + ": " + error.what());
+                state.config.monitoring_host + hint + ": " + error.step() + ": " + code.message());
+  } catch (const Error& error) {
+    throw Error("setup_monitoring: the monitoring server cannot listen on port " +
+                std::to_string(state.config.monitoring_port) + " of " +
+                state.config.monitoring_host + ": " + error.what());
   }
   state.bound_port = state.http->port();
 }

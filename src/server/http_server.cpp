@@ -320,6 +320,19 @@ asio::ip::address parse_host(const std::string& host, int port) {
   return address;
 }
 
+/// What to check when the listening socket cannot be set up, from the system error itself
+/// (not from its text): "" when the system's message is all there is to say.
+std::string listen_hint(std::error_code code, const std::string& host, int port) {
+  if (code == std::errc::address_in_use)
+    return " (is another process using port " + std::to_string(port) + "?)";
+  if (code == std::errc::address_not_available)
+    return " (" + host + " is not an address of this machine's network interfaces)";
+  if (code == std::errc::permission_denied && port > 0 && port < 1024)
+    return " (port " + std::to_string(port) +
+           " is privileged: below 1024 binding needs root or CAP_NET_BIND_SERVICE)";
+  return {};
+}
+
 std::string client_address(const tcp::socket& socket) {
   boost::system::error_code ec;
   const auto peer = socket.remote_endpoint(ec);
@@ -431,9 +444,12 @@ void HttpServer::Impl::start() {
     acceptor.reset();
     accept_retry.reset();
     workers.clear();
-    throw Error("HttpServer: cannot listen on " +
-                detail::host_port(options.host, static_cast<unsigned>(options.port)) + ": " + what +
-                ": " + ec.message());
+    const std::error_code code(ec.value(), std::system_category());
+    throw ListenError("HttpServer: cannot listen on " +
+                          detail::host_port(options.host, static_cast<unsigned>(options.port)) +
+                          ": " + what + ": " + ec.message() +
+                          listen_hint(code, options.host, options.port),
+                      what, code);
   };
   acceptor->open(endpoint.protocol(), ec);
   if (ec) fail("socket");

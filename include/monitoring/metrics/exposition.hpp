@@ -26,10 +26,12 @@ enum class ExpositionFormat {
 std::string_view content_type(ExpositionFormat format) noexcept;
 
 /// Picks the format a scraper asked for in its Accept header: the highest q-value wins, on a
-/// tie the earlier entry; an absent or unsatisfiable header gets the text format.
+/// tie the earlier entry; an absent or unsatisfiable header gets the text format. An element
+/// whose q is not an RFC 9110 qvalue ("1.5", "-1", "nan", "0.0001") is ignored.
 ExpositionFormat negotiate_format(std::string_view accept) noexcept;
 
-/// True when an Accept-Encoding header allows gzip (q > 0, directly or through "*").
+/// True when an Accept-Encoding header allows gzip (q > 0, directly or through "*"). Elements
+/// with an invalid q-value are ignored, as in negotiate_format.
 bool accepts_gzip(std::string_view accept_encoding) noexcept;
 
 /// gzip (RFC 1952) of `data`, for Content-Encoding: gzip.

@@ -79,7 +79,8 @@ class Family final : public FamilyBase {
   ~Family() override;
 
   /// The series for these label values, in the order of the label names. Throws MetricError
-  /// when the number of values is wrong.
+  /// when the number of values is wrong. Values are kept as the exposition shows them, invalid
+  /// UTF-8 replaced by U+FFFD: values that differ only in invalid bytes are one series.
   T& labels(std::span<const std::string_view> values) {
     if (values.size() != label_names_.size()) [[unlikely]]
       detail::throw_label_count(name_, label_names_.size(), values.size());

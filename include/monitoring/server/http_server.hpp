@@ -10,8 +10,11 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
+
+#include "monitoring/error.hpp"
 
 namespace monitoring::server {
 
@@ -155,6 +158,23 @@ struct HttpServerStats {
 /// runs on the thread that read the request, without any hop. Timeouts are enforced by a
 /// per-thread sweep: a connection never waits longer than its deadline plus a short tick.
 ///
+/// HttpServer::start() could not open, bind or listen on its address. what() names host:port,
+/// the step, the system's message and, for the usual causes, what to check: EADDRINUSE (another
+/// process has the port), EADDRNOTAVAIL (the host is not an address of this machine), EACCES
+/// (a port below 1024 without the privilege). code() is the system error.
+class ListenError : public Error {
+ public:
+  ListenError(const std::string& message, std::string step, std::error_code code)
+      : Error(message), step_(std::move(step)), code_(code) {}
+  /// "socket", "SO_REUSEADDR", "bind" or "listen".
+  const std::string& step() const noexcept { return step_; }
+  std::error_code code() const noexcept { return code_; }
+
+ private:
+  std::string step_;
+  std::error_code code_;
+};
+
 /// Routes may be added before or after start(), from any thread. start()/stop() must not be
 /// called from a handler (stop() joins the server threads and throws when called on one).
 class HttpServer {
@@ -172,11 +192,12 @@ class HttpServer {
   void route_async(std::string path, AsyncHandler handler,
                    std::vector<std::string> methods = {"GET"});
 
-  /// Binds, listens and starts the threads. Throws monitoring::Error naming host:port when the
-  /// address is invalid or cannot be bound (port in use, address not local), or when already
-  /// running; monitoring::ConfigError for invalid options (port outside 0..65535, zero threads
-  /// or max_connections, non-positive timeouts, negative stalled_request_grace, a probe path
-  /// not starting with '/'). A stopped server can be started again.
+  /// Binds, listens and starts the threads. Throws ListenError when the address cannot be
+  /// bound (port in use, address not local, privileged port); monitoring::Error naming
+  /// host:port when the address is invalid or the server is already running;
+  /// monitoring::ConfigError for invalid options (port outside 0..65535, zero threads or
+  /// max_connections, non-positive timeouts, negative stalled_request_grace, a probe path not
+  /// starting with '/'). A stopped server can be started again.
   void start();
   /// Stops accepting, closes idle connections at once, lets in-flight requests finish within
   /// `grace`, closes the rest and joins the threads. Idempotent.

@@ -72,6 +72,21 @@ TEST(MetricsConcurrencyTest, LabeledLookupsOfSameAndNewSeriesAreExact) {
     EXPECT_EQ(family.labels("racy", std::to_string(s)).value(), 0.5 * kThreads * kLookups / 80);
 }
 
+// Values that differ only in invalid UTF-8 are one series (stored repaired); threads racing
+// to create it through different spellings must still end up on that one series.
+TEST(MetricsConcurrencyTest, InvalidUtf8SpellingsOfOneSeriesFromManyThreadsAreExact) {
+  Registry registry;
+  auto& family = registry.counter("c_utf8_total", "x", {"v"});
+  const std::vector<std::string> spellings = {"x\xFF", "x\xFE", "x\x80", "x\xEF\xBF\xBD"};
+  constexpr int kLookups = 4000;
+  run_together([&](int t) {
+    for (int i = 0; i < kLookups; ++i)
+      family.labels(spellings[static_cast<std::size_t>(t + i) % spellings.size()]).inc();
+  });
+  EXPECT_EQ(family.size(), 1u);
+  EXPECT_EQ(family.labels("x\xEF\xBF\xBD").value(), double(kThreads) * kLookups);
+}
+
 TEST(MetricsConcurrencyTest, HistogramObservationsAreExact) {
   Registry registry;
   Histogram& h = registry.histogram("c_hist_seconds", "x", {}, {0.25, 0.5, 1}).labels();

@@ -482,6 +482,73 @@ TEST(OpenMetricsStructureTest, EveryTypeAndTrickyLabelsFormAValidExposition) {
   }
 }
 
+// The series part (name and label set) of every sample line that occurs more than once.
+std::vector<std::string> duplicate_samples(std::string_view exposition) {
+  std::set<std::string_view> seen;
+  std::vector<std::string> duplicates;
+  for (std::string_view line : lines_of(exposition)) {
+    if (line.empty() || line.front() == '#') continue;
+    const std::string_view series = line.substr(0, line.rfind(' '));
+    if (!seen.insert(series).second) duplicates.emplace_back(series);
+  }
+  return duplicates;
+}
+
+// Found by fuzz/exposition.cpp: label values that differ only in invalid UTF-8 bytes are
+// exported alike (each bad byte becomes U+FFFD), so they must be one series, not two samples
+// with the same name and labels (Prometheus rejects such a scrape).
+TEST(ExpositionValidityTest, ValuesDifferingOnlyInInvalidUtf8AreOneSeries) {
+  Registry registry;
+  auto& counter = registry.counter("utf8_merge_total", "Merged.", {"v", "w"});
+  auto& gauge = registry.gauge("utf8_merge_level", "Merged.", {"v"});
+  auto& histogram = registry.histogram("utf8_merge_seconds", "Merged.", {"v"});
+  Counter& first = counter.labels("a\xFF", "ok");
+  Counter& second = counter.labels("a\xFE", "ok");
+  EXPECT_EQ(&first, &second);
+  first.inc();
+  second.inc();
+  counter.labels("a\xC0", "ok").inc();          // a lone lead byte, invalid too
+  counter.labels("a\xEF\xBF\xBD", "ok").inc();  // U+FFFD itself: what the others show as
+  counter.labels("a", "ok").inc();              // a different series
+  EXPECT_EQ(counter.size(), 2u);
+  gauge.labels("\xFF").set(1);
+  gauge.labels("\xFE").set(2);
+  EXPECT_EQ(gauge.size(), 1u);
+  histogram.labels("x\x80y").observe(0.1);
+  histogram.labels("x\xF5y").observe(0.2);
+  EXPECT_EQ(histogram.size(), 1u);
+
+  const std::string replacement = "\xEF\xBF\xBD";
+  for (const ExpositionFormat format : {ExpositionFormat::kText, ExpositionFormat::kOpenMetrics}) {
+    const std::string text = serialize(registry, format);
+    for (const std::string& duplicate : duplicate_samples(text))
+      ADD_FAILURE() << "two samples for " << duplicate << "\n" << text;
+    EXPECT_EQ(test::sample_value(text, "utf8_merge_total{v=\"a" + replacement + "\",w=\"ok\"}"),
+              4.0)
+        << text;
+    EXPECT_EQ(test::sample_value(text, "utf8_merge_level{v=\"" + replacement + "\"}"), 2.0);
+    EXPECT_EQ(test::sample_value(text, "utf8_merge_seconds_count{v=\"x" + replacement + "y\"}"),
+              2.0);
+  }
+  expect_promtool_clean(serialize(registry, ExpositionFormat::kText));
+
+  // remove() takes the values the same way.
+  EXPECT_TRUE(counter.remove({"a\xFD", "ok"}));
+  EXPECT_EQ(counter.size(), 1u);
+  EXPECT_FALSE(counter.remove({"a\xFF", "ok"}));
+}
+
+TEST(ExpositionValidityTest, ValidUtf8LabelValuesAreStoredUnchanged) {
+  Registry registry;
+  auto& counter = registry.counter("utf8_kept_total", "Kept.", {"v"});
+  const std::string value = "Привет 日本 \xF0\x9F\x8E\x89";
+  counter.labels(value).inc();
+  counter.labels("bad \xFF").inc();
+  std::vector<std::string> stored;
+  counter.for_each([&](const Counter& series) { stored.emplace_back(series.label_value(0)); });
+  EXPECT_EQ(stored, (std::vector<std::string>{value, "bad \xEF\xBF\xBD"}));
+}
+
 TEST(OpenMetricsStructureTest, DefaultRegistryIsAValidExposition) {
   register_catalog();
   register_process_collector();

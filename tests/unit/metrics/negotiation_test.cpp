@@ -78,6 +78,43 @@ TEST(NegotiationTest, EmptyOrGarbageFallsBackToText) {
   EXPECT_EQ(negotiate_format(std::string(100000, ',')), ExpositionFormat::kText);
 }
 
+// RFC 9110 section 12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ). An
+// element whose q is anything else is ignored: never preferred, never a refusal either.
+TEST(NegotiationTest, InvalidQualityValuesIgnoreTheElement) {
+  for (const std::string q : {"-1", "nan", "NaN", "1.5", "inf", "+1", "0.0001", "1.001", ".5",
+                              "1e0", "0x1", "", " ", "2", "01", "0.5x", "1.0000"}) {
+    const std::string om = "application/openmetrics-text;q=" + q;
+    EXPECT_EQ(negotiate_format(om), ExpositionFormat::kText) << q;
+    EXPECT_EQ(negotiate_format(om + ",text/plain;q=0.5"), ExpositionFormat::kText) << q;
+    // Ignored, not taken as a refusal: a valid OpenMetrics element still wins.
+    EXPECT_EQ(negotiate_format(om + ",application/openmetrics-text;q=0.9,text/plain;q=0.5"),
+              ExpositionFormat::kOpenMetrics)
+        << q;
+    EXPECT_FALSE(accepts_gzip("gzip;q=" + q)) << q;
+    EXPECT_FALSE(accepts_gzip("gzip;q=" + q + ", *;q=0")) << q;
+    EXPECT_TRUE(accepts_gzip("gzip;q=" + q + ", *;q=0.5")) << q;  // the wildcard decides
+    EXPECT_FALSE(accepts_gzip("*;q=" + q)) << q;
+  }
+  // Every form the grammar allows.
+  for (const std::string q : {"0.001", "0.5", "0.25", "0.999", "1", "1.", "1.0", "1.00", "1.000"}) {
+    EXPECT_EQ(negotiate_format("application/openmetrics-text;q=" + q),
+              ExpositionFormat::kOpenMetrics)
+        << q;
+    EXPECT_TRUE(accepts_gzip("gzip;q=" + q)) << q;
+  }
+  for (const std::string q : {"0", "0.", "0.0", "0.000"}) {  // valid refusals
+    EXPECT_EQ(negotiate_format("application/openmetrics-text;q=" + q), ExpositionFormat::kText)
+        << q;
+    EXPECT_FALSE(accepts_gzip("gzip;q=" + q + ", *")) << q;
+  }
+  EXPECT_EQ(negotiate_format("application/openmetrics-text;q=0.001,text/plain;q=0.0"),
+            ExpositionFormat::kOpenMetrics);
+  EXPECT_EQ(negotiate_format("text/plain;q=0.999,application/openmetrics-text;q=1.000"),
+            ExpositionFormat::kOpenMetrics);
+  EXPECT_EQ(negotiate_format("application/openmetrics-text;q=0.998,text/plain;q=0.999"),
+            ExpositionFormat::kText);
+}
+
 TEST(NegotiationTest, ContentTypes) {
   EXPECT_EQ(content_type(ExpositionFormat::kText), "text/plain; version=0.0.4; charset=utf-8");
   EXPECT_EQ(content_type(ExpositionFormat::kOpenMetrics),

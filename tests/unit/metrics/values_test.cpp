@@ -236,13 +236,13 @@ TEST(SeriesKeyTest, StoresRawAndEscapedLabelValues) {
   EXPECT_EQ(series.label_value(0), "plain");
   EXPECT_EQ(series.label_value(1), "say \"hi\"\\\n");
   EXPECT_EQ(series.label_value(2), "");
-  EXPECT_EQ(series.label_value(3), "a\xFF");
+  EXPECT_EQ(series.label_value(3), "a\xEF\xBF\xBD");  // stored repaired, as exported
   EXPECT_EQ(series.exposed_label_value(0), "plain");
   EXPECT_EQ(series.exposed_label_value(1), "say \\\"hi\\\"\\\\\\n");
   EXPECT_EQ(series.exposed_label_value(2), "");
   EXPECT_EQ(series.exposed_label_value(3), "a\xEF\xBF\xBD");
   EXPECT_EQ(series.label_values(),
-            (std::vector<std::string>{"plain", "say \"hi\"\\\n", "", "a\xFF"}));
+            (std::vector<std::string>{"plain", "say \"hi\"\\\n", "", "a\xEF\xBF\xBD"}));
   // Lookups compare the raw bytes, not the escaped ones.
   EXPECT_EQ(&family.labels("plain", "say \"hi\"\\\n", "", "a\xFF"), &series);
   EXPECT_NE(&family.labels("plain", "say \\\"hi\\\"\\\\\\n", "", "a\xFF"), &series);

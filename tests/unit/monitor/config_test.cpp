@@ -3,8 +3,12 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <optional>
@@ -146,7 +150,7 @@ TEST(MonitoringConfigFromEnv, ReadsEveryVariable) {
       {"MIGRATIONS_TABLE", "schema_migrations"},
       {"MIGRATIONS_EXPECTED_VERSION", "20240101_add_users"},
       {"SENTRY_RELEASE", "bot@2.1.0"},
-      {"SENTRY_CACHE_DIR", "/var/cache/sentry"},
+      {"SENTRY_CACHE_DIR", "/tmp/monitoring-config-test/sentry"},
       {"SENTRY_SAMPLE_RATE", "0.5"},
       {"LOG_LEVELS", "payment=DEBUG,aiogram.dispatcher=warn"},
       {"LOG_MAX_BYTES", "5MiB"},
@@ -184,7 +188,7 @@ TEST(MonitoringConfigFromEnv, ReadsEveryVariable) {
   EXPECT_EQ(config.migrations_table, "schema_migrations");
   EXPECT_EQ(config.migrations_expected_version, "20240101_add_users");
   EXPECT_EQ(config.sentry_release, "bot@2.1.0");
-  EXPECT_EQ(config.sentry_cache_dir, "/var/cache/sentry");
+  EXPECT_EQ(config.sentry_cache_dir, "/tmp/monitoring-config-test/sentry");
   EXPECT_DOUBLE_EQ(config.sentry_sample_rate, 0.5);
   EXPECT_EQ(config.log_levels, (std::map<std::string, std::string>{
                                    {"aiogram.dispatcher", "WARNING"}, {"payment", "DEBUG"}}));
@@ -325,6 +329,53 @@ TEST(MonitoringConfigAgreesWithChecks, DatabaseUrlLibpqRejectsIsRefused) {
   EXPECT_THAT(message, Not(HasSubstr("S3cretPassw0rd")));
 }
 
+// libpq checks a port only when it connects; the config refuses a bad one up front, with the
+// same rule (and the same message) as every other URL variable, and the password redacted.
+TEST(MonitoringConfigAgreesWithChecks, UrlPortsOutsideTheRangeAreRefused) {
+  struct Case {
+    std::string variable, value, shown;  // `shown`: what the message quotes of the value
+  };
+  const std::vector<Case> cases = {
+      {"DATABASE_URL", "postgresql://bot:S3cretPassw0rd@db:99999/bot", "db:99999/bot"},
+      {"DATABASE_URL", "postgresql://bot:S3cretPassw0rd@db:0/bot", "db:0/bot"},
+      {"DATABASE_URL", "postgresql://bot:S3cretPassw0rd@db:5432x/bot", "db:5432x/bot"},
+      {"DATABASE_URL", "postgres://bot:S3cretPassw0rd@db:http", "db:http"},
+      {"DATABASE_URL", "postgresql+asyncpg://bot:S3cretPassw0rd@db:65536/bot", "db:65536"},
+      {"DATABASE_URL", "postgresql://bot:S3cretPassw0rd@[::1]:99999/bot", "[::1]:99999"},
+      {"DATABASE_URL", "postgresql://bot:S3cretPassw0rd@a:5432,b:99999/bot", "b:99999"},
+      {"DATABASE_URL", "postgresql://bot:S3cretPassw0rd@db/bot?port=0", "port=0"},
+      {"DATABASE_URL", "postgresql://bot@db/bot?sslmode=disable&port=5432,70000", "70000"},
+      {"DATABASE_URL", "host=db port=99999 user=bot password=S3cretPassw0rd", "port=99999"},
+      {"DATABASE_URL", "host=db port = '0' password='S3cretPassw0rd'", "port = '0'"},
+      {"DATABASE_URL", "host=a,b port=5432,-1 password=S3cretPassw0rd", "5432,-1"},
+      {"REDIS_URL", "redis://:S3cretPassw0rd@cache:99999/0", "cache:99999"},
+      {"REDIS_URL", "redis://:S3cretPassw0rd@cache:0", "cache:0"},
+      {"PANEL_URL", "https://admin:S3cretPassw0rd@panel:99999/", "panel:99999"},
+      {"TELEGRAM_API_URL", "https://api.telegram.org:0", "api.telegram.org:0"},
+  };
+  for (const auto& [variable, value, shown] : cases) {
+    const std::string message = error_for({{variable, value}});
+    EXPECT_THAT(message, HasSubstr(variable + ": invalid value \"")) << value;
+    EXPECT_THAT(message, HasSubstr(shown)) << value;
+    EXPECT_THAT(message, HasSubstr("port is not a number 1..65535")) << value;
+    EXPECT_THAT(message, Not(HasSubstr("S3cret"))) << value;
+    EXPECT_THAT(message, Not(HasSubstr("Passw0rd"))) << value;
+  }
+  MonitoringConfig config;
+  config.database_url = "postgresql://bot:S3cretPassw0rd@db:99999/bot";
+  const std::string field_message = validate_error(config);
+  EXPECT_THAT(field_message, ::testing::StartsWith("database_url: invalid value"));
+  EXPECT_THAT(field_message, Not(HasSubstr("S3cretPassw0rd")));
+
+  // Ports libpq takes: each host's, a list, the default (none or empty).
+  for (const char* url :
+       {"postgresql://bot@db:1/bot", "postgresql://bot@db:65535/bot",
+        "postgresql://bot@a:5432,b:5433,[::1]:5434/bot", "postgresql://bot@a,b/bot",
+        "postgresql:///bot?host=/run/postgresql&port=5433", "host=a,b port=5432,5433 dbname=bot",
+        "host=db port='5432' dbname=bot"})
+    EXPECT_EQ(from({{"DATABASE_URL", url}}).database_url, url);
+}
+
 TEST(MonitoringConfigAgreesWithChecks, MalformedUrlsLoseTheirPasswordInMessages) {
   for (const std::string url :
        {"redis://:S3cret/Passw0rd@127.0.0.1:6379", "https//admin:S3cretPassw0rd@h",
@@ -430,13 +481,38 @@ TEST(MonitoringConfigAgreesWithChecks, RejectedSecretVariablesAreNotEchoed) {
 
 // --- PAYMENT_SYSTEMS and LOG_LEVELS -----------------------------------------------------------
 
-TEST(MonitoringConfigLists, PaymentSystemsWithWhitespaceAndTrailingComma) {
+TEST(MonitoringConfigLists, PaymentSystemsWithWhitespace) {
   const MonitoringConfig config = from(
       {{"PAYMENT_SYSTEMS",
-        "  yookassa = https://yookassa.ru ,\n cryptopay=https://pay.crypt.bot/api?x=1&y=2 , "}});
+        "  yookassa = https://yookassa.ru ,\n cryptopay=https://pay.crypt.bot/api?x=1&y=2  "}});
   EXPECT_EQ(config.payment_systems,
             (std::map<std::string, std::string>{{"cryptopay", "https://pay.crypt.bot/api?x=1&y=2"},
                                                 {"yookassa", "https://yookassa.ru"}}));
+}
+
+// DESIGN.md section 6: PAYMENT_SYSTEMS is `name=url,name=url`. An empty entry is most often a
+// system a template left out; skipping it would silently drop that system's health check.
+TEST(MonitoringConfigLists, EmptyPaymentSystemEntriesAreRejected) {
+  for (const std::string value :
+       {"yookassa=https://yookassa.ru,,cryptobot=https://pay.crypt.bot",
+        "yookassa=https://yookassa.ru,", "yookassa=https://yookassa.ru, \t ,",
+        ",yookassa=https://yookassa.ru", "yookassa=https://yookassa.ru,  ,cryptobot=https://c.bot",
+        ",", " , ", ",,,"}) {
+    const std::string message = error_for({{"PAYMENT_SYSTEMS", value}});
+    EXPECT_THAT(message, HasSubstr("PAYMENT_SYSTEMS")) << value;
+    EXPECT_THAT(message, HasSubstr("empty entry")) << value;
+    if (value.find("yookassa") != std::string::npos) {  // the value is shown
+      EXPECT_THAT(message, HasSubstr("yookassa=https://yookassa.ru")) << value;
+    }
+  }
+  // The value is shown with its credentials redacted.
+  const std::string message =
+      error_for({{"PAYMENT_SYSTEMS", "shop=https://merchant:hunter2@pay.example.com,,"}});
+  EXPECT_THAT(message, HasSubstr("PAYMENT_SYSTEMS"));
+  EXPECT_THAT(message, HasSubstr("pay.example.com"));
+  EXPECT_THAT(message, Not(HasSubstr("hunter2")));
+  // Only spaces in the whole variable count as unset, as for every variable (VAR= ).
+  EXPECT_TRUE(from({{"PAYMENT_SYSTEMS", "   "}}).payment_systems.empty());
 }
 
 TEST(MonitoringConfigLists, PaymentSystemWithEmptyUrlIsNotConfigured) {
@@ -671,6 +747,102 @@ TEST(MonitoringConfigSecrets, PasswordsInUrlsAreRedacted) {
   const std::string telegram = error_for(
       {{"TELEGRAM_API_URL", "ws://api.telegram.org/bot123456:AAHsecretsecretsecret12345/getMe"}});
   EXPECT_THAT(telegram, Not(HasSubstr("AAHsecretsecret")));
+}
+
+// --- SENTRY_CACHE_DIR ----------------------------------------------------------------------
+
+namespace fs = std::filesystem;
+
+/// A fresh directory for one test, removed at the end.
+struct TempDir {
+  TempDir() {
+    path = fs::temp_directory_path() /
+           ("monitoring-config-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::permissions(path, fs::perms::owner_all, ignored);
+    fs::remove_all(path, ignored);
+  }
+  fs::path path;
+};
+
+constexpr const char* kDsn = "https://key@sentry.example.com/42";
+
+// Checked by path, not by permissions: a regular file where a directory should be fails even
+// for root (CI runs as root), with ENOTDIR for anything below it.
+TEST(MonitoringConfigSentryCacheDir, ARegularFileOnThePathIsRefused) {
+  const TempDir temp;
+  const fs::path file = temp.path / "file";
+  std::ofstream(file) << "x";
+  for (const fs::path& dir : {file / "cache", file / "a" / "b", file}) {
+    const std::string message = error_for({{"SENTRY_DSN", kDsn}, {"SENTRY_CACHE_DIR", dir}});
+    EXPECT_THAT(message, HasSubstr("SENTRY_CACHE_DIR: invalid value \"" + dir.string() + "\""));
+    EXPECT_THAT(message, HasSubstr("is not a directory")) << message;
+    if (dir != file) {
+      EXPECT_THAT(message, HasSubstr("\"" + file.string() + "\" is not a directory"));
+    }
+
+    MonitoringConfig config;
+    config.sentry_dsn = kDsn;
+    config.sentry_cache_dir = dir.string();
+    EXPECT_THAT(validate_error(config), ::testing::StartsWith("sentry_cache_dir: invalid value"));
+    // Without a DSN Sentry is off and the directory never used.
+    config.sentry_dsn = "";
+    EXPECT_NO_THROW(config.validate());
+  }
+  EXPECT_EQ(from({{"SENTRY_CACHE_DIR", (file / "cache").string()}}).sentry_cache_dir,
+            (file / "cache").string());
+}
+
+TEST(MonitoringConfigSentryCacheDir, ExistingOrCreatableDirectoriesAreAccepted) {
+  const TempDir temp;
+  for (const fs::path& dir : {temp.path, temp.path / "new", temp.path / "new" / "deeper"})
+    EXPECT_EQ(from({{"SENTRY_DSN", kDsn}, {"SENTRY_CACHE_DIR", dir}}).sentry_cache_dir, dir) << dir;
+  EXPECT_FALSE(fs::exists(temp.path / "new")) << "the check must not create the directory";
+  MonitoringConfig config;
+  config.sentry_dsn = kDsn;  // the default, ".sentry" under the working directory
+  EXPECT_NO_THROW(config.validate());
+}
+
+// Permissions do not stop root, so as root the check runs in a child that gave root up.
+TEST(MonitoringConfigSentryCacheDir, AnUnwritableDirectoryIsRefused) {
+  const TempDir temp;
+  const fs::path locked = temp.path / "locked";
+  fs::create_directories(locked);
+  fs::permissions(temp.path, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  fs::permissions(locked, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::others_read |
+                              fs::perms::others_exec);
+  const auto check = [&]() -> int {
+    const std::string unwritable = error_for({{"SENTRY_DSN", kDsn}, {"SENTRY_CACHE_DIR", locked}});
+    if (unwritable.find("SENTRY_CACHE_DIR: invalid value \"" + locked.string() + "\"") ==
+        std::string::npos)
+      return 1;
+    if (unwritable.find("the directory is not writable") == std::string::npos) return 2;
+    const std::string uncreatable =
+        error_for({{"SENTRY_DSN", kDsn}, {"SENTRY_CACHE_DIR", locked / "cache"}});
+    if (uncreatable.find("cannot be created in \"" + locked.string() + "\"") == std::string::npos)
+      return 3;
+    return 0;
+  };
+  if (::geteuid() != 0) {
+    EXPECT_EQ(check(), 0);
+    return;
+  }
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(10);
+    ::_exit(check());
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1 variable or value not named, 2 no 'not writable', "
+                                       "3 no 'cannot be created in', 10 setuid failed";
 }
 
 // --- validate() on a config built in code --------------------------------------------------------

@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -800,6 +803,80 @@ TEST(HttpServer, OccupiedPortErrorNamesThePort) {
         << message;
   }
   EXPECT_FALSE(second.running());
+}
+
+// The hint in a listen error comes from the errno, not from guessing.
+TEST(HttpServer, ListenErrorsHintAtTheirCause) {
+  auto options = local_options();
+  options.host = "192.0.2.1";  // TEST-NET-1: never an address of this machine
+  HttpServer foreign(options);
+  try {
+    foreign.start();
+    FAIL() << "listening on 192.0.2.1";
+  } catch (const ListenError& error) {
+    const std::string message = error.what();
+    EXPECT_EQ(error.code(), std::errc::address_not_available);
+    EXPECT_EQ(error.step(), "bind");
+    EXPECT_NE(message.find("192.0.2.1:" + std::to_string(options.port)), std::string::npos)
+        << message;
+    EXPECT_NE(message.find("192.0.2.1 is not an address of this machine's network interfaces"),
+              std::string::npos)
+        << message;
+    EXPECT_EQ(message.find("another process"), std::string::npos) << message;
+  }
+  EXPECT_FALSE(foreign.running());
+
+  HttpServer first(local_options());
+  first.start();
+  options = local_options();
+  options.port = first.port();
+  HttpServer second(options);
+  try {
+    second.start();
+    FAIL() << "binding an occupied port succeeded";
+  } catch (const ListenError& error) {
+    const std::string message = error.what();
+    EXPECT_EQ(error.code(), std::errc::address_in_use);
+    EXPECT_NE(message.find("is another process using port " + std::to_string(first.port())),
+              std::string::npos)
+        << message;
+    EXPECT_EQ(message.find("not an address"), std::string::npos) << message;
+  }
+}
+
+// EACCES: a port below 1024 without the privilege. Root has it, so a child process gives it up.
+TEST(HttpServer, PrivilegedPortErrorSaysSo) {
+  std::ifstream start_file("/proc/sys/net/ipv4/ip_unprivileged_port_start");
+  int unprivileged_start = 1024;
+  start_file >> unprivileged_start;
+  if (unprivileged_start <= 1) GTEST_SKIP() << "every port is unprivileged here";
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Only async-signal-safe calls matter before exec; this child never execs, so it keeps to
+    // the one server and reports through its exit status.
+    if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(10);
+    auto options = local_options();
+    options.port = 1;
+    HttpServer privileged(options);
+    try {
+      privileged.start();
+      ::_exit(11);
+    } catch (const ListenError& error) {
+      const std::string message = error.what();
+      if (error.code() != std::errc::permission_denied) ::_exit(12);
+      if (message.find("port 1 is privileged") == std::string::npos) ::_exit(13);
+      if (message.find("another process") != std::string::npos) ::_exit(14);
+      ::_exit(0);
+    } catch (...) {
+      ::_exit(15);
+    }
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "10 setuid failed, 11 bound, 12 wrong errno, 13 no hint, "
+                                       "14 wrong hint, 15 other exception";
 }
 
 TEST(HttpServer, BadHostOrOptionsAreErrors) {

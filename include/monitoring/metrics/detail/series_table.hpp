@@ -49,6 +49,16 @@ inline std::uint64_t hash_label_values(std::span<const std::string_view> values)
   return h;
 }
 
+/// True when every byte of `value` belongs to a well-formed UTF-8 sequence (RFC 3629). A run
+/// of ASCII costs one comparison per byte.
+bool is_utf8(std::string_view value) noexcept;
+
+/// `value` with each byte that starts no well-formed UTF-8 sequence replaced by U+FFFD: the
+/// form the exposition shows it in. Label values are stored in this form, so values that
+/// differ only in invalid bytes name the same series (exported apart, they would be two
+/// samples with the same name and labels, and Prometheus rejects such a scrape).
+std::string repair_utf8(std::string_view value);
+
 /// Bytes `value` takes once escaped for the exposition (backslash, quote and newline
 /// escaped, invalid UTF-8 replaced by U+FFFD); writes them to `out` when it is not null.
 std::size_t escape_label_value(std::string_view value, char* out) noexcept;
@@ -65,7 +75,7 @@ class SeriesKey {
   SeriesKey& operator=(const SeriesKey&) = delete;
 
   std::size_t label_count() const noexcept { return count_; }
-  /// The i-th label value as given to `labels(...)`.
+  /// The i-th label value as given to `labels(...)`, invalid UTF-8 repaired (repair_utf8).
   std::string_view label_value(std::size_t i) const noexcept { return slice(raw_bytes(), 0, i); }
   /// The i-th label value escaped for the exposition (the same bytes in text and OpenMetrics).
   std::string_view exposed_label_value(std::size_t i) const noexcept {
