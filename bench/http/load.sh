@@ -55,7 +55,7 @@ print(f"| {path} | {rps:,.0f} | {requests:,} | {int(non2xx.group(1)) if non2xx e
 EOF
 }
 
-size=$(curl -s --compressed "http://127.0.0.1:$port/metrics" | wc -c)
+size=$(curl -s "http://127.0.0.1:$port/metrics" | wc -c)  # wrk sends no Accept-Encoding: uncompressed
 echo "demo on 127.0.0.1:$port, $server_threads server thread(s); /metrics is $size bytes;" \
   "wrk -t$wrk_threads -c$connections -d$duration --timeout 2s"
 echo

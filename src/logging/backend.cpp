@@ -119,6 +119,9 @@ struct Runtime {
   std::atomic<bool> has_observer{false};
 
   std::atomic<std::uint64_t> written{0};
+  // Records counted in `written` that a failed write lost afterwards (rare, so kept apart:
+  // `written` is published once per batch, not with a locked add per record).
+  std::atomic<std::uint64_t> written_lost{0};
   std::atomic<std::uint64_t> dropped{0};
   std::atomic<std::uint64_t> write_errors{0};
   std::atomic<std::uint64_t> producers_blocked{0};  // waiting for queue space right now
@@ -231,6 +234,10 @@ class Backend {
       } catch (const std::exception& e) {
         if (!reported_failure) print_stderr(std::string("log backend error: ") + e.what());
         reported_failure = true;
+      }
+      if (written_ != 0) {
+        rt.written.fetch_add(written_, std::memory_order_relaxed);
+        written_ = 0;
       }
       if (reopen_ticket != rt.reopen_done.load(std::memory_order_relaxed))
         publish_done(rt.reopen_done, reopen_ticket);
@@ -403,9 +410,9 @@ class Backend {
 
   void process(ProducerQueue& queue, const std::byte* record) {
     Runtime& rt = runtime();
-    // Counted before any write of it: a write that loses it takes it back out
-    // (count_write_lost), so the counter never goes below what was really written.
-    rt.written.fetch_add(1, std::memory_order_relaxed);
+    // Counted as written here, published at the end of the batch; a write that loses it
+    // later counts it in written_lost (count_write_lost).
+    ++written_;
     const auto header = load_unaligned<LogHeader>(record);
     const RecordView& view = formatter_.prepare(record, queue.context.get(), queue.thread_id,
                                                 clock_.to_unix_ns(header.timestamp));
@@ -462,6 +469,7 @@ class Backend {
   std::vector<const LoggerState*> retired_;
   std::vector<Cursor> cursors_;
   std::vector<Cursor*> active_;
+  std::uint64_t written_ = 0;
   std::chrono::steady_clock::time_point next_resync_ =
       std::chrono::steady_clock::now() + std::chrono::seconds(1);
 };
@@ -659,7 +667,7 @@ void count_dropped(DropReason reason, std::uint64_t records) noexcept {
 }
 
 void count_write_lost(std::uint64_t records) noexcept {
-  runtime().written.fetch_sub(records, std::memory_order_relaxed);
+  runtime().written_lost.fetch_add(records, std::memory_order_relaxed);
   count_dropped(DropReason::kWriteError, records);
 }
 
@@ -749,7 +757,10 @@ bool is_running() noexcept {
 
 LoggingStats stats() noexcept {
   Runtime& rt = runtime();
-  return LoggingStats{rt.written.load(std::memory_order_relaxed),
+  // Lost records may be counted before the batch that wrote them is published: never wrap.
+  const std::uint64_t lost = rt.written_lost.load(std::memory_order_relaxed);
+  const std::uint64_t written = rt.written.load(std::memory_order_relaxed);
+  return LoggingStats{written > lost ? written - lost : 0,
                       rt.dropped.load(std::memory_order_relaxed),
                       rt.write_errors.load(std::memory_order_relaxed),
                       rt.producers_blocked.load(std::memory_order_relaxed),
