@@ -36,6 +36,13 @@ Payments::Payments(Scheduler& scheduler, const SimClock& clock, Random& random, 
       }} {}
 
 void Payments::start() {
+  for (const Provider& provider : providers_)
+    if (CustomMetrics::payment_system_has_health_check(provider.name))
+      std::printf(
+          "[demo] payment_system_availability{payment_system=\"%s\"} comes from the payment:%s "
+          "health check (PAYMENT_SYSTEMS), not from the simulated outages\n",
+          provider.name.c_str(), provider.name.c_str());
+  std::fflush(stdout);
   publish_availability();
   // The first outage comes early so a short demo run shows one.
   schedule_outage(providers_[0], clock_.scaled(random_.uniform(60, 150)));
@@ -47,14 +54,14 @@ void Payments::schedule_outage(Provider& provider, double delay_seconds) {
   scheduler_.after(delay_seconds, [this, &provider] {
     const double outage = clock_.scaled(random_.uniform(20, 40));
     provider.up.store(false);
-    CustomMetrics::set_payment_system_availability(provider.name, false);
+    publish_availability(provider);
     logger().warning("payment system unavailable",
                      {{"payment_system", provider.name}, {"outage_seconds", outage}});
     std::printf("[demo] %s is down for %.0f s\n", provider.name.c_str(), outage);
     std::fflush(stdout);
     scheduler_.after(outage, [this, &provider] {
       provider.up.store(true);
-      CustomMetrics::set_payment_system_availability(provider.name, true);
+      publish_availability(provider);
       logger().info("payment system recovered", {{"payment_system", provider.name}});
       std::printf("[demo] %s is back up\n", provider.name.c_str());
       std::fflush(stdout);
@@ -65,8 +72,14 @@ void Payments::schedule_outage(Provider& provider, double delay_seconds) {
 }
 
 void Payments::publish_availability() {
-  for (const Provider& provider : providers_)
-    CustomMetrics::set_payment_system_availability(provider.name, provider.up.load());
+  for (const Provider& provider : providers_) publish_availability(provider);
+}
+
+void Payments::publish_availability(const Provider& provider) {
+  // With a payment:<name> check (PAYMENT_SYSTEMS) the check is the gauge's only writer: the
+  // simulated outage would contradict what it measures, so the demo leaves the gauge to it.
+  if (CustomMetrics::payment_system_has_health_check(provider.name)) return;
+  CustomMetrics::set_payment_system_availability(provider.name, provider.up.load());
 }
 
 Provider& Payments::choose() {

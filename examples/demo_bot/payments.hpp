@@ -50,6 +50,7 @@ class Payments {
   void schedule_outage(Provider& provider, double delay_seconds);
   void provider_webhook(Provider& provider, std::string_view outcome);
   void publish_availability();
+  void publish_availability(const Provider& provider);
 
   Scheduler& scheduler_;
   const SimClock& clock_;

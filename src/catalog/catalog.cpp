@@ -1,12 +1,18 @@
 #include "monitoring/catalog/catalog.hpp"
 
 #include <array>
+#include <atomic>
 #include <charconv>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include "monitoring/error.hpp"
 #include "monitoring/health/checks.hpp"
 #include "monitoring/logging/error_counter.hpp"
+#include "monitoring/logging/logger.hpp"
 #include "monitoring/metrics/registry.hpp"
 
 namespace monitoring::metrics {
@@ -206,9 +212,60 @@ void CustomMetrics::set_average_ltv(std::string_view currency, double value) {
   catalog().average_ltv.labels(currency).set(value);
 }
 
+namespace {
+
+/// The providers a payment:<name> health check writes the availability of (checks per name),
+/// and those whose refused setter call was already reported. Never destroyed: checks held in
+/// static objects end during exit.
+struct CheckedPaymentSystems {
+  std::mutex mutex;
+  std::map<std::string, int, std::less<>> checks;
+  std::set<std::string, std::less<>> warned;
+  std::atomic<int> total{0};  // lets the setter skip the lock while no check exists
+};
+
+CheckedPaymentSystems& checked_payment_systems() {
+  static auto* instance = new CheckedPaymentSystems();
+  return *instance;
+}
+
+void write_payment_availability(std::string_view payment_system, bool available) {
+  catalog().payment_availability.labels(payment_system).set(available ? 1.0 : 0.0);
+}
+
+}  // namespace
+
+bool CustomMetrics::payment_system_has_health_check(std::string_view payment_system) {
+  CheckedPaymentSystems& checked = checked_payment_systems();
+  if (checked.total.load(std::memory_order_acquire) == 0) return false;
+  std::lock_guard lock(checked.mutex);
+  return checked.checks.find(payment_system) != checked.checks.end();
+}
+
 void CustomMetrics::set_payment_system_availability(std::string_view payment_system,
                                                     bool available) {
-  catalog().payment_availability.labels(payment_system).set(available ? 1.0 : 0.0);
+  CheckedPaymentSystems& checked = checked_payment_systems();
+  if (checked.total.load(std::memory_order_acquire) != 0) {
+    bool refused = false;
+    bool first_refusal = false;
+    {
+      std::lock_guard lock(checked.mutex);
+      refused = checked.checks.find(payment_system) != checked.checks.end();
+      if (refused) first_refusal = checked.warned.emplace(payment_system).second;
+    }
+    if (refused) {
+      // Two writers made the gauge and /health disagree; the check sees the real provider.
+      if (first_refusal)
+        logging::StructuredLogger("monitoring")
+            .warning("set_payment_system_availability ignored: the payment:" +
+                         std::string(payment_system) +
+                         " health check is the only writer of payment_system_availability for "
+                         "this system (later calls are ignored without a warning)",
+                     {{"payment_system", payment_system}});
+      return;
+    }
+  }
+  write_payment_availability(payment_system, available);
 }
 
 void CustomMetrics::observe_panel_api_response_time(std::string_view endpoint, double seconds) {
@@ -241,12 +298,30 @@ void observe_panel_answer(double seconds) noexcept {
 }
 void record_payment_check(std::string_view payment_system, bool available) noexcept {
   try {
-    CustomMetrics::set_payment_system_availability(payment_system, available);
+    write_payment_availability(payment_system, available);
   } catch (...) {
   }
 }
-constinit const health::HttpCheckObserver kHealthCheckObserver{observe_panel_answer,
-                                                               record_payment_check};
+void claim_payment_availability(std::string_view payment_system) noexcept {
+  CheckedPaymentSystems& checked = checked_payment_systems();
+  try {
+    std::lock_guard lock(checked.mutex);
+    ++checked.checks[std::string(payment_system)];
+    checked.total.fetch_add(1, std::memory_order_release);
+  } catch (...) {  // out of memory: the setter keeps writing, as before checks owned the gauge
+  }
+}
+void release_payment_availability(std::string_view payment_system) noexcept {
+  CheckedPaymentSystems& checked = checked_payment_systems();
+  std::lock_guard lock(checked.mutex);
+  auto it = checked.checks.find(payment_system);
+  if (it == checked.checks.end()) return;
+  if (--it->second == 0) checked.checks.erase(it);
+  checked.total.fetch_sub(1, std::memory_order_release);
+}
+constinit const health::HttpCheckObserver kHealthCheckObserver{
+    observe_panel_answer, record_payment_check, claim_payment_availability,
+    release_payment_availability};
 
 void install_catalog_hooks() noexcept {
   logging::set_error_counter(count_logged_error);

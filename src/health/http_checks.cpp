@@ -4,6 +4,8 @@
 #include <atomic>
 #include <cctype>
 #include <memory>
+#include <string>
+#include <utility>
 
 #include "core/ascii.hpp"
 #include "health/engine.hpp"
@@ -190,10 +192,37 @@ CheckFunction panel_check(std::string url) {
   };
 }
 
+namespace {
+
+/// Tells the observer that a payment check exists, for as long as a copy of the check holds it;
+/// the one it told hears of the end, even if another observer was installed meanwhile.
+class PaymentCheckClaim {
+ public:
+  explicit PaymentCheckClaim(std::string name)
+      : name_(std::move(name)), observer_(g_observer.load(std::memory_order_acquire)) {
+    if (observer_ != nullptr && observer_->payment_check_added != nullptr)
+      observer_->payment_check_added(name_);
+  }
+  PaymentCheckClaim(const PaymentCheckClaim&) = delete;
+  PaymentCheckClaim& operator=(const PaymentCheckClaim&) = delete;
+  ~PaymentCheckClaim() {
+    if (observer_ != nullptr && observer_->payment_check_removed != nullptr)
+      observer_->payment_check_removed(name_);
+  }
+
+ private:
+  std::string name_;
+  const HttpCheckObserver* observer_;
+};
+
+}  // namespace
+
 CheckFunction payment_system_check(std::string name, std::string url) {
   detail::validate_check_name("payment:" + name);
   require_http_url(url, "PAYMENT_SYSTEMS entry '" + name + "'");
-  return [name = std::move(name), url = std::move(url)](const CheckContext& context) {
+  auto claim = std::make_shared<const PaymentCheckClaim>(name);
+  return [name = std::move(name), url = std::move(url),
+          claim = std::move(claim)](const CheckContext& context) {
     const Probe result = probe(url, context);
     CheckResult verdict = up_unless_5xx(result);
     if (const HttpCheckObserver* observer = g_observer.load(std::memory_order_acquire))

@@ -192,7 +192,13 @@ class CustomMetrics {
   static void set_conversion_rate(std::string_view period, double percent);
   static void set_churn_rate(std::string_view period, double percent);
   static void set_average_ltv(std::string_view currency, double value);
+  /// One writer per provider, so the gauge never contradicts /health: while a `payment:<name>`
+  /// health check exists (PAYMENT_SYSTEMS, health::payment_system_check) only that check sets
+  /// payment_system_availability{payment_system=name}, and this call is refused (a warning is
+  /// logged the first time). For a provider without a check, the application's value counts.
   static void set_payment_system_availability(std::string_view payment_system, bool available);
+  /// Whether a `payment:<name>` check owns this provider's availability (the setter is refused).
+  static bool payment_system_has_health_check(std::string_view payment_system);
   static void observe_panel_api_response_time(std::string_view endpoint, double seconds);
   static void increment_referral_revenue(std::string_view currency, double amount);
 };

@@ -40,6 +40,11 @@ struct HttpCheckObserver {
   void (*panel_answered)(double seconds) noexcept;
   /// A payment provider's check finished: `available` when it was healthy.
   void (*payment_system_checked)(std::string_view name, bool available) noexcept;
+  /// A check for provider `name` was created / its last copy destroyed. While one exists it is
+  /// the only writer of that provider's availability, so the gauge and /health never disagree.
+  /// Either may be null (an observer that keeps no availability).
+  void (*payment_check_added)(std::string_view name) noexcept = nullptr;
+  void (*payment_check_removed)(std::string_view name) noexcept = nullptr;
 };
 /// Installs `observer` (nullptr removes it); it must outlive every check run.
 void set_http_check_observer(const HttpCheckObserver* observer) noexcept;
@@ -49,7 +54,7 @@ void set_http_check_observer(const HttpCheckObserver* observer) noexcept;
 CheckFunction panel_check(std::string url);
 
 /// A payment provider: like panel_check; the HttpCheckObserver hears whether it was available
-/// after every run.
+/// after every run, and that the check exists for as long as any copy of it does.
 CheckFunction payment_system_check(std::string name, std::string url);
 
 /// Schema migrations in PostgreSQL (readiness). The table layout is recognized by its columns:

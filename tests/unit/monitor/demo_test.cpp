@@ -24,6 +24,7 @@
 #include "support/catalog_series.hpp"
 #include "support/eventually.hpp"
 #include "support/http_client.hpp"
+#include "support/local_http_peer.hpp"
 
 extern char** environ;
 
@@ -252,6 +253,30 @@ TEST_F(MonitoringDemo, DrivesEveryCatalogMetric) {
   for (const char* currency : {"RUB", "USD"})
     EXPECT_THAT(exposition, HasSubstr(std::string("average_ltv{currency=\"") + currency));
 
+  demo.signal(SIGTERM);
+  EXPECT_EQ(demo.wait_exit(std::chrono::seconds(30)), 0) << demo.err();
+}
+
+TEST_F(MonitoringDemo, PaymentChecksOwnTheAvailabilityOfTheirProviders) {
+  // Issue 13, point 8: with PAYMENT_SYSTEMS naming a provider, the gauge shows the check's
+  // reading (here down: 502), not the simulation's "up"; the other provider stays simulated.
+  testing::LocalHttpPeer down([](const testing::RecordedRequest&) {
+    return testing::CannedAnswer{testing::http_answer(502, "Bad Gateway", "down", {})};
+  });
+  DemoProcess demo({"MONITORING_HOST=127.0.0.1", "MONITORING_PORT=0", "DEMO_SEED=7",
+                    "DEMO_DURATION_SECONDS=60", "PAYMENT_SYSTEMS=yookassa=" + down.url("/")});
+  const std::uint16_t port = demo.wait_port(std::chrono::seconds(30));
+  ASSERT_NE(port, 0) << demo.out() << demo.err();
+  EXPECT_TRUE(testing::eventually(
+      [&] {
+        return demo.out().find("comes from the payment:yookassa health check") != std::string::npos;
+      },
+      std::chrono::seconds(10), std::chrono::milliseconds(20)))
+      << demo.out();
+  EXPECT_THAT(testing::raw_get(port, "/health").body, HasSubstr("payment:yookassa"));
+  const std::string exposition = testing::raw_get(port, "/metrics").body;
+  EXPECT_THAT(exposition, HasSubstr("payment_system_availability{payment_system=\"yookassa\"} 0"));
+  EXPECT_THAT(exposition, HasSubstr("payment_system_availability{payment_system=\"cryptopay\"} 1"));
   demo.signal(SIGTERM);
   EXPECT_EQ(demo.wait_exit(std::chrono::seconds(30)), 0) << demo.err();
 }
