@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # `make demo-stack`: the demo bot plus a local Prometheus running deploy/prometheus (config
-# and alert rules), so targets, alerts and graphs are visible at once. Ctrl-C stops both.
+# and alert rules, exemplar storage on), so targets, alerts and graphs are visible at once, and
+# without SENTRY_DSN a local Sentry ingest (tests/fixtures/sentry.sh) that receives the demo's
+# errors and traces. Ctrl-C stops them all.
 #
 #   DEMO=build/release/examples/monitoring-demo   the demo binary (make demo-stack builds it)
 #   DEMO_PORT=9090                                the demo's monitoring port (as in the config)
 #   PROMETHEUS_PORT=9091                          Prometheus' UI and API
+#   SENTRY_DSN=                                   a real project; empty: the local ingest, when
+#                                                 node and `npm ci` in tests/fixtures/sentry are there
+#   SENTRY_TRACES_SAMPLE_RATE=0.2                 share of webhooks and handlers sent as traces
 #   DEMO_SPEED, DEMO_SEED, LOG_LEVEL, ...         passed on to the demo
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +35,7 @@ done
 [[ $DEMO_PORT != "$PROMETHEUS_PORT" ]] || fixture_die "DEMO_PORT and PROMETHEUS_PORT must differ"
 
 dir=$(fixture_make_dir demo-stack)
-demo_pid="" prom_pid=""
+demo_pid="" prom_pid="" sentry_dir="" sentry_url=""
 # shellcheck disable=SC2317  # called by the trap
 stop() {
   trap - EXIT INT TERM
@@ -38,6 +43,7 @@ stop() {
   echo "demo-stack: stopping"
   [[ -n $demo_pid ]] && fixture_kill_tree "$demo_pid" TERM 15
   [[ -n $prom_pid ]] && fixture_kill_tree "$prom_pid" TERM 15
+  [[ -n $sentry_dir ]] && bash tests/fixtures/sentry.sh stop "$sentry_dir" >/dev/null 2>&1
   rm -rf -- "$dir"
 }
 trap stop EXIT
@@ -49,13 +55,30 @@ sed "s/'localhost:9090'/'localhost:$DEMO_PORT'/" deploy/prometheus/prometheus.ym
 ln -s "$ROOT/deploy/prometheus/rules" "$dir/rules"
 mkdir -p "$dir/data" "$dir/logs"
 
+# Traces need a Sentry: the local ingest stands in for an account (it keeps what it receives in
+# memory, parsed with Sentry's own JavaScript parser).
+if [[ -z ${SENTRY_DSN:-} ]]; then
+  if command -v "${NODE_BIN:-node}" >/dev/null && [[ -d tests/fixtures/sentry/node_modules/@sentry/core ]]; then
+    sentry_out=$(bash tests/fixtures/sentry.sh start) || fixture_die "the local Sentry ingest did not start"
+    sentry_dir=$(sed -n 's/^DIR=//p' <<<"$sentry_out")
+    sentry_url=$(sed -n 's/^URL=//p' <<<"$sentry_out")
+    SENTRY_DSN=$(sed -n 's/^DSN=//p' <<<"$sentry_out")
+  else
+    echo "demo-stack: no SENTRY_DSN and no local Sentry ingest (needs node and 'npm ci' in" \
+      "tests/fixtures/sentry): errors and traces are not sent" >&2
+  fi
+fi
+
 MONITORING_HOST=${MONITORING_HOST:-127.0.0.1} MONITORING_PORT=$DEMO_PORT \
   LOG_DIR=${LOG_DIR:-$dir/logs} LOG_CONSOLE=${LOG_CONSOLE:-none} \
+  SENTRY_DSN=${SENTRY_DSN:-} SENTRY_TRACES_SAMPLE_RATE=${SENTRY_TRACES_SAMPLE_RATE:-0.2} \
+  SENTRY_CACHE_DIR=${SENTRY_CACHE_DIR:-$dir/sentry-cache} \
   "$DEMO" </dev/null &
 demo_pid=$!
+# Exemplar storage: the histograms' exemplars (trace ids) show on graphs of their buckets.
 "$PROMETHEUS_BIN" --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
   --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" --web.enable-lifecycle --log.level=warn \
-  </dev/null >"$dir/prometheus.log" 2>&1 &
+  --enable-feature=exemplar-storage </dev/null >"$dir/prometheus.log" 2>&1 &
 prom_pid=$!
 
 fixture_wait_port "$DEMO_PORT" 30 || fixture_die "the demo did not start"
@@ -78,9 +101,22 @@ demo-stack is up (data in $dir, removed on exit)
   graphs              $graph
   the demo            http://localhost:$DEMO_PORT/metrics  /health  /ready  /live
 Scrapes every 15 s, so the first graphs need a minute; alerts wait out their "for:".
-Grafana: provision deploy/grafana (datasource URL $prom). Ctrl-C stops both.
+Grafana: provision deploy/grafana (datasource URL $prom). Ctrl-C stops everything.
+Exemplars (trace ids of sampled webhooks and handlers, SENTRY_TRACES_SAMPLE_RATE):
+  curl -s -H 'Accept: application/openmetrics-text' http://localhost:$DEMO_PORT/metrics | grep trace_id
+EOF
+if [[ -n $sentry_url ]]; then
+  cat <<EOF
+Traces and errors go to the local Sentry ingest: every envelope as JSON at $sentry_url/envelopes;
+the transactions (trace id, op, name):
+  curl -s $sentry_url/envelopes | jq -r '.[].items[] | select(.[0].type == "transaction") | .[1] | "\(.contexts.trace.trace_id) \(.contexts.trace.op) \(.transaction)"'
 
 EOF
+elif [[ -n ${SENTRY_DSN:-} ]]; then
+  printf 'Traces and errors go to the Sentry project of SENTRY_DSN (Performance, Issues).\n\n'
+else
+  echo
+fi
 # Either process ending ends the stack.
 wait -n "$demo_pid" "$prom_pid" || true
 fixture_alive "$demo_pid" || echo "demo-stack: the demo exited" >&2

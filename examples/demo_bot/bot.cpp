@@ -191,7 +191,7 @@ void BotSimulation::receive(Handler handler, bool pays) {
   update->handler = handler;
   update->pays = pays;
   update->webhook.emplace(
-      PrometheusMetrics::track_time("http", {{"method", "POST"}, {"endpoint", "/webhook"}}));
+      PrometheusMetrics::track_time_async("http", {{"method", "POST"}, {"endpoint", "/webhook"}}));
   if (pays) {
     static constexpr std::array<double, 3> kPlanWeights = {0.6, 0.25, 0.15};
     update->plan = static_cast<Plan>(handlers_random_.pick(kPlanWeights));
@@ -214,7 +214,7 @@ void BotSimulation::handle(const std::shared_ptr<Update>& update) {
     return;
   }
   if (update->handler != Handler::kHelp && update->handler != Handler::kText)
-    update->handler_time.emplace(PrometheusMetrics::track_time(
+    update->handler_time.emplace(PrometheusMetrics::track_time_async(
         "bot_handler", {{"handler", std::string(handler_name(index))}}));
 
   auto reply_then_finish = [this, update] { telegram([this, update] { finish(update, 200); }); };

@@ -112,7 +112,7 @@ void Payments::pay(Provider& provider, Plan plan) {
   }
 
   auto span = std::make_shared<Span>(
-      PrometheusMetrics::track_time("payment", {{"payment_system", provider.name}}));
+      PrometheusMetrics::track_time_async("payment", {{"payment_system", provider.name}}));
   const double latency = std::min(random_.lognormal(provider.median_seconds, provider.sigma), 45.0);
   const bool fails = random_.chance(provider.failure_rate);
   scheduler_.after(latency, [this, &provider, plan, span, fails] {
@@ -162,8 +162,8 @@ double PanelApi::latency() {
 }
 
 void PanelApi::call(std::string endpoint, std::function<void(bool ok)> done) {
-  auto span =
-      std::make_shared<Span>(PrometheusMetrics::track_time("panel_api", {{"endpoint", endpoint}}));
+  auto span = std::make_shared<Span>(
+      PrometheusMetrics::track_time_async("panel_api", {{"endpoint", endpoint}}));
   const bool server_error = random_.chance(0.01);
   scheduler_.after(latency(), [span, server_error, endpoint, done = std::move(done)] {
     span->finish();

@@ -84,9 +84,10 @@ class Scheduler {
   std::atomic<bool> stopping_{false};
 };
 
-/// A histogram timing across asynchronous steps (PrometheusMetrics::track_time kept alive
-/// until finish()). If the simulation stops before finish(), the measurement is dropped
-/// instead of recording a cut-short duration.
+/// A histogram timing across asynchronous steps (PrometheusMetrics::track_time_async kept
+/// alive until finish(), on whichever thread runs the last step; with Sentry tracing the
+/// webhook and handler timers are transactions then). If the simulation stops before
+/// finish(), the measurement is dropped instead of recording a cut-short duration.
 class Span {
  public:
   explicit Span(monitoring::metrics::ScopedTimer timer) : timer_(std::move(timer)) {}

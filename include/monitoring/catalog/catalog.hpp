@@ -23,13 +23,15 @@ using Labels = std::vector<std::pair<std::string, std::string>>;
 namespace detail {
 /// How catalog timers open trace spans. The metrics layer knows nothing else of tracing:
 /// setup_monitoring installs Sentry's hooks while Sentry runs (op = the timer kind,
-/// description = the labels), so PrometheusMetrics::track_time and timed also become spans.
+/// description = the labels), so PrometheusMetrics::track_time and timed also become spans,
+/// and the kinds http and bot_handler start a transaction when no trace is active.
 struct TimerSpanHooks {
-  /// A span for the timed work, or nullptr (no active trace). `bind_to_thread`: the span is
-  /// the thread's active span while it runs (false for coroutines, which move threads).
+  /// A span for the timed work, or nullptr (no trace). `bind_to_thread`: the span is the
+  /// thread's active span while it runs (false for coroutines and track_time_async).
   void* (*open)(std::string_view kind, const Labels& labels, bool bind_to_thread);
-  /// Ends a span from open(); `failed` when the timed work threw.
-  void (*close)(void* span, bool failed) noexcept;
+  /// Observes `seconds` into `series` (unless null: a cancelled timer) with the span as the
+  /// exemplar's trace, bound or not, then ends the span; `failed` when the timed work threw.
+  void (*close)(void* span, bool failed, Histogram* series, double seconds) noexcept;
 };
 /// Installs (or, with nullptr, removes) the hooks. They must outlive every span they open.
 inline std::atomic<const TimerSpanHooks*> g_timer_span_hooks{nullptr};
@@ -66,29 +68,32 @@ class ScopedTimer {
   /// Observes now; later calls and the destructor do nothing. Returns the seconds observed.
   double stop() noexcept {
     if (series_ == nullptr) {
-      end_span();
+      end_span(nullptr, 0);
       return 0;
     }
     const double seconds = elapsed();
-    series_->observe(seconds);  // while the span is still the thread's: the exemplar names it
-    series_ = nullptr;
-    end_span();
+    Histogram* series = std::exchange(series_, nullptr);
+    if (span_ == nullptr) [[likely]]
+      series->observe(seconds);
+    else
+      end_span(series, seconds);  // observes before the span ends: the exemplar names it
     return seconds;
   }
   /// Drops the measurement (a span, if any, still ends).
   void cancel() noexcept {
-    end_span();
     series_ = nullptr;
+    end_span(nullptr, 0);
   }
   double elapsed() const noexcept {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   }
 
  private:
-  void end_span() noexcept {
+  void end_span(Histogram* series, double seconds) noexcept {
     if (span_ == nullptr) [[likely]]
       return;
-    hooks_->close(std::exchange(span_, nullptr), std::uncaught_exceptions() > exceptions_at_start_);
+    hooks_->close(std::exchange(span_, nullptr), std::uncaught_exceptions() > exceptions_at_start_,
+                  series, seconds);
   }
 
   Histogram* series_;
@@ -166,9 +171,23 @@ class PrometheusMetrics {
   /// "payment" (payment_system), "panel_api" (endpoint). Throws MetricError for an unknown
   /// kind or wrong labels, at the call.
   /// With Sentry started by setup_monitoring, the timer is also a child span of the
-  /// thread's active span (op = the kind).
+  /// thread's active span (op = the kind). With no active span, the kinds that stand for a
+  /// whole unit of work start a transaction (sampled by traces_sample_rate) that is the
+  /// thread's active span until the timer stops, so nested timers become its spans:
+  /// "http" -> op http.server, name "<method> <endpoint>"; "bot_handler" -> op bot.handler,
+  /// name = the handler. Its status is internal_error when the timer stops during an
+  /// exception, else ok.
   static ScopedTimer track_time(std::string_view kind, const Labels& labels = {}) {
     return detail::start_catalog_timer(detail::timer_series(kind, labels), kind, labels, true);
+  }
+
+  /// track_time for work that stops in a later callback or on another thread (a request
+  /// handled in asynchronous steps): its span or transaction is not made the calling thread's
+  /// active span, since a thread-bound span that ends elsewhere would leave this thread
+  /// inside its trace. Nested timers therefore do not become its spans; the exemplar of its
+  /// observation still names it.
+  static ScopedTimer track_time_async(std::string_view kind, const Labels& labels = {}) {
+    return detail::start_catalog_timer(detail::timer_series(kind, labels), kind, labels, false);
   }
 
   /// Decorator form of track_time: returns a callable with `fn`'s signature that times every

@@ -28,25 +28,35 @@ class TimedSpan {
 namespace detail {
 /// "payment_system=yookassa" from the labels, for span descriptions.
 std::string describe_labels(const metrics::Labels& labels);
+/// The span a catalog timer of `kind` opens: a child of the thread's active span, else, for
+/// http and bot_handler while Sentry runs, a transaction of its own (see
+/// PrometheusMetrics::track_time); else an inactive span.
+Span start_timer_span(std::string_view kind, const metrics::Labels& labels, bool bind_to_thread);
 /// Hooks that make catalog timers child spans; setup_monitoring installs them with
 /// metrics::detail::set_timer_span_hooks while Sentry runs.
 const metrics::detail::TimerSpanHooks& timer_span_hooks() noexcept;
 }  // namespace detail
 
-/// PrometheusMetrics::track_time plus a child span of the thread's active span, also when
-/// Sentry was started without setup_monitoring.
+/// PrometheusMetrics::track_time with its span (a child of the thread's active span, or the
+/// transaction http and bot_handler start) in hand, also when Sentry was started without
+/// setup_monitoring.
 inline TimedSpan track_time(std::string_view kind, const metrics::Labels& labels = {}) {
   // A plain timer: the span is this one (no second span from the catalog's hooks).
   metrics::ScopedTimer timer(metrics::detail::timer_series(kind, labels));
-  return TimedSpan(std::move(timer), start_span(kind, detail::describe_labels(labels)));
+  return TimedSpan(std::move(timer), detail::start_timer_span(kind, labels, true));
 }
 
-/// PrometheusMetrics::timed plus a span per call (see traced).
+/// PrometheusMetrics::timed with spans and transactions as track_time, also when Sentry was
+/// started without setup_monitoring.
 template <class Fn>
 auto timed(std::string_view kind, const metrics::Labels& labels, Fn fn) {
-  return metrics::time_calls(
-      metrics::detail::timer_series(kind, labels),
-      traced(std::string(kind), detail::describe_labels(labels), std::move(fn)));
+  metrics::Histogram& series = metrics::detail::timer_series(kind, labels);
+  return metrics::detail::time_calls_with(
+      [&series, kind = std::string(kind), labels](bool bind_to_thread) {
+        const metrics::detail::TimerSpanHooks& hooks = detail::timer_span_hooks();
+        return metrics::ScopedTimer(series, &hooks, hooks.open(kind, labels, bind_to_thread));
+      },
+      std::move(fn));
 }
 
 }  // namespace monitoring::sentry

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -25,6 +26,7 @@
 #include "support/eventually.hpp"
 #include "support/http_client.hpp"
 #include "support/local_http_peer.hpp"
+#include "unit/sentry/ingest_peer.hpp"
 
 extern char** environ;
 
@@ -277,6 +279,47 @@ TEST_F(MonitoringDemo, PaymentChecksOwnTheAvailabilityOfTheirProviders) {
   const std::string exposition = testing::raw_get(port, "/metrics").body;
   EXPECT_THAT(exposition, HasSubstr("payment_system_availability{payment_system=\"yookassa\"} 0"));
   EXPECT_THAT(exposition, HasSubstr("payment_system_availability{payment_system=\"cryptopay\"} 1"));
+  demo.signal(SIGTERM);
+  EXPECT_EQ(demo.wait_exit(std::chrono::seconds(30)), 0) << demo.err();
+}
+
+TEST_F(MonitoringDemo, WithSentryTheWebhooksAreTracesNamedByTheirExemplars) {
+  // Issue 13, point 6: the demo starts no transaction itself; its webhook and handler timers
+  // do, and the OpenMetrics exemplars of the webhook histogram carry their trace ids.
+  sentry_test::IngestPeer ingest;
+  DemoProcess demo({"MONITORING_HOST=127.0.0.1", "MONITORING_PORT=0", "DEMO_SPEED=20",
+                    "DEMO_SEED=7", "DEMO_DURATION_SECONDS=60", "SENTRY_DSN=" + ingest.dsn(),
+                    "SENTRY_TRACES_SAMPLE_RATE=1"});
+  const std::uint16_t port = demo.wait_port(std::chrono::seconds(30));
+  ASSERT_NE(port, 0) << demo.out() << demo.err();
+
+  const std::regex exemplar(
+      "http_request_duration_seconds_bucket\\{[^}]*endpoint=\"/webhook\"[^}]*\\} [0-9]+ "
+      "# \\{trace_id=\"([0-9a-f]{32})\"");
+  std::set<std::string> exemplar_traces;
+  std::set<std::string> ops;
+  bool matched = false;
+  testing::eventually(
+      [&] {
+        const std::string exposition =
+            testing::raw_get(port, "/metrics", "Accept: application/openmetrics-text\r\n").body;
+        for (std::sregex_iterator it(exposition.begin(), exposition.end(), exemplar), end;
+             it != end; ++it)
+          exemplar_traces.insert((*it)[1].str());
+        for (const auto& envelope : ingest.with_item("transaction")) {
+          const auto& tx = *envelope.item("transaction");
+          ops.insert(tx["contexts"]["trace"]["op"].string + " " + tx["transaction"].string);
+          if (tx["transaction"].string == "POST /webhook" &&
+              tx["contexts"]["trace"]["op"].string == "http.server" &&
+              exemplar_traces.count(tx["contexts"]["trace"]["trace_id"].string) != 0)
+            matched = true;
+        }
+        return matched && ops.count("bot.handler start") != 0;
+      },
+      std::chrono::seconds(45), std::chrono::milliseconds(500));
+  EXPECT_TRUE(matched) << exemplar_traces.size() << " exemplar traces, "
+                       << ingest.with_item("transaction").size() << " transactions";
+  EXPECT_EQ(ops.count("bot.handler start"), 1u) << "the handlers are transactions too";
   demo.signal(SIGTERM);
   EXPECT_EQ(demo.wait_exit(std::chrono::seconds(30)), 0) << demo.err();
 }
