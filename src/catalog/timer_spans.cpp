@@ -78,15 +78,16 @@ void close_timer_span(void* opened, bool failed, metrics::Histogram* series,
                       double seconds) noexcept {
   std::unique_ptr<TimerSpan> timer(static_cast<TimerSpan*>(opened));
   if (series != nullptr) {
-    // The exemplar names the timer's span. A span that is not the thread's (a coroutine's,
-    // or one that ended in a callback on another thread) is made the context for the
-    // observation only.
+    // The exemplar names the timer's span if Sentry receives its trace: a sampled-out trace id
+    // would link a latency graph to nothing. A span that is not the thread's (a coroutine's,
+    // or one that ends in a callback on another thread) is the context of the observation only.
     ContextScope trace;
-    if (!timer->bound) {
-      try {
+    try {
+      if (!timer->span.sampled())
+        trace = context::with_trace({}, {});
+      else if (!timer->bound)
         trace = context::with_trace(timer->span.trace_id(), timer->span.span_id());
-      } catch (...) {  // out of memory: the observation counts, without its exemplar
-      }
+    } catch (...) {  // out of memory: the observation counts, its exemplar may differ
     }
     series->observe(seconds);
   }

@@ -123,19 +123,27 @@ TEST_F(AutoTransaction, ThrowingBotHandlerEndsItsTransactionAsInternalError) {
   EXPECT_EQ(tx["contexts"]["trace"]["status"].string, "internal_error");
 }
 
-TEST_F(AutoTransaction, SampledOutAtRateZero) {
+TEST_F(AutoTransaction, SampledOutAtRateZeroWithoutAnExemplarThatLinksToNothing) {
+  std::string exposition;
   {
-    auto server = start(0.0);
+    auto server = start(0.0, true);
     {
       auto request =
           PrometheusMetrics::track_time("http", {{"method", "GET"}, {"endpoint", "/at_zero"}});
+      EXPECT_EQ(context::current().trace_id().size(), 32u) << "logs still carry the trace";
     }
     // Something that is sent, so the absence of the transaction is not a slow transport.
     sentry::capture_message("after the request");
     ASSERT_TRUE(sentry::flush(5s));
+    exposition = testing::raw_get(server.port(), "/metrics",
+                                  "Accept: application/openmetrics-text; version=1.0.0\r\n")
+                     .body;
   }
   ASSERT_TRUE(wait_for([&] { return !peer_.with_item("event").empty(); }));
   EXPECT_TRUE(peer_.with_item("transaction").empty());
+  ASSERT_NE(exposition.find("endpoint=\"/at_zero\""), std::string::npos);
+  EXPECT_EQ(exemplar_trace_id(exposition, "http_request_duration_seconds", "endpoint=\"/at_zero\""),
+            "");
 }
 
 TEST_F(AutoTransaction, InsideAnActiveTransactionTheTimerIsOneOfItsSpans) {
