@@ -284,8 +284,8 @@ void BotSimulation::handle(const std::shared_ptr<Update>& update) {
 }
 
 void BotSimulation::finish(const std::shared_ptr<Update>& update, int status) {
-  if (update->handler_time) update->handler_time->finish();
-  if (update->webhook) update->webhook->finish();
+  if (update->handler_time) update->handler_time->finish(status >= 500);
+  if (update->webhook) update->webhook->finish(status >= 500);
   PrometheusMetrics::increment_http_requests("POST", "/webhook", status);
   logger().log(
       status < 500 ? monitoring::logging::Level::kDebug : monitoring::logging::Level::kError,

@@ -95,8 +95,12 @@ class Span {
   Span& operator=(const Span&) = delete;
   ~Span() { timer_.cancel(); }
 
-  /// Observes the elapsed time now; returns it in seconds.
-  double finish() noexcept { return timer_.stop(); }
+  /// Observes the elapsed time now; returns it in seconds. `failed`: the step's trace span
+  /// (a transaction for the webhook and handlers) ends as internal_error.
+  double finish(bool failed = false) noexcept {
+    if (failed) timer_.mark_failed();
+    return timer_.stop();
+  }
 
  private:
   monitoring::metrics::ScopedTimer timer_;

@@ -60,7 +60,8 @@ class ScopedTimer {
         start_(other.start_),
         hooks_(std::exchange(other.hooks_, nullptr)),
         span_(std::exchange(other.span_, nullptr)),
-        exceptions_at_start_(other.exceptions_at_start_) {}
+        exceptions_at_start_(other.exceptions_at_start_),
+        failed_(other.failed_) {}
   ScopedTimer& operator=(ScopedTimer&&) = delete;
   ScopedTimer(const ScopedTimer&) = delete;
   ~ScopedTimer() { stop(); }
@@ -80,6 +81,9 @@ class ScopedTimer {
     return seconds;
   }
   /// Drops the measurement (a span, if any, still ends).
+  /// Ends the span, if any, as failed (internal_error) although no exception is unwinding:
+  /// the outcome of asynchronous work, such as a request answered with a 5xx status.
+  void mark_failed() noexcept { failed_ = true; }
   void cancel() noexcept {
     series_ = nullptr;
     end_span(nullptr, 0);
@@ -92,8 +96,8 @@ class ScopedTimer {
   void end_span(Histogram* series, double seconds) noexcept {
     if (span_ == nullptr) [[likely]]
       return;
-    hooks_->close(std::exchange(span_, nullptr), std::uncaught_exceptions() > exceptions_at_start_,
-                  series, seconds);
+    hooks_->close(std::exchange(span_, nullptr),
+                  failed_ || std::uncaught_exceptions() > exceptions_at_start_, series, seconds);
   }
 
   Histogram* series_;
@@ -101,6 +105,7 @@ class ScopedTimer {
   const detail::TimerSpanHooks* hooks_ = nullptr;
   void* span_ = nullptr;
   int exceptions_at_start_ = 0;
+  bool failed_ = false;
 };
 
 namespace detail {

@@ -123,6 +123,20 @@ TEST_F(AutoTransaction, ThrowingBotHandlerEndsItsTransactionAsInternalError) {
   EXPECT_EQ(tx["contexts"]["trace"]["status"].string, "internal_error");
 }
 
+TEST_F(AutoTransaction, TimerMarkedFailedEndsItsTransactionAsInternalError) {
+  {
+    auto server = start(1.0);
+    auto request =
+        PrometheusMetrics::track_time_async("http", {{"method", "POST"}, {"endpoint", "/at_500"}});
+    request.mark_failed();  // answered 500, no exception in flight
+    request.stop();
+    ASSERT_TRUE(sentry::flush(5s));
+  }
+  const test_json::Value tx = only_transaction();
+  EXPECT_EQ(tx["transaction"].string, "POST /at_500");
+  EXPECT_EQ(tx["contexts"]["trace"]["status"].string, "internal_error");
+}
+
 TEST_F(AutoTransaction, SampledOutAtRateZeroWithoutAnExemplarThatLinksToNothing) {
   std::string exposition;
   {
