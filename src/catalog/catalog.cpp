@@ -1,7 +1,6 @@
 #include "monitoring/catalog/catalog.hpp"
 
 #include <array>
-#include <atomic>
 #include <charconv>
 #include <functional>
 #include <map>
@@ -216,12 +215,12 @@ namespace {
 
 /// The providers a payment:<name> health check writes the availability of (checks per name),
 /// and those whose refused setter call was already reported. Never destroyed: checks held in
-/// static objects end during exit.
+/// static objects end during exit. The setter writes under the mutex, so once a check is
+/// registered no earlier setter call can land after the check's reading.
 struct CheckedPaymentSystems {
   std::mutex mutex;
   std::map<std::string, int, std::less<>> checks;
   std::set<std::string, std::less<>> warned;
-  std::atomic<int> total{0};  // lets the setter skip the lock while no check exists
 };
 
 CheckedPaymentSystems& checked_payment_systems() {
@@ -237,7 +236,6 @@ void write_payment_availability(std::string_view payment_system, bool available)
 
 bool CustomMetrics::payment_system_has_health_check(std::string_view payment_system) {
   CheckedPaymentSystems& checked = checked_payment_systems();
-  if (checked.total.load(std::memory_order_acquire) == 0) return false;
   std::lock_guard lock(checked.mutex);
   return checked.checks.find(payment_system) != checked.checks.end();
 }
@@ -245,27 +243,23 @@ bool CustomMetrics::payment_system_has_health_check(std::string_view payment_sys
 void CustomMetrics::set_payment_system_availability(std::string_view payment_system,
                                                     bool available) {
   CheckedPaymentSystems& checked = checked_payment_systems();
-  if (checked.total.load(std::memory_order_acquire) != 0) {
-    bool refused = false;
-    bool first_refusal = false;
-    {
-      std::lock_guard lock(checked.mutex);
-      refused = checked.checks.find(payment_system) != checked.checks.end();
-      if (refused) first_refusal = checked.warned.emplace(payment_system).second;
-    }
-    if (refused) {
-      // Two writers made the gauge and /health disagree; the check sees the real provider.
-      if (first_refusal)
-        logging::StructuredLogger("monitoring")
-            .warning("set_payment_system_availability ignored: the payment:" +
-                         std::string(payment_system) +
-                         " health check is the only writer of payment_system_availability for "
-                         "this system (later calls are ignored without a warning)",
-                     {{"payment_system", payment_system}});
+  bool first_refusal = false;
+  {
+    std::lock_guard lock(checked.mutex);
+    if (checked.checks.find(payment_system) == checked.checks.end()) {
+      write_payment_availability(payment_system, available);
       return;
     }
+    first_refusal = checked.warned.emplace(payment_system).second;
   }
-  write_payment_availability(payment_system, available);
+  // Two writers made the gauge and /health disagree; the check sees the real provider.
+  if (first_refusal)
+    logging::StructuredLogger("monitoring")
+        .warning(
+            "set_payment_system_availability ignored: the payment:" + std::string(payment_system) +
+                " health check is the only writer of payment_system_availability for "
+                "this system (later calls are ignored without a warning)",
+            {{"payment_system", payment_system}});
 }
 
 void CustomMetrics::observe_panel_api_response_time(std::string_view endpoint, double seconds) {
@@ -307,7 +301,6 @@ void claim_payment_availability(std::string_view payment_system) noexcept {
   try {
     std::lock_guard lock(checked.mutex);
     ++checked.checks[std::string(payment_system)];
-    checked.total.fetch_add(1, std::memory_order_release);
   } catch (...) {  // out of memory: the setter keeps writing, as before checks owned the gauge
   }
 }
@@ -317,7 +310,6 @@ void release_payment_availability(std::string_view payment_system) noexcept {
   auto it = checked.checks.find(payment_system);
   if (it == checked.checks.end()) return;
   if (--it->second == 0) checked.checks.erase(it);
-  checked.total.fetch_sub(1, std::memory_order_release);
 }
 constinit const health::HttpCheckObserver kHealthCheckObserver{
     observe_panel_answer, record_payment_check, claim_payment_availability,

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <stdexcept>
@@ -23,6 +24,13 @@ using namespace std::chrono_literals;
 using metrics::PrometheusMetrics;
 using sentry_test::IngestPeer;
 using sentry_test::wait_for;
+
+/// An endpoint of its own for each run: exemplars are per process, so a repeated test
+/// (--gtest_repeat) must not find the previous run's.
+std::string fresh(const std::string& endpoint) {
+  static std::atomic<int> runs{0};
+  return endpoint + "_" + std::to_string(runs.fetch_add(1));
+}
 
 class AutoTransactionTest : public ::testing::Test {
  protected:
@@ -179,11 +187,12 @@ TEST_F(AutoTransaction, InsideAnActiveTransactionTheTimerIsOneOfItsSpans) {
 
 TEST_F(AutoTransaction, OpenMetricsScrapeShowsTheSentTransactionAsExemplar) {
   std::string exposition;
+  const std::string endpoint = fresh("/at_scraped");
   {
     auto server = start(1.0, true);
     {
       auto request =
-          PrometheusMetrics::track_time("http", {{"method", "POST"}, {"endpoint", "/at_scraped"}});
+          PrometheusMetrics::track_time("http", {{"method", "POST"}, {"endpoint", endpoint}});
     }
     ASSERT_TRUE(sentry::flush(5s));
     const auto response = testing::raw_get(
@@ -194,9 +203,9 @@ TEST_F(AutoTransaction, OpenMetricsScrapeShowsTheSentTransactionAsExemplar) {
   const test_json::Value tx = only_transaction();
   const std::string sent = tx["contexts"]["trace"]["trace_id"].string;
   ASSERT_EQ(sent.size(), 32u);
-  EXPECT_EQ(
-      exemplar_trace_id(exposition, "http_request_duration_seconds", "endpoint=\"/at_scraped\""),
-      sent)
+  EXPECT_EQ(exemplar_trace_id(exposition, "http_request_duration_seconds",
+                              "endpoint=\"" + endpoint + "\""),
+            sent)
       << exposition.substr(0, 4000);
 }
 
@@ -206,10 +215,11 @@ using AutoTransactionConcurrency = AutoTransactionTest;
 
 TEST_F(AutoTransactionConcurrency, AsyncTimerStoppedOnAnotherThreadIsATransactionAndAnExemplar) {
   std::string exposition;
+  const std::string endpoint = fresh("/at_async");
   {
     auto server = start(1.0, true);
-    auto request = PrometheusMetrics::track_time_async(
-        "http", {{"method", "POST"}, {"endpoint", "/at_async"}});
+    auto request =
+        PrometheusMetrics::track_time_async("http", {{"method", "POST"}, {"endpoint", endpoint}});
     EXPECT_TRUE(context::current().trace_id().empty()) << "not bound to the starting thread";
     {
       // Under this thread's own trace, which must not become the exemplar's.
@@ -224,12 +234,12 @@ TEST_F(AutoTransactionConcurrency, AsyncTimerStoppedOnAnotherThreadIsATransactio
                      .body;
   }
   const test_json::Value tx = only_transaction();
-  EXPECT_EQ(tx["transaction"].string, "POST /at_async");
+  EXPECT_EQ(tx["transaction"].string, "POST " + endpoint);
   EXPECT_EQ(tx["contexts"]["trace"]["op"].string, "http.server");
   EXPECT_TRUE(tx["spans"].array.empty()) << "an unbound transaction collects no nested timers";
-  EXPECT_EQ(
-      exemplar_trace_id(exposition, "http_request_duration_seconds", "endpoint=\"/at_async\""),
-      tx["contexts"]["trace"]["trace_id"].string);
+  EXPECT_EQ(exemplar_trace_id(exposition, "http_request_duration_seconds",
+                              "endpoint=\"" + endpoint + "\""),
+            tx["contexts"]["trace"]["trace_id"].string);
 }
 
 }  // namespace

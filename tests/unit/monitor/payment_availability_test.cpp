@@ -3,11 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "monitoring/monitoring.hpp"
@@ -73,6 +75,13 @@ class RefusalLog {
   std::vector<std::string> messages_;
 };
 
+/// A provider name of its own for each run: the gauges and the one-time warning are per process,
+/// so a repeated test (--gtest_repeat) must not see the previous run's.
+std::string fresh(const std::string& name) {
+  static std::atomic<int> runs{0};
+  return name + "_" + std::to_string(runs.fetch_add(1));
+}
+
 std::filesystem::path temp_dir(const std::string& name) {
   auto dir = std::filesystem::temp_directory_path() /
              ("monitoring-payment-availability-" + name + "-" + std::to_string(::getpid()));
@@ -92,53 +101,87 @@ TEST(PaymentAvailability, WithACheckOnlyTheCheckWritesAndTheSetterWarnsOnce) {
   const auto dir = temp_dir("refused");
   RefusalLog log(dir);
   auto down = answering(502);
+  const std::string name = fresh("pa_checked");
   {
-    health::CheckFunction check = health::payment_system_check("pa_checked", down.url("/"));
-    EXPECT_TRUE(CustomMetrics::payment_system_has_health_check("pa_checked"));
+    health::CheckFunction check = health::payment_system_check(name, down.url("/"));
+    EXPECT_TRUE(CustomMetrics::payment_system_has_health_check(name));
     EXPECT_FALSE(CustomMetrics::payment_system_has_health_check("pa_other"));
     check(within(2s));
-    EXPECT_EQ(availability("pa_checked").value(), 0.0);
+    EXPECT_EQ(availability(name).value(), 0.0);
     // The application believes the provider is up: refused, the check's reading stays.
-    CustomMetrics::set_payment_system_availability("pa_checked", true);
-    CustomMetrics::set_payment_system_availability("pa_checked", true);
-    EXPECT_EQ(availability("pa_checked").value(), 0.0);
+    CustomMetrics::set_payment_system_availability(name, true);
+    CustomMetrics::set_payment_system_availability(name, true);
+    EXPECT_EQ(availability(name).value(), 0.0);
     // Copies of the check (HealthChecker keeps one) hold the claim as well.
     health::CheckFunction copy = check;
     check = nullptr;
-    EXPECT_TRUE(CustomMetrics::payment_system_has_health_check("pa_checked"));
-    CustomMetrics::set_payment_system_availability("pa_checked", true);
-    EXPECT_EQ(availability("pa_checked").value(), 0.0);
+    EXPECT_TRUE(CustomMetrics::payment_system_has_health_check(name));
+    CustomMetrics::set_payment_system_availability(name, true);
+    EXPECT_EQ(availability(name).value(), 0.0);
   }
   const auto warnings = log.messages();
   ASSERT_EQ(warnings.size(), 1u) << "one warning for the first refused call only";
-  EXPECT_NE(warnings[0].find("payment:pa_checked health check"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("payment:" + name + " health check"), std::string::npos)
+      << warnings[0];
 
   // The last copy is gone: the application's setter writes again.
-  EXPECT_FALSE(CustomMetrics::payment_system_has_health_check("pa_checked"));
-  CustomMetrics::set_payment_system_availability("pa_checked", true);
-  EXPECT_EQ(availability("pa_checked").value(), 1.0);
+  EXPECT_FALSE(CustomMetrics::payment_system_has_health_check(name));
+  CustomMetrics::set_payment_system_availability(name, true);
+  EXPECT_EQ(availability(name).value(), 1.0);
   std::filesystem::remove_all(dir);
 }
 
 TEST(PaymentAvailability, PaymentSystemsFromTheConfigOwnTheirGaugeUntilShutdown) {
   const auto dir = temp_dir("setup");
   auto up = answering(200);
+  const std::string name = fresh("pa_configured");
   auto server = setup_monitoring({
       .log_dir = (dir / "logs").string(),
       .enable_monitoring_server = false,
-      .payment_systems = {{"pa_configured", up.url("/")}},
+      .payment_systems = {{name, up.url("/")}},
       .log_console = "none",
   });
-  EXPECT_TRUE(CustomMetrics::payment_system_has_health_check("pa_configured"));
-  CustomMetrics::set_payment_system_availability("pa_configured", true);
-  EXPECT_EQ(availability("pa_configured").value(), 0.0) << "refused before the first check run";
+  EXPECT_TRUE(CustomMetrics::payment_system_has_health_check(name));
   server.health_checker()->check();
-  EXPECT_EQ(availability("pa_configured").value(), 1.0) << "the check wrote its reading";
-  CustomMetrics::set_payment_system_availability("pa_configured", false);
-  EXPECT_EQ(availability("pa_configured").value(), 1.0) << "the application's write was refused";
+  EXPECT_EQ(availability(name).value(), 1.0) << "the check wrote its reading";
+  CustomMetrics::set_payment_system_availability(name, false);
+  EXPECT_EQ(availability(name).value(), 1.0) << "the application's write was refused";
   shutdown_monitoring(server);
-  EXPECT_FALSE(CustomMetrics::payment_system_has_health_check("pa_configured"));
+  EXPECT_FALSE(CustomMetrics::payment_system_has_health_check(name));
   std::filesystem::remove_all(dir);
+}
+
+// Checks are created and destroyed (HealthChecker copies, setup and shutdown) on other threads
+// than the application's setter calls and the checks' own runs; ThreadSanitizer runs this suite.
+TEST(PaymentAvailabilityConcurrency, ChecksComeAndGoWhileTheApplicationSetsAndChecksRun) {
+  auto up = answering(200);
+  const std::string url = up.url("/");
+  std::atomic<bool> stop{false};
+  std::thread setter([&] {
+    while (!stop.load()) {
+      CustomMetrics::set_payment_system_availability("pa_busy", false);
+      (void)CustomMetrics::payment_system_has_health_check("pa_busy");
+    }
+  });
+  std::thread churn([&] {
+    for (int i = 0; i < 200; ++i) {
+      health::CheckFunction check = health::payment_system_check("pa_busy", url);
+      health::CheckFunction copy = check;
+      check = nullptr;
+    }
+  });
+  health::CheckFunction kept = health::payment_system_check("pa_busy", url);
+  for (int i = 0; i < 5; ++i) kept(within(2s));
+  churn.join();
+  // The kept check still owns the gauge: the setter's "down" never lands after its reading.
+  kept(within(2s));
+  EXPECT_EQ(availability("pa_busy").value(), 1.0);
+  EXPECT_TRUE(CustomMetrics::payment_system_has_health_check("pa_busy"));
+  stop.store(true);
+  setter.join();
+  EXPECT_EQ(availability("pa_busy").value(), 1.0);
+  kept = nullptr;
+  EXPECT_FALSE(CustomMetrics::payment_system_has_health_check("pa_busy"));
 }
 
 }  // namespace
