@@ -84,6 +84,15 @@ def hunt(name, data):
             fail(f"{name} holds '{piece}', a piece of secret {secret[:2]}…: …{context}…")
 
 
+def without_dsc_public_key(header):
+    """An envelope header (dict) without trace.public_key: a transaction's dynamic sampling
+    context names the project's public key by protocol, for the same Sentry as the auth header."""
+    trace = header.get("trace")
+    if isinstance(trace, dict):
+        trace.pop("public_key", None)
+    return header
+
+
 def hunt_tree(name, path):
     count = 0
     for directory, _, files in os.walk(path):
@@ -93,6 +102,13 @@ def hunt_tree(name, path):
                 data = handle.read()
             if file.endswith(".gz"):
                 data = gzip.decompress(data)
+            if file.endswith(".envelope"):
+                first, _, rest = data.partition(b"\n")
+                try:
+                    header = without_dsc_public_key(json.loads(first))
+                    data = json.dumps(header).encode() + b"\n" + rest
+                except ValueError:
+                    pass  # not JSON: hunted as it is
             hunt(f"{name}/{os.path.relpath(full, path)}", data)
             count += 1
     return count
@@ -264,8 +280,11 @@ def hunt_demo_files(demo, name):
 def hunt_envelopes(sentry, name):
     envelopes = fetch_json(sentry["URL"] + "/envelopes")
     for index, envelope in enumerate(envelopes):
-        # The ingest keeps the auth header it got; the key belongs there and nowhere else.
+        # The ingest keeps the auth header it got; the key belongs there and in a transaction's
+        # sampling context (without_dsc_public_key), and nowhere else.
         envelope = {k: v for k, v in envelope.items() if k != "auth"}
+        if isinstance(envelope.get("headers"), dict):
+            without_dsc_public_key(envelope["headers"])
         hunt(f"{name} envelope {index}", json.dumps(envelope))
     return len(envelopes)
 
