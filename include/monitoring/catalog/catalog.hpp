@@ -80,10 +80,10 @@ class ScopedTimer {
       end_span(series, seconds);  // observes before the span ends: the exemplar names it
     return seconds;
   }
-  /// Drops the measurement (a span, if any, still ends).
   /// Ends the span, if any, as failed (internal_error) although no exception is unwinding:
   /// the outcome of asynchronous work, such as a request answered with a 5xx status.
   void mark_failed() noexcept { failed_ = true; }
+  /// Drops the measurement (a span, if any, still ends).
   void cancel() noexcept {
     series_ = nullptr;
     end_span(nullptr, 0);
