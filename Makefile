@@ -1,7 +1,8 @@
 # Entry points; the real work is in scripts/ and deploy/.
 #   make test         the whole suite (scripts/test.sh)
 #   make demo         build and run the demo bot (scripts/demo.sh)
-#   make demo-stack   the demo bot plus a local Prometheus with deploy/prometheus
+#   make demo-stack   the demo bot plus a local Prometheus with deploy/prometheus and, without
+#                     SENTRY_DSN, a local Sentry ingest for its traces (deploy/demo-stack.sh)
 #   make deploy-check promtool, dashboards and the live end-to-end check of deploy/
 BUILD_DIR ?= build/release
 DEMO_BIN := $(BUILD_DIR)/examples/monitoring-demo
