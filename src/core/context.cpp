@@ -5,6 +5,8 @@
 #include <charconv>
 #include <random>
 
+#include "monitoring/core/task_local.hpp"
+
 namespace monitoring {
 
 namespace detail {
@@ -27,6 +29,14 @@ struct ContextOwner {
 };
 thread_local ContextOwner tls_owner;
 
+// Whose scopes may restore the current context: null = the thread's own (identified by its
+// tls_context address); while a task is entered, the task's (its TaskContext's address).
+thread_local constinit const void* tls_scope_owner = nullptr;
+
+const void* scope_owner() noexcept {
+  return tls_scope_owner != nullptr ? tls_scope_owner : &detail::tls_context;
+}
+
 std::atomic<std::uint64_t> next_serial{1};
 
 void set_current(std::shared_ptr<const detail::ContextData> data) {
@@ -38,6 +48,39 @@ void set_current(std::shared_ptr<const detail::ContextData> data) {
   std::atomic_signal_fence(std::memory_order_seq_cst);
   tls_owner.data = std::move(data);
 }
+
+// A task's parked context: its state and the identity its scopes were created under, so that
+// a scope opened in a coroutine ends correctly on whichever thread the coroutine resumed.
+struct TaskContext {
+  std::shared_ptr<const detail::ContextData> data;
+  const void* owner = nullptr;
+};
+
+void* inherit_task_context() {
+  auto* task = new TaskContext{tls_owner.data, nullptr};
+  task->owner = task;
+  return task;
+}
+
+void exchange_task_context(void* storage) noexcept {
+  auto& task = *static_cast<TaskContext*>(storage);
+  // As in set_current: the mirrors move first, and both states stay alive throughout.
+  const detail::ContextData* next = task.data.get();
+  detail::tls_context = next;
+  detail::tls_trace = next && !next->trace_id.empty() ? next : nullptr;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  tls_owner.data.swap(task.data);
+  std::swap(tls_scope_owner, task.owner);
+}
+
+void destroy_task_context(void* storage) noexcept {
+  delete static_cast<TaskContext*>(storage);
+}
+
+[[maybe_unused]] const bool g_task_context_registered = [] {
+  core::register_task_local({&inherit_task_context, &exchange_task_context, &destroy_task_context});
+  return true;
+}();
 
 // A new state derived from the calling thread's current one.
 std::shared_ptr<detail::ContextData> derive() {
@@ -97,29 +140,28 @@ const OwnedValue* ContextSnapshot::field(std::string_view key) const noexcept {
 }
 
 ContextScope::ContextScope(ContextSnapshot snapshot)
-    : previous_(tls_owner.data), owner_thread_(&detail::tls_context) {
+    : previous_(tls_owner.data), owner_(scope_owner()) {
   set_current(snapshot.data());
 }
 
 ContextScope::ContextScope(ContextScope&& other) noexcept
-    : previous_(std::move(other.previous_)),
-      owner_thread_(std::exchange(other.owner_thread_, nullptr)) {}
+    : previous_(std::move(other.previous_)), owner_(std::exchange(other.owner_, nullptr)) {}
 
 ContextScope& ContextScope::operator=(ContextScope&& other) noexcept {
   if (this != &other) {
     restore();
     previous_ = std::move(other.previous_);
-    owner_thread_ = std::exchange(other.owner_thread_, nullptr);
+    owner_ = std::exchange(other.owner_, nullptr);
   }
   return *this;
 }
 
 void ContextScope::restore() noexcept {
-  if (owner_thread_ == nullptr) return;
-  // Only the creating thread's context is ours to restore (see the class comment).
-  if (owner_thread_ == &detail::tls_context) set_current(std::move(previous_));
+  if (owner_ == nullptr) return;
+  // Only the creating thread's (or task's) context is ours to restore (see the class comment).
+  if (owner_ == scope_owner()) set_current(std::move(previous_));
   previous_.reset();
-  owner_thread_ = nullptr;
+  owner_ = nullptr;
 }
 
 namespace context {

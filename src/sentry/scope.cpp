@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "monitoring/core/task_local.hpp"
 #include "sentry/crash.hpp"
 #include "sentry/signal_safe.hpp"
 
@@ -79,6 +80,19 @@ void check_tag_key(std::string_view key) {
 void check_name(std::string_view what, std::string_view name) {
   if (name.empty()) throw SentryError("sentry: " + std::string(what) + " must not be empty");
 }
+
+// A task (coroutine) carries its own thread layer: it starts with the spawner's (layers are
+// immutable, so sharing one is safe) and ThreadScopes opened in it stay in it.
+using TaskThreadScope = std::shared_ptr<const ScopeData>;
+
+[[maybe_unused]] const bool g_task_scope_registered = [] {
+  core::register_task_local({
+      []() -> void* { return new TaskThreadScope(t_thread_scope); },
+      [](void* storage) noexcept { t_thread_scope.swap(*static_cast<TaskThreadScope*>(storage)); },
+      [](void* storage) noexcept { delete static_cast<TaskThreadScope*>(storage); },
+  });
+  return true;
+}();
 
 }  // namespace
 }  // namespace detail
