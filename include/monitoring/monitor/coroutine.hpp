@@ -16,6 +16,10 @@
 //     co_await process_payment();  // every log line / Sentry event inside carries user 42
 //   }(), boost::asio::detached);
 
+// clang-format off
+#include <utility>  // first: Boost 1.74's awaitable.hpp uses std::exchange without including it
+// clang-format on
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/execution.hpp>
 #include <boost/asio/execution_context.hpp>
@@ -24,7 +28,6 @@
 #include <boost/asio/require.hpp>
 #include <memory>
 #include <type_traits>
-#include <utility>
 
 #include "monitoring/core/task_local.hpp"
 

@@ -11,6 +11,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <filesystem>
@@ -394,7 +395,8 @@ TEST_F(CoroutineContextConcurrency, AwaitedSubCoroutineNestsLikeWithBlocks) {
     outer_after = std::string(now.field("order") ? "order," : "") +
                   (now.field("step") ? "step," : "") + (now.has_user() ? "user" : "no user");
   };
-  monitoring::spawn(io, outer(), asio::detached);
+  // On a strand of a two-thread io_context: the wrapper also carries a strand's properties.
+  monitoring::spawn(asio::make_strand(io), outer(), asio::detached);
   std::vector<std::thread> threads;
   for (int t = 0; t < 2; ++t) threads.emplace_back([&] { io.run(); });
   for (auto& thread : threads) thread.join();
