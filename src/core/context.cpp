@@ -29,14 +29,6 @@ struct ContextOwner {
 };
 thread_local ContextOwner tls_owner;
 
-// Whose scopes may restore the current context: null = the thread's own (identified by its
-// tls_context address); while a task is entered, the task's (its TaskContext's address).
-thread_local constinit const void* tls_scope_owner = nullptr;
-
-const void* scope_owner() noexcept {
-  return tls_scope_owner != nullptr ? tls_scope_owner : &detail::tls_context;
-}
-
 std::atomic<std::uint64_t> next_serial{1};
 
 void set_current(std::shared_ptr<const detail::ContextData> data) {
@@ -49,28 +41,21 @@ void set_current(std::shared_ptr<const detail::ContextData> data) {
   tls_owner.data = std::move(data);
 }
 
-// A task's parked context: its state and the identity its scopes were created under, so that
-// a scope opened in a coroutine ends correctly on whichever thread the coroutine resumed.
-struct TaskContext {
-  std::shared_ptr<const detail::ContextData> data;
-  const void* owner = nullptr;
-};
+// A task's parked context (see core/task_local.hpp).
+using TaskContext = std::shared_ptr<const detail::ContextData>;
 
 void* inherit_task_context() {
-  auto* task = new TaskContext{tls_owner.data, nullptr};
-  task->owner = task;
-  return task;
+  return new TaskContext(tls_owner.data);
 }
 
 void exchange_task_context(void* storage) noexcept {
   auto& task = *static_cast<TaskContext*>(storage);
   // As in set_current: the mirrors move first, and both states stay alive throughout.
-  const detail::ContextData* next = task.data.get();
+  const detail::ContextData* next = task.get();
   detail::tls_context = next;
   detail::tls_trace = next && !next->trace_id.empty() ? next : nullptr;
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  tls_owner.data.swap(task.data);
-  std::swap(tls_scope_owner, task.owner);
+  tls_owner.data.swap(task);
 }
 
 void destroy_task_context(void* storage) noexcept {
@@ -140,7 +125,7 @@ const OwnedValue* ContextSnapshot::field(std::string_view key) const noexcept {
 }
 
 ContextScope::ContextScope(ContextSnapshot snapshot)
-    : previous_(tls_owner.data), owner_(scope_owner()) {
+    : previous_(tls_owner.data), owner_(core::scope_owner()) {
   set_current(snapshot.data());
 }
 
@@ -159,7 +144,7 @@ ContextScope& ContextScope::operator=(ContextScope&& other) noexcept {
 void ContextScope::restore() noexcept {
   if (owner_ == nullptr) return;
   // Only the creating thread's (or task's) context is ours to restore (see the class comment).
-  if (owner_ == scope_owner()) set_current(std::move(previous_));
+  if (owner_ == core::scope_owner()) set_current(std::move(previous_));
   previous_.reset();
   owner_ = nullptr;
 }

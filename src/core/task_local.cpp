@@ -31,6 +31,10 @@ void register_task_local(const TaskLocalSlot& slot) {
   g_slot_count.store(count + 1, std::memory_order_release);
 }
 
+const void* scope_owner() noexcept {
+  return t_current_task != nullptr ? static_cast<const void*>(t_current_task) : &t_current_task;
+}
+
 TaskLocals::TaskLocals() : slots_(g_slot_count.load(std::memory_order_acquire)) {
   std::size_t made = 0;
   try {
@@ -48,9 +52,10 @@ TaskLocals::~TaskLocals() {
   for (std::size_t i = 0; i < slots_; ++i) g_slots[i].destroy(storage_[i]);
 }
 
-TaskLocals::Entered::Entered(TaskLocals& task) noexcept
+TaskLocals::Entered::Entered(TaskLocals& task)
     : task_(t_current_task == &task ? nullptr : &task), outer_(t_current_task) {
   if (task_ == nullptr) return;
+  task.running_.lock();
   for (std::size_t i = 0; i < task.slots_; ++i) g_slots[i].exchange(task.storage_[i]);
   t_current_task = task_;
 }
@@ -59,6 +64,7 @@ TaskLocals::Entered::~Entered() {
   if (task_ == nullptr) return;
   for (std::size_t i = task_->slots_; i > 0; --i) g_slots[i - 1].exchange(task_->storage_[i - 1]);
   t_current_task = outer_;
+  task_->running_.unlock();
 }
 
 }  // namespace monitoring::core

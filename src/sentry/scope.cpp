@@ -124,14 +124,15 @@ void set_fingerprint(std::vector<std::string> fingerprint) {
   detail::update_global([&](detail::ScopeData& s) { s.fingerprint = std::move(fingerprint); });
 }
 
-ThreadScope::ThreadScope() : previous_(detail::t_thread_scope) {
+ThreadScope::ThreadScope() : previous_(detail::t_thread_scope), owner_(core::scope_owner()) {
   detail::ensure_thread_alt_stack();
   detail::t_thread_scope =
       detail::t_thread_scope ? detail::t_thread_scope : std::make_shared<const detail::ScopeData>();
 }
 
 ThreadScope::~ThreadScope() {
-  detail::t_thread_scope = std::static_pointer_cast<const detail::ScopeData>(previous_);
+  if (owner_ == core::scope_owner())
+    detail::t_thread_scope = std::static_pointer_cast<const detail::ScopeData>(previous_);
 }
 
 ThreadScope& ThreadScope::set_user(User user) {

@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstddef>
+#include <mutex>
 
 namespace monitoring::core {
 
@@ -35,10 +36,18 @@ inline constexpr std::size_t kMaxTaskLocalSlots = 8;
 /// before the call does not carry the slot. Throws std::logic_error beyond kMaxTaskLocalSlots.
 void register_task_local(const TaskLocalSlot& slot);
 
+/// Whom a scope opened now belongs to: the task entered on the calling thread, else the thread.
+/// Scopes (the context's, Sentry's ThreadScope) restore their previous state only under the
+/// same owner, so one that ends elsewhere (moved to another thread, or in a coroutine frame
+/// destroyed outside its task) leaves the state it finds alone.
+const void* scope_owner() noexcept;
+
 /// The registered thread-local state of one task, parked while the task does not run.
 ///
-/// Not for concurrent use: one piece of a task runs at a time (a coroutine resumes on one
-/// thread at a time; work of one task that may run in parallel needs a strand).
+/// One piece of a task runs at a time: a coroutine may be resumed on another thread before the
+/// thread that suspended it has left the task (Asio starts the awaited operation from inside
+/// the suspended coroutine's handler), so entering waits until the previous piece has saved the
+/// task's state.
 class TaskLocals {
  public:
   /// A task that starts with the calling thread's current state.
@@ -53,7 +62,7 @@ class TaskLocals {
   /// entering another task inside one nests.
   class [[nodiscard]] Entered {
    public:
-    explicit Entered(TaskLocals& task) noexcept;
+    explicit Entered(TaskLocals& task);
     ~Entered();
     Entered(const Entered&) = delete;
     Entered& operator=(const Entered&) = delete;
@@ -64,6 +73,7 @@ class TaskLocals {
   };
 
  private:
+  std::mutex running_;  // held by the thread the task is entered on
   std::array<void*, kMaxTaskLocalSlots> storage_{};
   std::size_t slots_ = 0;
 };
