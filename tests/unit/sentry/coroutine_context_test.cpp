@@ -450,37 +450,37 @@ TEST_F(CoroutineContextConcurrency, DestroyingASuspendedTaskLeavesTheThreadsScop
 
 namespace {
 
-// Suspends on one thread and is forced to resume on the other: the handler that wakes it runs
-// on the thread it left and keeps that thread busy until the coroutine has resumed.
+// Suspends on one thread and is forced to resume on the other: a handler occupies the thread
+// the coroutine left until the coroutine has run elsewhere. (Flags are the test's, not the
+// frame's: the coroutine may end while the handler still looks at them.)
 asio::awaitable<void> forced_hop(asio::io_context& io, std::string& seen_after_hop,
-                                 bool& span_after_hop, bool& hopped, std::atomic<bool>& resumed) {
+                                 bool& span_after_hop, bool& hopped,
+                                 std::atomic<bool>& left_is_occupied, std::atomic<bool>& resumed) {
   auto user = context::with_user("hopper");
   auto request = context::with_request_id("req-hop");
   sentry::ThreadScope scope;
   scope.set_tag("where", "hopper");
   auto transaction = sentry::start_transaction("hop", "task");
   const auto left = std::this_thread::get_id();
-  asio::steady_timer wake(co_await asio::this_coro::executor,
-                          asio::steady_timer::time_point::max());
-  std::function<void()> waker = [&] {
+  std::function<void()> occupy = [&] {
     if (std::this_thread::get_id() != left) {
-      asio::post(io, waker);  // not the thread the coroutine left: try again
+      asio::post(io, occupy);  // not the thread the coroutine left: try again
       return;
     }
-    wake.cancel();
-    // Only `resumed` (the test's, not the frame's: the coroutine may end meanwhile) is read now.
+    left_is_occupied = true;
     EXPECT_TRUE(eventually([&resumed] { return resumed.load(); }));
   };
-  asio::post(io, waker);
-  boost::system::error_code cancelled;
-  co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, cancelled));
-  resumed = true;
+  asio::post(io, occupy);
+  auto executor = co_await asio::this_coro::executor;
+  // Once `left` is occupied, only the other thread can run this coroutine.
+  while (!left_is_occupied) co_await asio::post(executor, asio::use_awaitable);
   hopped = std::this_thread::get_id() != left;
   const monitoring::ContextSnapshot now = context::current();
   seen_after_hop = std::string(now.user_id()) + "," + std::string(now.request_id());
   auto child = sentry::start_span("after.hop");
   span_after_hop = child.active() && child.trace_id() == transaction.trace_id() &&
                    now.span_id() == transaction.span_id();
+  resumed = true;
 }
 
 }  // namespace
@@ -489,9 +489,10 @@ TEST_F(CoroutineContextConcurrency, ScopesFollowATaskThatResumesOnAnotherThread)
   asio::io_context io(2);
   std::string seen_after_hop;
   bool span_after_hop = false, hopped = false;
-  std::atomic<bool> resumed{false};
-  monitoring::spawn(io, forced_hop(io, seen_after_hop, span_after_hop, hopped, resumed),
-                    asio::detached);
+  std::atomic<bool> left_is_occupied{false}, resumed{false};
+  monitoring::spawn(
+      io, forced_hop(io, seen_after_hop, span_after_hop, hopped, left_is_occupied, resumed),
+      asio::detached);
   std::atomic<int> dirty_threads{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 2; ++t)
