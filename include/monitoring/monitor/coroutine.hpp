@@ -37,8 +37,8 @@ namespace monitoring {
 ///
 /// Stores in `boost::asio::any_io_executor`: properties are queried on, and required or
 /// preferred from, the inner executor (the result is wrapped again, so the task is never lost
-/// on the way). Copies share the task. Work of one task must not run in parallel: give it a
-/// strand as the inner executor if it may.
+/// on the way). Copies share the task; pieces of it that reach two threads at once run one
+/// after the other (see core::TaskLocals).
 template <class Inner>
 class TaskExecutor {
  public:
