@@ -7,7 +7,9 @@
 // snapshot derived from the current one and restore the previous one when they end, so
 // scopes nest and unwind with the C++ scopes that hold them. Work handed to another thread
 // or to an Asio handler carries the context explicitly: take `context::current()` and
-// install it there with a ContextScope, or wrap the callable with `context::bind`.
+// install it there with a ContextScope, or wrap the callable with `context::bind`. A coroutine
+// that holds a scope across `co_await` must run as a task (`monitoring::spawn`), which gives
+// it a context of its own that follows it from thread to thread.
 
 #include <concepts>
 #include <cstddef>
@@ -180,7 +182,9 @@ class ContextSnapshot {
 ///
 /// Scopes nest: end them in reverse order of creation, which automatic variables do. A scope
 /// belongs to the thread that created it; if it ends on another thread (moved there) it
-/// restores nothing, so a wandering scope cannot corrupt a foreign thread's context.
+/// restores nothing, so a wandering scope cannot corrupt a foreign thread's context. Inside a
+/// task (a coroutine run by `monitoring::spawn`, <monitoring/monitor/coroutine.hpp>) it
+/// belongs to the task instead, and ends correctly on whichever thread the task resumed.
 class [[nodiscard]] ContextScope {
  public:
   ContextScope() noexcept = default;
@@ -194,11 +198,11 @@ class [[nodiscard]] ContextScope {
 
   /// Ends the scope early (idempotent).
   void restore() noexcept;
-  bool active() const noexcept { return owner_thread_ != nullptr; }
+  bool active() const noexcept { return owner_ != nullptr; }
 
  private:
   std::shared_ptr<const detail::ContextData> previous_;
-  const void* owner_thread_ = nullptr;  // the creating thread's tls_context address; null = ended
+  const void* owner_ = nullptr;  // the creating thread's or task's identity; null = ended
 };
 
 namespace context {

@@ -5,6 +5,8 @@
 #include <charconv>
 #include <random>
 
+#include "monitoring/core/task_local.hpp"
+
 namespace monitoring {
 
 namespace detail {
@@ -38,6 +40,32 @@ void set_current(std::shared_ptr<const detail::ContextData> data) {
   std::atomic_signal_fence(std::memory_order_seq_cst);
   tls_owner.data = std::move(data);
 }
+
+// A task's parked context (see core/task_local.hpp).
+using TaskContext = std::shared_ptr<const detail::ContextData>;
+
+void* inherit_task_context() {
+  return new TaskContext(tls_owner.data);
+}
+
+void exchange_task_context(void* storage) noexcept {
+  auto& task = *static_cast<TaskContext*>(storage);
+  // As in set_current: the mirrors move first, and both states stay alive throughout.
+  const detail::ContextData* next = task.get();
+  detail::tls_context = next;
+  detail::tls_trace = next && !next->trace_id.empty() ? next : nullptr;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  tls_owner.data.swap(task);
+}
+
+void destroy_task_context(void* storage) noexcept {
+  delete static_cast<TaskContext*>(storage);
+}
+
+[[maybe_unused]] const bool g_task_context_registered = [] {
+  core::register_task_local({&inherit_task_context, &exchange_task_context, &destroy_task_context});
+  return true;
+}();
 
 // A new state derived from the calling thread's current one.
 std::shared_ptr<detail::ContextData> derive() {
@@ -97,29 +125,28 @@ const OwnedValue* ContextSnapshot::field(std::string_view key) const noexcept {
 }
 
 ContextScope::ContextScope(ContextSnapshot snapshot)
-    : previous_(tls_owner.data), owner_thread_(&detail::tls_context) {
+    : previous_(tls_owner.data), owner_(core::scope_owner()) {
   set_current(snapshot.data());
 }
 
 ContextScope::ContextScope(ContextScope&& other) noexcept
-    : previous_(std::move(other.previous_)),
-      owner_thread_(std::exchange(other.owner_thread_, nullptr)) {}
+    : previous_(std::move(other.previous_)), owner_(std::exchange(other.owner_, nullptr)) {}
 
 ContextScope& ContextScope::operator=(ContextScope&& other) noexcept {
   if (this != &other) {
     restore();
     previous_ = std::move(other.previous_);
-    owner_thread_ = std::exchange(other.owner_thread_, nullptr);
+    owner_ = std::exchange(other.owner_, nullptr);
   }
   return *this;
 }
 
 void ContextScope::restore() noexcept {
-  if (owner_thread_ == nullptr) return;
-  // Only the creating thread's context is ours to restore (see the class comment).
-  if (owner_thread_ == &detail::tls_context) set_current(std::move(previous_));
+  if (owner_ == nullptr) return;
+  // Only the creating thread's (or task's) context is ours to restore (see the class comment).
+  if (owner_ == core::scope_owner()) set_current(std::move(previous_));
   previous_.reset();
-  owner_thread_ = nullptr;
+  owner_ = nullptr;
 }
 
 namespace context {

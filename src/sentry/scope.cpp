@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "monitoring/core/task_local.hpp"
 #include "sentry/crash.hpp"
 #include "sentry/signal_safe.hpp"
 
@@ -80,6 +81,19 @@ void check_name(std::string_view what, std::string_view name) {
   if (name.empty()) throw SentryError("sentry: " + std::string(what) + " must not be empty");
 }
 
+// A task (coroutine) carries its own thread layer: it starts with the spawner's (layers are
+// immutable, so sharing one is safe) and ThreadScopes opened in it stay in it.
+using TaskThreadScope = std::shared_ptr<const ScopeData>;
+
+[[maybe_unused]] const bool g_task_scope_registered = [] {
+  core::register_task_local({
+      []() -> void* { return new TaskThreadScope(t_thread_scope); },
+      [](void* storage) noexcept { t_thread_scope.swap(*static_cast<TaskThreadScope*>(storage)); },
+      [](void* storage) noexcept { delete static_cast<TaskThreadScope*>(storage); },
+  });
+  return true;
+}();
+
 }  // namespace
 }  // namespace detail
 
@@ -110,14 +124,15 @@ void set_fingerprint(std::vector<std::string> fingerprint) {
   detail::update_global([&](detail::ScopeData& s) { s.fingerprint = std::move(fingerprint); });
 }
 
-ThreadScope::ThreadScope() : previous_(detail::t_thread_scope) {
+ThreadScope::ThreadScope() : previous_(detail::t_thread_scope), owner_(core::scope_owner()) {
   detail::ensure_thread_alt_stack();
   detail::t_thread_scope =
       detail::t_thread_scope ? detail::t_thread_scope : std::make_shared<const detail::ScopeData>();
 }
 
 ThreadScope::~ThreadScope() {
-  detail::t_thread_scope = std::static_pointer_cast<const detail::ScopeData>(previous_);
+  if (owner_ == core::scope_owner())
+    detail::t_thread_scope = std::static_pointer_cast<const detail::ScopeData>(previous_);
 }
 
 ThreadScope& ThreadScope::set_user(User user) {

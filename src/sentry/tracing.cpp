@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <mutex>
 
+#include "monitoring/core/task_local.hpp"
 #include "monitoring/sentry/client.hpp"
 #include "net/http_client.hpp"
 #include "sentry/capture.hpp"
@@ -49,6 +50,20 @@ constexpr std::size_t kMaxSpans = 1000;  // per transaction; more are dropped
 /// The calling thread's bound spans, innermost last (a stack that tolerates out-of-order
 /// finishes: a span leaves it wherever it is).
 thread_local std::vector<Span::State*> t_active;
+
+// A task (coroutine) has a span stack of its own. It starts empty: the spawner's spans may
+// finish while the task still runs, so the task must not point at them (its context still
+// carries their trace and span ids for logs and exemplars).
+using TaskSpans = std::vector<Span::State*>;
+
+[[maybe_unused]] const bool g_task_spans_registered = [] {
+  core::register_task_local({
+      []() -> void* { return new TaskSpans(); },
+      [](void* storage) noexcept { t_active.swap(*static_cast<TaskSpans*>(storage)); },
+      [](void* storage) noexcept { delete static_cast<TaskSpans*>(storage); },
+  });
+  return true;
+}();
 
 bool is_hex(std::string_view text) {
   return std::all_of(text.begin(), text.end(),

@@ -232,7 +232,9 @@ void set_context(std::string_view name, Tags values);
 void set_fingerprint(std::vector<std::string> fingerprint);
 
 /// A per-thread scope layered over the global one for its lifetime (RAII, nests): what is
-/// set through it applies only to events captured on this thread while it lives.
+/// set through it applies only to events captured on this thread while it lives. Inside a
+/// coroutine started with `monitoring::spawn` it belongs to that task instead, wherever the task
+/// resumes. Ending on another thread or outside its task, it restores nothing there.
 class [[nodiscard]] ThreadScope {
  public:
   ThreadScope();
@@ -248,6 +250,7 @@ class [[nodiscard]] ThreadScope {
 
  private:
   std::shared_ptr<const void> previous_;
+  const void* owner_;  // the thread or task it was opened in: it restores only there
 };
 
 /// Counters of the running client since init (for tests and the library's own metrics).
