@@ -11,10 +11,12 @@
 #include <utility>
 #include <vector>
 
+#include "monitoring/logging/options.hpp"
 #include "monitoring/metrics/registry.hpp"
 #include "sentry/crash.hpp"
 #include "sentry/offline_cache.hpp"
 #include "sentry/scope.hpp"
+#include "sentry/signal_safe.hpp"
 
 namespace monitoring::sentry::detail {
 
@@ -255,8 +257,12 @@ void Client::process(Work& work) {
     }
     return;
   }
+  const auto breadcrumbs_until = settle_log_breadcrumbs(*work.captured);
   Event event = assemble(*work.captured, options_);
   work.captured.reset();
+  if (breadcrumbs_until)
+    std::erase_if(event.breadcrumbs,
+                  [&](const Breadcrumb& crumb) { return crumb.timestamp > *breadcrumbs_until; });
   if (options_.before_send) {
     bool keep = true;
     try {
@@ -274,6 +280,23 @@ void Client::process(Work& work) {
   items.push_back({"event", event_json(event)});
   std::string envelope = build_envelope(event.event_id, items);
   send_envelope(envelope, "error", {});
+}
+
+std::optional<std::chrono::system_clock::time_point> Client::settle_log_breadcrumbs(
+    Captured& captured) {
+  if (!captured.log_position || !options_.capture_logs) return std::nullopt;
+  // The backend idles at most 1 ms and is woken by the wait: 100 ms is ample unless it is stuck.
+  constexpr std::chrono::milliseconds kLogWait{100};
+  std::chrono::system_clock::time_point capture_time;
+  const bool observed = logging::wait_until_observed(
+      captured.log_position,
+      log_wait_timed_out_ ? std::chrono::nanoseconds::zero() : std::chrono::nanoseconds(kLogWait),
+      &capture_time);
+  log_wait_timed_out_ = !observed && logging::is_running();
+  auto fresh = std::make_shared<BreadcrumbSnapshot>();
+  breadcrumb_log().snapshot(*fresh);
+  captured.breadcrumbs = std::move(fresh);
+  return capture_time;
 }
 
 std::string Client::persist_locked(const std::string& envelope) {

@@ -18,6 +18,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -100,6 +101,10 @@ class Client {
   void wake_worker() noexcept { ::sem_post(&wake_semaphore_); }
   void run();
   void process(Work& work);
+  /// Waits (bounded) until the log records the capturing thread wrote before the capture are
+  /// breadcrumbs, then takes the breadcrumbs again. Returns the capture's moment on the
+  /// records' clock: later breadcrumbs (other threads') are left out of the event.
+  std::optional<std::chrono::system_clock::time_point> settle_log_breadcrumbs(Captured& captured);
   // transport.cpp
   void send_pending_report();
   SendResult send_envelope(const std::string& envelope, std::string_view category,
@@ -135,6 +140,10 @@ class Client {
   Stats stats_;
   std::string in_flight_;       // the envelope being sent
   std::string in_flight_file_;  // where close() cached it when the send outlived the deadline
+
+  // The last wait for the logging backend timed out: the next ones only look, until one
+  // succeeds (a stuck backend must not hold up a burst of events 100 ms each).
+  bool log_wait_timed_out_ = false;
 
   std::shared_ptr<Client> self_;
   std::thread worker_;

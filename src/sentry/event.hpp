@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "monitoring/context.hpp"
+#include "monitoring/logging/observer.hpp"
 #include "monitoring/scrub.hpp"
 #include "monitoring/sentry/client.hpp"
 
@@ -54,6 +55,9 @@ struct Captured {
   /// Of a capture; shared by the captures of a thread while no breadcrumb was added.
   std::shared_ptr<const BreadcrumbSnapshot> breadcrumbs;
   std::string breadcrumb_lines;  ///< of a crash record: encoded lines (signal_safe.hpp)
+  /// The capturing thread's log queue at the capture: the worker waits until the records
+  /// before it became breadcrumbs, then takes the breadcrumbs again, up to the capture.
+  logging::LogPosition log_position;
 };
 
 /// One finished span.
