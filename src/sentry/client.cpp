@@ -4,6 +4,7 @@
 
 #include "sentry/client.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <mutex>
 #include <string>
@@ -14,6 +15,7 @@
 #include "monitoring/logging/options.hpp"
 #include "monitoring/metrics/registry.hpp"
 #include "sentry/crash.hpp"
+#include "sentry/debug_images.hpp"
 #include "sentry/offline_cache.hpp"
 #include "sentry/scope.hpp"
 #include "sentry/signal_safe.hpp"
@@ -259,7 +261,15 @@ void Client::process(Work& work) {
   }
   const auto breadcrumbs_until = settle_log_breadcrumbs(*work.captured);
   Event event = assemble(*work.captured, options_);
+  // Native frames need the images they lie in for Sentry to symbolicate stripped binaries.
+  std::shared_ptr<const std::vector<DebugImage>> images = std::move(work.captured->images);
   work.captured.reset();
+  const bool has_frames = std::any_of(event.exceptions.begin(), event.exceptions.end(),
+                                      [](const ExceptionValue& e) { return !e.frames.empty(); });
+  if (!has_frames)
+    images.reset();
+  else if (!images)
+    images = loaded_images();
   if (breadcrumbs_until)
     std::erase_if(event.breadcrumbs,
                   [&](const Breadcrumb& crumb) { return crumb.timestamp > *breadcrumbs_until; });
@@ -277,7 +287,7 @@ void Client::process(Work& work) {
   }
   scrub_event(event, *Scrubber::shared());
   std::vector<EnvelopeItem> items;
-  items.push_back({"event", event_json(event)});
+  items.push_back({"event", event_json(event, images.get())});
   std::string envelope = build_envelope(event.event_id, items);
   send_envelope(envelope, "error", {});
 }

@@ -188,6 +188,35 @@ TEST_F(RecordObservers, WaitingForAPositionGivesUpWhenLoggingStops) {
   EXPECT_FALSE(logging::wait_until_observed(position, std::chrono::seconds(10)));
 }
 
+// The crash handler's variant: it returns once the thread's records were observed, never
+// waits on the backend from the backend itself, and gives up at once when logging is off.
+TEST_F(RecordObservers, SignalHandlerWaitSeesTheThreadsRecordsObserved) {
+  Seen seen;
+  std::atomic<int> backend_waits{0};
+  std::atomic<bool> backend_wait_result{true};
+  auto subscription = logging::subscribe_records([&](const logging::RecordView& view) {
+    if (view.message == "from the backend's view") {
+      backend_wait_result = logging::wait_until_observed_in_signal_handler(10'000'000'000);
+      ++backend_waits;
+    }
+  });
+  auto recorder = logging::subscribe_records(seen.observer());
+  StructuredLogger logger("crashing");
+  logger.info("last words");
+  ASSERT_TRUE(logging::wait_until_observed_in_signal_handler(10'000'000'000));
+  ASSERT_FALSE(seen.copy().empty());
+  EXPECT_EQ(seen.copy().back(), "last words");
+
+  logger.info("from the backend's view");
+  logging::flush();
+  EXPECT_EQ(backend_waits.load(), 1);
+  EXPECT_FALSE(backend_wait_result.load()) << "the backend cannot wait for itself";
+
+  logger.info("before the shutdown");
+  logging::shutdown();
+  EXPECT_FALSE(logging::wait_until_observed_in_signal_handler(10'000'000'000));
+}
+
 class RecordObserversConcurrency : public RecordObservers {};
 
 // Subscribing and unsubscribing while other threads log: every observer sees only records
