@@ -20,6 +20,7 @@
 #include "ingest_peer.hpp"
 #include "monitoring/logging.hpp"
 #include "monitoring/sentry.hpp"
+#include "sentry/debug_images.hpp"
 
 namespace {
 
@@ -181,6 +182,17 @@ TEST_F(CrashReport, ASegfaultNamesTheFaultingFunctionCarriesTheLastLogLineAndThe
   EXPECT_TRUE((*image)["image_addr"].string.starts_with("0x"));
   EXPECT_GT((*image)["image_size"].number, 0.0);
   std::filesystem::remove_all(dir);
+}
+
+TEST(CrashReportDebugId, IsTheBuildIdsFirstSixteenBytesAsALittleEndianGuid) {
+  std::string build_id;
+  for (int i = 1; i <= 20; ++i) build_id.push_back(static_cast<char>(i));
+  EXPECT_EQ(sentry::detail::debug_id_from_build_id(build_id),
+            "04030201-0605-0807-090a-0b0c0d0e0f10");
+  EXPECT_EQ(sentry::detail::hex_bytes(build_id), "0102030405060708090a0b0c0d0e0f1011121314");
+  // A short build id is padded with zeros.
+  EXPECT_EQ(sentry::detail::debug_id_from_build_id(std::string("\xab\xcd", 2)),
+            "0000cdab-0000-0000-0000-000000000000");
 }
 
 [[gnu::noinline]] void refund_failed() {
