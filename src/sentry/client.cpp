@@ -236,6 +236,7 @@ int live_transport_threads() noexcept {
 }
 
 void Client::process(Work& work) {
+  refresh_crash_module_map();
   if (work.transaction) {
     const TransactionRecord& record = *work.transaction;
     std::vector<EnvelopeItem> items;

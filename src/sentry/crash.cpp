@@ -55,13 +55,22 @@ constexpr std::size_t kMaxThreadFields = 64;        // context fields in a crash
 // breadcrumbs: the backend idles at most 1 ms, so this only runs out when it is stuck.
 constexpr std::int64_t kLogDrainWaitNs = 300'000'000;
 
-// Everything the handlers read is prepared at install time: no allocation in a handler.
-struct CrashState {
-  char dir[2048] = {};
+// Where the loaded objects lie and their build ids, as crash-record lines.
+struct ModuleMap {
   char modules[32768] = {};  // "module <base> <end> <path>\n" lines
   std::size_t modules_length = 0;
   char images[32768] = {};  // "image <addr> <size> <build id hex> <path>\n" lines
   std::size_t images_length = 0;
+};
+
+// Everything the handlers read is prepared beforehand: no allocation in a handler.
+struct CrashState {
+  char dir[2048] = {};
+  // Two maps: a refresh (objects loaded since) fills the one handlers do not read, then
+  // publishes it through current_map.
+  ModuleMap maps[2];
+  std::atomic<int> current_map{0};
+  std::shared_ptr<const std::vector<DebugImage>> mapped_images;  // what the current map holds
   struct sigaction previous[kSignalCount] = {};
   std::terminate_handler previous_terminate = nullptr;
   bool installed = false;
@@ -197,8 +206,9 @@ void write_frames_and_modules(Writer& out, std::uintptr_t pc = 0) {
     out.hex(reinterpret_cast<std::uintptr_t>(frames[i]));
     out.text("\n");
   }
-  out.text(g_state.modules, g_state.modules_length);
-  out.text(g_state.images, g_state.images_length);
+  const ModuleMap& map = g_state.maps[g_state.current_map.load(std::memory_order_acquire)];
+  out.text(map.modules, map.modules_length);
+  out.text(map.images, map.images_length);
 }
 
 void write_crumb_line(void* context, const char* text, std::size_t length) {
@@ -383,7 +393,7 @@ void on_terminate() {
 }
 
 int record_module(dl_phdr_info* info, std::size_t, void* data) {
-  auto* state = static_cast<CrashState*>(data);
+  auto* state = static_cast<ModuleMap*>(data);
   std::uintptr_t end = 0;
   for (int i = 0; i < info->dlpi_phnum; ++i) {
     const auto& header = info->dlpi_phdr[i];
@@ -410,10 +420,9 @@ int record_module(dl_phdr_info* info, std::size_t, void* data) {
 }
 
 /// The images with their build ids, for the debug_meta of the crash event.
-void record_images(CrashState& state) {
+void record_images(ModuleMap& state, const std::vector<DebugImage>& images) {
   state.images_length = 0;
-  const auto images = loaded_images();
-  for (const DebugImage& image : *images) {
+  for (const DebugImage& image : images) {
     char line[4400];
     const int length =
         std::snprintf(line, sizeof line, "image 0x%llx 0x%llx %s %s\n",
@@ -426,6 +435,17 @@ void record_images(CrashState& state) {
     std::memcpy(state.images + state.images_length, line, static_cast<std::size_t>(length));
     state.images_length += static_cast<std::size_t>(length);
   }
+}
+
+/// Rebuilds the map handlers do not read and publishes it. g_install_mutex held.
+void refresh_module_map_locked(std::shared_ptr<const std::vector<DebugImage>> images) {
+  const int next = 1 - g_state.current_map.load(std::memory_order_relaxed);
+  ModuleMap& map = g_state.maps[next];
+  map.modules_length = 0;
+  dl_iterate_phdr(record_module, &map);
+  record_images(map, *images);
+  g_state.mapped_images = std::move(images);
+  g_state.current_map.store(next, std::memory_order_release);
 }
 
 struct Module {
@@ -491,9 +511,7 @@ void install_crash_handlers(const std::string& cache_dir) {
   if (cache_dir.size() >= sizeof g_state.dir) return;
   std::memset(g_state.dir, 0, sizeof g_state.dir);
   std::memcpy(g_state.dir, cache_dir.data(), cache_dir.size());
-  g_state.modules_length = 0;
-  dl_iterate_phdr(record_module, &g_state);
-  record_images(g_state);
+  refresh_module_map_locked(loaded_images());
   g_crashing.store(0);  // re-armed: an earlier, survived crash was recorded already
   if (g_state.installed) return;
   // backtrace() loads libgcc_s on first use (which allocates): do it now, not in a handler.
@@ -514,6 +532,13 @@ void install_crash_handlers(const std::string& cache_dir) {
     g_installed.store(true, std::memory_order_release);
     ensure_thread_alt_stack();  // this thread's, so a stack overflow here is recorded too
   }
+}
+
+void refresh_crash_module_map() {
+  auto images = loaded_images();  // the same list while nothing was loaded or unloaded
+  std::lock_guard lock(g_install_mutex);
+  if (g_state.installed && images != g_state.mapped_images)
+    refresh_module_map_locked(std::move(images));
 }
 
 void uninstall_crash_handlers() {

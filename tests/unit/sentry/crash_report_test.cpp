@@ -2,6 +2,7 @@
 // PC symbolized as is, the handler and trampoline frames gone), the thread's last log line as
 // the last breadcrumb, and debug_meta images with the build ids Sentry symbolicates with.
 
+#include <dlfcn.h>
 #include <elf.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -181,6 +182,53 @@ TEST_F(CrashReport, ASegfaultNamesTheFaultingFunctionCarriesTheLastLogLineAndThe
   EXPECT_EQ((*image)["debug_id"].string, expected_debug_id(build_id));
   EXPECT_TRUE((*image)["image_addr"].string.starts_with("0x"));
   EXPECT_GT((*image)["image_size"].number, 0.0);
+  std::filesystem::remove_all(dir);
+}
+
+// An object opened after init (a plugin) is in the crash record too: the worker refreshes the
+// handler's module map when objects were loaded since.
+TEST_F(CrashReport, ObjectsLoadedAfterInitAreListedInTheCrashRecord) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "the sanitizer runtime owns SIGSEGV (it reports the fault and exits itself)";
+#endif
+  // Part of glibc, and nothing here links it: loaded only by the dlopen below.
+  constexpr const char* kLibrary = "libBrokenLocale.so.1";
+  const auto dir = fresh_dir("dlopen");
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    sentry::Options options;
+    options.dsn = "http://0123456789abcdef0123456789abcdef@127.0.0.1:9/42";
+    options.cache_dir = dir.string();
+    options.capture_logs = false;
+    options.http_timeout = 200ms;
+    options.retry_backoff = 10ms;
+    sentry::init(options);
+    if (::dlopen(kLibrary, RTLD_NOW) == nullptr) ::_exit(3);
+    sentry::capture_message("the worker looks at the loaded objects with every item");
+    sentry::flush(5s);
+    charge_card(g_card);
+    ::_exit(0);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 3) GTEST_SKIP() << kLibrary << " is missing";
+  ASSERT_TRUE(WIFSIGNALED(status));
+  // Images are listed as this process has them loaded (where the frames are moved to).
+  ASSERT_NE(::dlopen(kLibrary, RTLD_NOW), nullptr);
+
+  IngestPeer peer;
+  auto options = options_for(peer);
+  options.cache_dir = dir.string();
+  sentry::init(options);
+  ASSERT_TRUE(sentry::flush(10s));
+  bool listed = false;
+  for (const auto& envelope : peer.with_item("event")) {
+    const test_json::Value& event = *envelope.item("event");
+    if (!event.has("exception")) continue;  // the child's message, resent from the cache
+    for (const auto& image : event["debug_meta"]["images"].array)
+      listed |= image["code_file"].string.find(kLibrary) != std::string::npos;
+  }
+  EXPECT_TRUE(listed) << kLibrary << " is missing from the crash event's images";
   std::filesystem::remove_all(dir);
 }
 
