@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <iterator>
 #include <mutex>
 #include <string>
 #include <system_error>
@@ -260,8 +261,17 @@ void Client::process(Work& work) {
     }
     return;
   }
-  const auto breadcrumbs_until = settle_log_breadcrumbs(*work.captured);
+  std::vector<Breadcrumb> late_breadcrumbs = late_log_breadcrumbs(*work.captured);
   Event event = assemble(*work.captured, options_);
+  if (!late_breadcrumbs.empty()) {
+    event.breadcrumbs.insert(event.breadcrumbs.end(),
+                             std::make_move_iterator(late_breadcrumbs.begin()),
+                             std::make_move_iterator(late_breadcrumbs.end()));
+    const std::size_t limit = breadcrumb_log().limit();
+    if (event.breadcrumbs.size() > limit)
+      event.breadcrumbs.erase(event.breadcrumbs.begin(),
+                              event.breadcrumbs.end() - static_cast<std::ptrdiff_t>(limit));
+  }
   // Native frames need the images they lie in for Sentry to symbolicate stripped binaries.
   std::shared_ptr<const std::vector<DebugImage>> images = std::move(work.captured->images);
   work.captured.reset();
@@ -271,9 +281,6 @@ void Client::process(Work& work) {
     images.reset();
   else if (!images)
     images = loaded_images();
-  if (breadcrumbs_until)
-    std::erase_if(event.breadcrumbs,
-                  [&](const Breadcrumb& crumb) { return crumb.timestamp > *breadcrumbs_until; });
   if (options_.before_send) {
     bool keep = true;
     try {
@@ -293,9 +300,8 @@ void Client::process(Work& work) {
   send_envelope(envelope, "error", {});
 }
 
-std::optional<std::chrono::system_clock::time_point> Client::settle_log_breadcrumbs(
-    Captured& captured) {
-  if (!captured.log_position || !options_.capture_logs) return std::nullopt;
+std::vector<Breadcrumb> Client::late_log_breadcrumbs(const Captured& captured) {
+  if (!captured.log_position || !options_.capture_logs) return {};
   // The backend idles at most 1 ms and is woken by the wait: 100 ms is ample unless it is stuck.
   constexpr std::chrono::milliseconds kLogWait{100};
   std::chrono::system_clock::time_point capture_time;
@@ -304,10 +310,14 @@ std::optional<std::chrono::system_clock::time_point> Client::settle_log_breadcru
       log_wait_timed_out_ ? std::chrono::nanoseconds::zero() : std::chrono::nanoseconds(kLogWait),
       &capture_time);
   log_wait_timed_out_ = !observed && logging::is_running();
-  auto fresh = std::make_shared<BreadcrumbSnapshot>();
-  breadcrumb_log().snapshot(*fresh);
-  captured.breadcrumbs = std::move(fresh);
-  return capture_time;
+  // Only what was added after the capture's own snapshot: however many breadcrumbs other
+  // threads add meanwhile, the ones the capture saw stay.
+  BreadcrumbSnapshot added;
+  breadcrumb_log().snapshot(added, captured.breadcrumbs ? captured.breadcrumbs->head : 0);
+  std::vector<Breadcrumb> crumbs;
+  decode_breadcrumbs(added, crumbs);
+  std::erase_if(crumbs, [&](const Breadcrumb& crumb) { return crumb.timestamp > capture_time; });
+  return crumbs;
 }
 
 std::string Client::persist_locked(const std::string& envelope) {

@@ -18,7 +18,6 @@
 #include <deque>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -102,9 +101,9 @@ class Client {
   void run();
   void process(Work& work);
   /// Waits (bounded) until the log records the capturing thread wrote before the capture are
-  /// breadcrumbs, then takes the breadcrumbs again. Returns the capture's moment on the
-  /// records' clock: later breadcrumbs (other threads') are left out of the event.
-  std::optional<std::chrono::system_clock::time_point> settle_log_breadcrumbs(Captured& captured);
+  /// breadcrumbs, and returns the breadcrumbs added since the capture's snapshot that are
+  /// not later than the capture (other threads may have added later ones meanwhile).
+  std::vector<Breadcrumb> late_log_breadcrumbs(const Captured& captured);
   // transport.cpp
   void send_pending_report();
   SendResult send_envelope(const std::string& envelope, std::string_view category,

@@ -104,9 +104,10 @@ TEST_F(LogBreadcrumbs, EveryRecordBeforeTheCaptureInOrder) {
             (std::vector<std::string>{"validate", "retrying", "charge"}));
 }
 
-// The worker is held (before_send of an earlier event blocks) until a record another thread
-// logs after the capture has surely become a breadcrumb: the event must still leave it out.
-TEST_F(LogBreadcrumbs, ARecordOfAnotherThreadLoggedAfterTheCaptureIsLeftOut) {
+// The worker is held (before_send of an earlier event blocks) until records another thread
+// logs after the capture have surely become breadcrumbs, so many that they pushed the earlier
+// ones out of the breadcrumb log: the event must still leave them out and keep the earlier.
+TEST_F(LogBreadcrumbs, RecordsOfAnotherThreadLoggedAfterTheCaptureAreLeftOut) {
   IngestPeer peer;
   auto options = log_capturing_options(peer);
   std::mutex mutex;
@@ -126,10 +127,18 @@ TEST_F(LogBreadcrumbs, ARecordOfAnotherThreadLoggedAfterTheCaptureIsLeftOut) {
     std::unique_lock lock(mutex);
     ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return held; }));
   }
+  // Messages of this run only (breadcrumbs of an earlier run, --gtest_repeat, came before).
+  static int run = 0;
+  const std::string before = "before the capture " + std::to_string(++run);
+  const std::string after = "after the capture " + std::to_string(run);
   monitoring::StructuredLogger logger("payments");
-  logger.info("before the capture");
+  logger.info(before);
   ASSERT_FALSE(sentry::capture_message("payment failed", sentry::Level::kError).empty());
-  std::thread other([] { monitoring::StructuredLogger("other").info("after the capture"); });
+  // More than the 100 breadcrumbs the log keeps: they push every earlier one out of it.
+  std::thread other([&after] {
+    monitoring::StructuredLogger other_logger("other");
+    for (int i = 0; i < 300; ++i) other_logger.info(after);
+  });
   other.join();
   logging::flush();  // "after the capture" is in the breadcrumb log from here on
   {
@@ -139,8 +148,8 @@ TEST_F(LogBreadcrumbs, ARecordOfAnotherThreadLoggedAfterTheCaptureIsLeftOut) {
   cv.notify_all();
   const auto crumbs = crumbs_of_the_event(peer);
   ASSERT_FALSE(crumbs.empty());
-  EXPECT_EQ(crumbs.back(), "before the capture");
-  for (const auto& crumb : crumbs) EXPECT_NE(crumb, "after the capture");
+  EXPECT_EQ(crumbs.back(), before);
+  for (const auto& crumb : crumbs) EXPECT_NE(crumb, after);
 }
 
 TEST_F(LogBreadcrumbs, SentryInitAndCloseLeaveTheApplicationsObserverWorking) {
