@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
   logging::configure(options);
 
   // Errors and above would become Sentry events, the rest breadcrumbs.
-  logging::set_record_observer(
+  const logging::RecordSubscription subscription = logging::subscribe_records(
       [](const logging::RecordView& record) {
         if (record.level >= logging::Level::kError)
           std::cerr << "[observer] event: " << record.message << " (" << record.error_type << ")\n";

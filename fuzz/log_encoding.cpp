@@ -51,7 +51,7 @@ void start_logging() {
   options.flush_on_fatal_signal = false;
   options.max_field_bytes = 256;  // long values get truncated (on a character boundary)
   logging::configure(options);
-  logging::set_record_observer(
+  static logging::RecordSubscription subscription = logging::subscribe_records(
       [](const logging::RecordView& record) {
         Lines& lines = captured();
         std::lock_guard lock(lines.mutex);

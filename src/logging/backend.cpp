@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -88,6 +89,16 @@ LibraryMetrics& library_metrics() noexcept {
 
 class Backend;
 
+// One subscription. `active` is checked right before every call, so an unsubscribe takes
+// effect even for the rest of a batch that still holds an older list.
+struct ObserverEntry {
+  std::uint64_t id = 0;
+  RecordObserver observer;
+  Level min_level = Level::kInfo;
+  std::atomic<bool> active{true};
+};
+using ObserverList = std::vector<std::shared_ptr<ObserverEntry>>;
+
 struct Runtime {
   std::mutex control;  // configure / shutdown / flush / reopen
   std::unique_ptr<Backend> backend;
@@ -97,6 +108,7 @@ struct Runtime {
   std::mutex queues_mutex;
   std::vector<ProducerQueue*> queues;
   std::atomic<std::uint64_t> queues_version{0};
+  std::uint64_t next_queue_serial = 1;  // guarded by queues_mutex
 
   std::mutex retire_mutex;
   std::vector<const LoggerState*> retired;
@@ -113,10 +125,20 @@ struct Runtime {
   std::mutex done_mutex;
   std::condition_variable done_cv;
 
+  // Subscriptions: an immutable list replaced under observer_mutex; the backend reloads it
+  // when observers_version moves. It holds dispatch_mutex while it processes a batch, so an
+  // unsubscribe that takes dispatch_mutex once knows no call of its observer is running.
+  // Lock order: dispatch_mutex before observer_mutex.
   std::mutex observer_mutex;
-  RecordObserver observer;
-  Level observer_level = Level::kInfo;
-  std::atomic<bool> has_observer{false};
+  std::shared_ptr<const ObserverList> observers;
+  std::uint64_t next_observer_id = 1;
+  std::atomic<std::uint64_t> observers_version{0};
+  std::mutex dispatch_mutex;
+
+  // The backend's tick converter, republished at every resync: turns a LogPosition's ticks
+  // into the time its records' timestamps are compared with.
+  std::mutex clock_mutex;
+  std::optional<TickConverter> published_clock;
 
   std::atomic<std::uint64_t> written{0};
   // Records counted in `written` that a failed write lost afterwards (rare, so kept apart:
@@ -172,6 +194,7 @@ class Backend {
           std::unique_ptr<ConsoleSink> console)
       : file_(std::move(file)), console_(std::move(console)), formatter_(options) {
     json_scratch_.reserve(4096);
+    publish_clock();
   }
   ~Backend() { stop(); }
 
@@ -229,7 +252,10 @@ class Backend {
           if (file_) file_->reopen();
         }
         periodic();  // first: a day change or a moved file applies to this sweep's records
-        processed = pass(false);
+        {
+          std::lock_guard dispatch(rt.dispatch_mutex);
+          processed = pass(false);
+        }
         flush_outputs();
       } catch (const std::exception& e) {
         if (!reported_failure) print_stderr(std::string("log backend error: ") + e.what());
@@ -289,7 +315,38 @@ class Backend {
     if (now >= next_resync_) {
       next_resync_ = now + std::chrono::seconds(1);
       clock_.resync();
+      publish_clock();
       formatter_.refresh_scrubber();
+    }
+  }
+
+  void publish_clock() {
+    Runtime& rt = runtime();
+    std::lock_guard lock(rt.clock_mutex);
+    rt.published_clock = clock_;
+  }
+
+  // Takes the current subscription list when it changed (also in the middle of a batch: an
+  // observer may subscribe another one from its callback).
+  void refresh_observers() {
+    Runtime& rt = runtime();
+    std::lock_guard lock(rt.observer_mutex);
+    observers_ = rt.observers;
+    observers_version_ = rt.observers_version.load(std::memory_order_relaxed);
+    observer_level_ = Level::kOff;
+    if (observers_)
+      for (const auto& entry : *observers_)
+        observer_level_ = std::min(observer_level_, entry->min_level);
+  }
+
+  void dispatch(const RecordView& view) {
+    for (const auto& entry : *observers_) {
+      if (view.level < entry->min_level || !entry->active.load(std::memory_order_acquire)) continue;
+      try {
+        entry->observer(view);
+      } catch (...) {
+        // An observer's failure must not stop logging.
+      }
     }
   }
 
@@ -416,7 +473,9 @@ class Backend {
     const auto header = load_unaligned<LogHeader>(record);
     const RecordView& view = formatter_.prepare(record, queue.context.get(), queue.thread_id,
                                                 clock_.to_unix_ns(header.timestamp));
-    const bool observe = rt.has_observer.load(std::memory_order_acquire);
+    if (rt.observers_version.load(std::memory_order_acquire) != observers_version_)
+      refresh_observers();
+    const bool observe = observers_ && !observers_->empty() && view.level >= observer_level_;
 
     std::string_view json_line;  // without the newline
     std::size_t line_start = 0;
@@ -442,14 +501,7 @@ class Backend {
     }
     if (observe) {
       formatter_.view().json = json_line;
-      std::lock_guard lock(rt.observer_mutex);
-      if (rt.observer && view.level >= rt.observer_level) {
-        try {
-          rt.observer(view);
-        } catch (...) {
-          // An observer's failure must not stop logging.
-        }
-      }
+      dispatch(view);
     }
     if (file_) {
       file_->after_line(line_start);
@@ -469,6 +521,9 @@ class Backend {
   std::vector<const LoggerState*> retired_;
   std::vector<Cursor> cursors_;
   std::vector<Cursor*> active_;
+  std::shared_ptr<const ObserverList> observers_;
+  std::uint64_t observers_version_ = UINT64_MAX;
+  Level observer_level_ = Level::kOff;
   std::uint64_t written_ = 0;
   std::chrono::steady_clock::time_point next_resync_ =
       std::chrono::steady_clock::now() + std::chrono::seconds(1);
@@ -484,7 +539,9 @@ void before_fork() {
   lock_logger_registry();
   rt.queues_mutex.lock();
   rt.retire_mutex.lock();
+  rt.dispatch_mutex.lock();
   rt.observer_mutex.lock();
+  rt.clock_mutex.lock();
   rt.wake_mutex.lock();
   rt.done_mutex.lock();
 }
@@ -493,7 +550,9 @@ void after_fork_parent() {
   Runtime& rt = runtime();
   rt.done_mutex.unlock();
   rt.wake_mutex.unlock();
+  rt.clock_mutex.unlock();
   rt.observer_mutex.unlock();
+  rt.dispatch_mutex.unlock();
   rt.retire_mutex.unlock();
   rt.queues_mutex.unlock();
   unlock_logger_registry();
@@ -614,10 +673,11 @@ ProducerQueue* attach_current_thread() noexcept {
   if (tls_thread_exiting) return nullptr;
   try {
     Runtime& rt = runtime();
-    auto queue = std::make_unique<ProducerQueue>(rt.queue_capacity.load(std::memory_order_relaxed),
-                                                 current_thread_id());
+    std::unique_ptr<ProducerQueue> queue;
     {
       std::lock_guard lock(rt.queues_mutex);
+      queue = std::make_unique<ProducerQueue>(rt.queue_capacity.load(std::memory_order_relaxed),
+                                              current_thread_id(), rt.next_queue_serial++);
       rt.queues.push_back(queue.get());
       rt.queues_version.fetch_add(1, std::memory_order_release);
     }
@@ -767,16 +827,123 @@ LoggingStats stats() noexcept {
                       rt.producer_waits.load(std::memory_order_relaxed)};
 }
 
-void set_record_observer(RecordObserver observer, Level min_level) {
+RecordSubscription subscribe_records(RecordObserver observer, Level min_level) {
+  if (!observer) return RecordSubscription();
   Runtime& rt = runtime();
-  RecordObserver previous;
-  {
+  auto entry = std::make_shared<ObserverEntry>();
+  entry->observer = std::move(observer);
+  entry->min_level = min_level;
+  std::lock_guard lock(rt.observer_mutex);
+  auto list = rt.observers ? std::make_shared<ObserverList>(*rt.observers)
+                           : std::make_shared<ObserverList>();
+  entry->id = rt.next_observer_id++;
+  list->push_back(entry);
+  rt.observers = std::move(list);
+  rt.observers_version.fetch_add(1, std::memory_order_release);
+  return RecordSubscription(entry->id);
+}
+
+void RecordSubscription::reset() noexcept {
+  const std::uint64_t id = std::exchange(id_, 0);
+  if (id == 0) return;
+  Runtime& rt = runtime();
+  std::shared_ptr<ObserverEntry> removed;
+  try {
     std::lock_guard lock(rt.observer_mutex);
-    previous = std::exchange(rt.observer, std::move(observer));
-    rt.observer_level = min_level;
-    rt.has_observer.store(static_cast<bool>(rt.observer), std::memory_order_release);
+    if (!rt.observers) return;
+    auto list = std::make_shared<ObserverList>();
+    list->reserve(rt.observers->size());
+    for (const auto& entry : *rt.observers) {
+      if (entry->id == id)
+        removed = entry;
+      else
+        list->push_back(entry);
+    }
+    rt.observers = std::move(list);
+    rt.observers_version.fetch_add(1, std::memory_order_release);
+  } catch (...) {
+    // Out of memory for the new list: the entry stays listed but inactive below.
+    std::lock_guard lock(rt.observer_mutex);
+    if (rt.observers)
+      for (const auto& entry : *rt.observers)
+        if (entry->id == id) removed = entry;
   }
-  // `previous` is destroyed here, outside the lock.
+  if (!removed) return;
+  removed->active.store(false, std::memory_order_release);
+  // Inside a callback the backend is this thread: the flag suffices, and waiting would
+  // deadlock. Elsewhere wait for the batch in progress, then free the observer here.
+  if (tls_is_backend) return;
+  RecordObserver observer;
+  {
+    std::lock_guard dispatch(rt.dispatch_mutex);
+    observer = std::move(removed->observer);
+  }
+}
+
+LogPosition current_log_position() noexcept {
+  ProducerQueue* queue = tls_queue;
+  if (queue == nullptr || tls_is_backend ||
+      g_run_state.load(std::memory_order_relaxed) != RunState::kRunning)
+    return {};
+  return LogPosition{queue->serial, queue->ring.producer_position(), now_ticks()};
+}
+
+bool wait_until_observed(const LogPosition& position, std::chrono::nanoseconds timeout,
+                         std::chrono::system_clock::time_point* record_time) {
+  Runtime& rt = runtime();
+  if (record_time != nullptr) {
+    std::int64_t ns = 0;
+    {
+      std::lock_guard lock(rt.clock_mutex);
+      if (rt.published_clock) ns = rt.published_clock->to_unix_ns(position.ticks);
+    }
+    *record_time = ns != 0 ? std::chrono::system_clock::time_point(
+                                 std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                     std::chrono::nanoseconds(ns)))
+                           : std::chrono::system_clock::now();
+  }
+  if (!position || tls_is_backend) return false;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto pause = std::chrono::microseconds(20);
+  while (true) {
+    if (g_run_state.load(std::memory_order_acquire) != RunState::kRunning) return false;
+    bool observed = true;  // a queue no longer listed was drained before it was freed
+    {
+      std::lock_guard lock(rt.queues_mutex);
+      for (const ProducerQueue* queue : rt.queues)
+        if (queue->serial == position.queue)
+          observed = queue->ring.released_position() >= position.end;
+    }
+    if (observed) return true;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return false;
+    wake_backend();
+    std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(pause, deadline - now));
+    pause = std::min(pause * 2, std::chrono::microseconds(1000));
+  }
+}
+
+bool wait_until_observed_in_signal_handler(std::int64_t timeout_ns) noexcept {
+  // The backend cannot drain while it is the one waiting; a stopped one never will.
+  if (tls_is_backend) return false;
+  ProducerQueue* queue = tls_queue;
+  if (queue == nullptr) return true;
+  const std::uint64_t end = queue->ring.producer_position();
+  timespec start{};
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  while (true) {
+    if (g_run_state.load(std::memory_order_acquire) != RunState::kRunning) return false;
+    // The backend sleeps at most 1 ms when idle, so polling finds it soon without a wake-up
+    // (which would take a mutex: not async-signal-safe).
+    if (queue->ring.released_position() >= end) return true;
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    const std::int64_t elapsed =
+        (now.tv_sec - start.tv_sec) * 1'000'000'000LL + (now.tv_nsec - start.tv_nsec);
+    if (elapsed >= timeout_ns) return false;
+    const timespec pause{0, 200'000};
+    nanosleep(&pause, nullptr);
+  }
 }
 
 }  // namespace monitoring::logging

@@ -64,6 +64,9 @@ class SpscRing {
     return data_ + (position & mask_);
   }
 
+  /// Bytes written so far (the producer's own view, committed records only).
+  std::uint64_t producer_position() const noexcept { return producer_.write; }
+
   /// Publishes the `size` bytes written at the last try_reserve.
   void commit(std::uint32_t size) noexcept {
     producer_.write += size;
@@ -81,6 +84,8 @@ class SpscRing {
   void advance_to(std::uint64_t position) noexcept { consumer_.read = position; }
   /// Lets the producer reuse everything consumed so far.
   void release() noexcept { read_.store(consumer_.read, std::memory_order_release); }
+  /// Everything before it was consumed and handed back; any thread may read it.
+  std::uint64_t released_position() const noexcept { return read_.load(std::memory_order_acquire); }
 
  private:
   const std::size_t capacity_;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "monitoring/logging/logger.hpp"
+#include "monitoring/logging/observer.hpp"
 #include "sentry/client.hpp"
 #include "sentry/crash.hpp"
 #include "stacktrace/stack_trace.hpp"
@@ -60,6 +61,7 @@ std::string capture_exception(std::exception_ptr error, const Tags& tags) {
   void* frames[detail::kMaxFrames];
   const std::uint32_t count = logging::detail::capture_stack(frames, detail::kMaxFrames);
   auto captured = detail::start_capture(Level::kError, tags);
+  captured->log_position = logging::current_log_position();
   captured->frames.assign(frames, frames + count);
   detail::collect_chain(std::move(error), captured->chain);
   std::string id = captured->event.event_id;
@@ -75,6 +77,7 @@ std::string capture_message(std::string_view message, Level level, const Tags& t
     return {};
   }
   auto captured = detail::start_capture(level, tags);
+  captured->log_position = logging::current_log_position();
   captured->event.message = std::string(message);
   std::string id = captured->event.event_id;
   return client->enqueue(std::move(captured)) ? id : std::string();

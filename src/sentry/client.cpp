@@ -4,17 +4,22 @@
 
 #include "sentry/client.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <iterator>
 #include <mutex>
 #include <string>
 #include <system_error>
 #include <utility>
 #include <vector>
 
+#include "monitoring/logging/options.hpp"
 #include "monitoring/metrics/registry.hpp"
 #include "sentry/crash.hpp"
+#include "sentry/debug_images.hpp"
 #include "sentry/offline_cache.hpp"
 #include "sentry/scope.hpp"
+#include "sentry/signal_safe.hpp"
 
 namespace monitoring::sentry::detail {
 
@@ -232,6 +237,7 @@ int live_transport_threads() noexcept {
 }
 
 void Client::process(Work& work) {
+  refresh_crash_module_map();
   if (work.transaction) {
     const TransactionRecord& record = *work.transaction;
     std::vector<EnvelopeItem> items;
@@ -255,8 +261,26 @@ void Client::process(Work& work) {
     }
     return;
   }
+  std::vector<Breadcrumb> late_breadcrumbs = late_log_breadcrumbs(*work.captured);
   Event event = assemble(*work.captured, options_);
+  if (!late_breadcrumbs.empty()) {
+    event.breadcrumbs.insert(event.breadcrumbs.end(),
+                             std::make_move_iterator(late_breadcrumbs.begin()),
+                             std::make_move_iterator(late_breadcrumbs.end()));
+    const std::size_t limit = breadcrumb_log().limit();
+    if (event.breadcrumbs.size() > limit)
+      event.breadcrumbs.erase(event.breadcrumbs.begin(),
+                              event.breadcrumbs.end() - static_cast<std::ptrdiff_t>(limit));
+  }
+  // Native frames need the images they lie in for Sentry to symbolicate stripped binaries.
+  std::shared_ptr<const std::vector<DebugImage>> images = std::move(work.captured->images);
   work.captured.reset();
+  const bool has_frames = std::any_of(event.exceptions.begin(), event.exceptions.end(),
+                                      [](const ExceptionValue& e) { return !e.frames.empty(); });
+  if (!has_frames)
+    images.reset();
+  else if (!images)
+    images = loaded_images();
   if (options_.before_send) {
     bool keep = true;
     try {
@@ -271,9 +295,29 @@ void Client::process(Work& work) {
   }
   scrub_event(event, *Scrubber::shared());
   std::vector<EnvelopeItem> items;
-  items.push_back({"event", event_json(event)});
+  items.push_back({"event", event_json(event, images.get())});
   std::string envelope = build_envelope(event.event_id, items);
   send_envelope(envelope, "error", {});
+}
+
+std::vector<Breadcrumb> Client::late_log_breadcrumbs(const Captured& captured) {
+  if (!captured.log_position || !options_.capture_logs) return {};
+  // The backend idles at most 1 ms and is woken by the wait: 100 ms is ample unless it is stuck.
+  constexpr std::chrono::milliseconds kLogWait{100};
+  std::chrono::system_clock::time_point capture_time;
+  const bool observed = logging::wait_until_observed(
+      captured.log_position,
+      log_wait_timed_out_ ? std::chrono::nanoseconds::zero() : std::chrono::nanoseconds(kLogWait),
+      &capture_time);
+  log_wait_timed_out_ = !observed && logging::is_running();
+  // Only what was added after the capture's own snapshot: however many breadcrumbs other
+  // threads add meanwhile, the ones the capture saw stay.
+  BreadcrumbSnapshot added;
+  breadcrumb_log().snapshot(added, captured.breadcrumbs ? captured.breadcrumbs->head : 0);
+  std::vector<Breadcrumb> crumbs;
+  decode_breadcrumbs(added, crumbs);
+  std::erase_if(crumbs, [&](const Breadcrumb& crumb) { return crumb.timestamp > capture_time; });
+  return crumbs;
 }
 
 std::string Client::persist_locked(const std::string& envelope) {

@@ -100,6 +100,10 @@ class Client {
   void wake_worker() noexcept { ::sem_post(&wake_semaphore_); }
   void run();
   void process(Work& work);
+  /// Waits (bounded) until the log records the capturing thread wrote before the capture are
+  /// breadcrumbs, and returns the breadcrumbs added since the capture's snapshot that are
+  /// not later than the capture (other threads may have added later ones meanwhile).
+  std::vector<Breadcrumb> late_log_breadcrumbs(const Captured& captured);
   // transport.cpp
   void send_pending_report();
   SendResult send_envelope(const std::string& envelope, std::string_view category,
@@ -135,6 +139,10 @@ class Client {
   Stats stats_;
   std::string in_flight_;       // the envelope being sent
   std::string in_flight_file_;  // where close() cached it when the send outlived the deadline
+
+  // The last wait for the logging backend timed out: the next ones only look, until one
+  // succeeds (a stuck backend must not hold up a burst of events 100 ms each).
+  bool log_wait_timed_out_ = false;
 
   std::shared_ptr<Client> self_;
   std::thread worker_;

@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -37,6 +38,8 @@
 #include <string_view>
 #include <typeinfo>
 
+#include "monitoring/logging/observer.hpp"
+#include "sentry/debug_images.hpp"
 #include "sentry/ids.hpp"
 #include "sentry/scope.hpp"
 #include "sentry/signal_safe.hpp"
@@ -48,12 +51,26 @@ constexpr int kSignals[] = {SIGSEGV, SIGABRT, SIGBUS, SIGILL, SIGFPE};
 constexpr std::size_t kSignalCount = sizeof(kSignals) / sizeof(kSignals[0]);
 constexpr std::size_t kAltStackBytes = 128 * 1024;  // virtual; pages are touched on use
 constexpr std::size_t kMaxThreadFields = 64;        // context fields in a crash record
+// How long a crashing thread waits for the logging backend to turn its last records into
+// breadcrumbs: the backend idles at most 1 ms, so this only runs out when it is stuck.
+constexpr std::int64_t kLogDrainWaitNs = 300'000'000;
 
-// Everything the handlers read is prepared at install time: no allocation in a handler.
-struct CrashState {
-  char dir[2048] = {};
+// Where the loaded objects lie and their build ids, as crash-record lines.
+struct ModuleMap {
   char modules[32768] = {};  // "module <base> <end> <path>\n" lines
   std::size_t modules_length = 0;
+  char images[32768] = {};  // "image <addr> <size> <build id hex> <path>\n" lines
+  std::size_t images_length = 0;
+};
+
+// Everything the handlers read is prepared beforehand: no allocation in a handler.
+struct CrashState {
+  char dir[2048] = {};
+  // Two maps: a refresh (objects loaded since) fills the one handlers do not read, then
+  // publishes it through current_map.
+  ModuleMap maps[2];
+  std::atomic<int> current_map{0};
+  std::shared_ptr<const std::vector<DebugImage>> mapped_images;  // what the current map holds
   struct sigaction previous[kSignalCount] = {};
   std::terminate_handler previous_terminate = nullptr;
   bool installed = false;
@@ -151,15 +168,47 @@ int open_record() {
   return ::open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 }
 
-void write_frames_and_modules(Writer& out) {
+/// The interrupted instruction of a signal (0 when unknown).
+std::uintptr_t signal_pc(const void* context) {
+  if (context == nullptr) return 0;
+  [[maybe_unused]] const auto* uc = static_cast<const ucontext_t*>(context);
+#if defined(__x86_64__)
+  return static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
+#elif defined(__aarch64__)
+  return static_cast<std::uintptr_t>(uc->uc_mcontext.pc);
+#else
+  return 0;
+#endif
+}
+
+/// The stack, innermost first. With the signal's `pc`, the frames of the handler and of the
+/// kernel's signal trampoline go: the trace starts at the faulting instruction ("pc" line,
+/// exact), then the return addresses of its callers.
+void write_frames_and_modules(Writer& out, std::uintptr_t pc = 0) {
   void* frames[64];
   const int count = ::backtrace(frames, 64);
-  for (int i = 0; i < count; ++i) {
+  int first = 0;
+  if (pc != 0) {
+    out.text("pc ");
+    out.hex(pc);
+    out.text("\n");
+    // The unwinder reports the interrupted frame with its exact PC; when it could not unwind
+    // through the signal frame, the faulting instruction alone is all that is known.
+    first = count;
+    for (int i = 0; i < count; ++i)
+      if (reinterpret_cast<std::uintptr_t>(frames[i]) == pc) {
+        first = i + 1;
+        break;
+      }
+  }
+  for (int i = first; i < count; ++i) {
     out.text("frame ");
     out.hex(reinterpret_cast<std::uintptr_t>(frames[i]));
     out.text("\n");
   }
-  out.text(g_state.modules, g_state.modules_length);
+  const ModuleMap& map = g_state.maps[g_state.current_map.load(std::memory_order_acquire)];
+  out.text(map.modules, map.modules_length);
+  out.text(map.images, map.images_length);
 }
 
 void write_crumb_line(void* context, const char* text, std::size_t length) {
@@ -280,7 +329,9 @@ void on_fatal_signal(int signal_number, siginfo_t* info, void* context) {
       out.hex(info ? reinterpret_cast<std::uintptr_t>(info->si_addr) : 0);
       out.text("\n");
       write_time(out);
-      write_frames_and_modules(out);
+      write_frames_and_modules(out, signal_pc(context));
+      // The thread's last log lines are breadcrumbs only once the backend has seen them.
+      logging::wait_until_observed_in_signal_handler(kLogDrainWaitNs);
       write_breadcrumbs_and_scope(out);
       write_thread_context(out);
       ::close(fd);
@@ -331,6 +382,7 @@ void on_terminate() {
       }
       write_time(out);
       write_frames_and_modules(out);
+      logging::wait_until_observed_in_signal_handler(kLogDrainWaitNs);
       write_breadcrumbs_and_scope(out);
       write_thread_context(out);
       ::close(fd);
@@ -341,7 +393,7 @@ void on_terminate() {
 }
 
 int record_module(dl_phdr_info* info, std::size_t, void* data) {
-  auto* state = static_cast<CrashState*>(data);
+  auto* state = static_cast<ModuleMap*>(data);
   std::uintptr_t end = 0;
   for (int i = 0; i < info->dlpi_phnum; ++i) {
     const auto& header = info->dlpi_phdr[i];
@@ -365,6 +417,35 @@ int record_module(dl_phdr_info* info, std::size_t, void* data) {
   std::memcpy(state->modules + state->modules_length, line, static_cast<std::size_t>(length));
   state->modules_length += static_cast<std::size_t>(length);
   return 0;
+}
+
+/// The images with their build ids, for the debug_meta of the crash event.
+void record_images(ModuleMap& state, const std::vector<DebugImage>& images) {
+  state.images_length = 0;
+  for (const DebugImage& image : images) {
+    char line[4400];
+    const int length =
+        std::snprintf(line, sizeof line, "image 0x%llx 0x%llx %s %s\n",
+                      static_cast<unsigned long long>(image.image_addr),
+                      static_cast<unsigned long long>(image.image_size),
+                      image.code_id.empty() ? "-" : image.code_id.c_str(), image.code_file.c_str());
+    if (length <= 0 ||
+        state.images_length + static_cast<std::size_t>(length) >= sizeof state.images)
+      return;
+    std::memcpy(state.images + state.images_length, line, static_cast<std::size_t>(length));
+    state.images_length += static_cast<std::size_t>(length);
+  }
+}
+
+/// Rebuilds the map handlers do not read and publishes it. g_install_mutex held.
+void refresh_module_map_locked(std::shared_ptr<const std::vector<DebugImage>> images) {
+  const int next = 1 - g_state.current_map.load(std::memory_order_relaxed);
+  ModuleMap& map = g_state.maps[next];
+  map.modules_length = 0;
+  dl_iterate_phdr(record_module, &map);
+  record_images(map, *images);
+  g_state.mapped_images = std::move(images);
+  g_state.current_map.store(next, std::memory_order_release);
 }
 
 struct Module {
@@ -430,8 +511,7 @@ void install_crash_handlers(const std::string& cache_dir) {
   if (cache_dir.size() >= sizeof g_state.dir) return;
   std::memset(g_state.dir, 0, sizeof g_state.dir);
   std::memcpy(g_state.dir, cache_dir.data(), cache_dir.size());
-  g_state.modules_length = 0;
-  dl_iterate_phdr(record_module, &g_state);
+  refresh_module_map_locked(loaded_images());
   g_crashing.store(0);  // re-armed: an earlier, survived crash was recorded already
   if (g_state.installed) return;
   // backtrace() loads libgcc_s on first use (which allocates): do it now, not in a handler.
@@ -452,6 +532,13 @@ void install_crash_handlers(const std::string& cache_dir) {
     g_installed.store(true, std::memory_order_release);
     ensure_thread_alt_stack();  // this thread's, so a stack overflow here is recorded too
   }
+}
+
+void refresh_crash_module_map() {
+  auto images = loaded_images();  // the same list while nothing was loaded or unloaded
+  std::lock_guard lock(g_install_mutex);
+  if (g_state.installed && images != g_state.mapped_images)
+    refresh_module_map_locked(std::move(images));
 }
 
 void uninstall_crash_handlers() {
@@ -476,7 +563,9 @@ std::unique_ptr<Captured> read_crash_record(const std::string& path) {
   event.timestamp = std::chrono::system_clock::now();
   std::string kind, name, type, value, code, address, signal_number;
   std::vector<std::uintptr_t> frames;
+  std::uintptr_t pc = 0;  // the faulting instruction of a signal
   std::vector<Module> recorded;
+  std::vector<DebugImage> recorded_images;
   std::shared_ptr<ScopeData> scope;  // set when the record carries the crashed process's scope
   std::shared_ptr<monitoring::detail::ContextData> thread_context;  // the crashing thread's
   const auto context_data = [&thread_context] {
@@ -546,6 +635,31 @@ std::unique_ptr<Captured> read_crash_record(const std::string& path) {
         event.timestamp = std::chrono::system_clock::time_point(std::chrono::seconds(seconds));
     } else if (key == "frame") {
       frames.push_back(parse_hex(rest));
+    } else if (key == "pc") {
+      pc = parse_hex(rest);
+    } else if (key == "image") {
+      // "<addr> <size> <build id hex or -> <path>"; the path may hold spaces.
+      std::size_t at = 0;
+      std::string_view fields[3];
+      for (std::string_view& field : fields) {
+        const std::size_t space = rest.find(' ', at);
+        if (space == std::string::npos) break;
+        field = std::string_view(rest).substr(at, space - at);
+        at = space + 1;
+      }
+      if (fields[2].empty() || at >= rest.size()) continue;
+      DebugImage image;
+      image.image_addr = parse_hex(fields[0]);
+      image.image_size = parse_hex(fields[1]);
+      if (fields[2] != "-") {
+        image.code_id = std::string(fields[2]);
+        std::string bytes;
+        for (std::size_t i = 0; i + 1 < fields[2].size(); i += 2)
+          bytes.push_back(static_cast<char>(parse_hex(fields[2].substr(i, 2))));
+        image.debug_id = debug_id_from_build_id(bytes);
+      }
+      image.code_file = rest.substr(at);
+      recorded_images.push_back(std::move(image));
     } else if (key == "module") {
       const std::size_t second = rest.find(' ');
       const std::size_t third = rest.find(' ', second + 1);
@@ -572,22 +686,52 @@ std::unique_ptr<Captured> read_crash_record(const std::string& path) {
   // The crashed process's addresses, moved to where the same binaries are loaded now.
   std::vector<Module> current;
   dl_iterate_phdr(collect_module, &current);
-  std::size_t unresolved = 0;
-  for (std::uintptr_t frame : frames) {
-    const Module* from = nullptr;
-    for (const Module& module : recorded)
-      if (frame >= module.base && frame < module.end && (!from || module.base > from->base))
-        from = &module;
+  // The same object's base then and now (by path); false when it is not loaded now.
+  const auto move_address = [&](std::uintptr_t address, const Module* from, std::uintptr_t& moved) {
     const Module* to = nullptr;
     if (from != nullptr)
       for (const Module& module : current)
         if (module.path == from->path) to = &module;
-    if (to == nullptr) {
+    if (to == nullptr) return false;
+    moved = address - from->base + to->base;
+    return true;
+  };
+  const auto module_of = [&](std::uintptr_t address) {
+    const Module* from = nullptr;
+    for (const Module& module : recorded)
+      if (address >= module.base && address < module.end && (!from || module.base > from->base))
+        from = &module;
+    return from;
+  };
+  std::size_t unresolved = 0;
+  std::uintptr_t moved = 0;
+  if (pc != 0) {
+    if (move_address(pc, module_of(pc), moved)) {
+      captured->frames.push_back(reinterpret_cast<void*>(moved));
+      captured->first_frame_is_pc = true;
+    } else {
+      ++unresolved;
+    }
+  }
+  for (std::uintptr_t frame : frames) {
+    if (!move_address(frame, module_of(frame), moved)) {
       ++unresolved;
       continue;
     }
-    captured->frames.push_back(reinterpret_cast<void*>(frame - from->base + to->base));
+    captured->frames.push_back(reinterpret_cast<void*>(moved));
   }
+  // The images as the frames now are: moved like them, those not loaded now left out.
+  auto images = std::make_shared<std::vector<DebugImage>>();
+  for (DebugImage& image : recorded_images) {
+    const Module* from = nullptr;
+    for (const Module& module : recorded)
+      if (module.path == image.code_file) from = &module;
+    if (move_address(image.image_addr, from, moved)) {
+      image.image_addr = moved;
+      images->push_back(std::move(image));
+    }
+  }
+  if (!images->empty()) captured->images = std::move(images);
   if (unresolved > 0) event.extra.emplace_back("unresolved_frames", std::to_string(unresolved));
   captured->global_scope = std::move(scope);
   if (thread_context) captured->context = ContextSnapshot(std::move(thread_context));

@@ -17,6 +17,10 @@ void install_crash_handlers(const std::string& cache_dir);
 /// handlers are installed, unless it has one. Called by every entry point of the client; after
 /// the first call of a thread it is a thread-local flag test.
 void ensure_thread_alt_stack() noexcept;
+/// Takes objects loaded (or unloaded) since the handlers were installed into what a crash
+/// record lists, so frames in a plugin opened later resolve too. Cheap when nothing changed.
+/// Background thread.
+void refresh_crash_module_map();
 /// Restores the handlers that were installed before ours.
 void uninstall_crash_handlers();
 /// A crash record as an event ready for assembly, or null when the file is not one. Its

@@ -252,8 +252,11 @@ Event assemble(Captured& captured, const Options& options) {
   std::vector<Frame> frames;
   if (!captured.frames.empty()) {
     thread_local logging::detail::Symbolizer symbolizer;
+    bool return_address = !captured.first_frame_is_pc;
     for (void* address : captured.frames) {
-      const auto& resolved = symbolizer.resolve(reinterpret_cast<std::uintptr_t>(address));
+      const auto& resolved =
+          symbolizer.resolve(reinterpret_cast<std::uintptr_t>(address), return_address);
+      return_address = true;
       Frame frame;
       frame.instruction_addr = reinterpret_cast<std::uintptr_t>(address);
       frame.function = resolved.function;
@@ -298,7 +301,7 @@ void scrub_event(Event& event, const Scrubber& scrubber) {
   scrub_text(scrubber, event.user.email);
 }
 
-std::string event_json(const Event& event) {
+std::string event_json(const Event& event, const std::vector<DebugImage>* images) {
   std::string out;
   out.reserve(4096);
   JsonWriter json(out);
@@ -388,6 +391,20 @@ std::string event_json(const Event& event) {
         json.key("data");
         write_pairs(json, crumb.data);
       }
+      json.end_object();
+    }
+    json.end_array().end_object();
+  }
+  if (images != nullptr && !images->empty()) {
+    json.key("debug_meta").begin_object().key("images").begin_array();
+    char hex[24];
+    for (const DebugImage& image : *images) {
+      json.begin_object().member("type", "elf").member("code_file", image.code_file);
+      if (!image.debug_id.empty()) json.member("debug_id", image.debug_id);
+      if (!image.code_id.empty()) json.member("code_id", image.code_id);
+      std::snprintf(hex, sizeof hex, "0x%llx", static_cast<unsigned long long>(image.image_addr));
+      json.member("image_addr", std::string_view(hex));
+      json.member("image_size", static_cast<std::uint64_t>(image.image_size));
       json.end_object();
     }
     json.end_array().end_object();

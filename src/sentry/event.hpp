@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "monitoring/context.hpp"
+#include "monitoring/logging/observer.hpp"
 #include "monitoring/scrub.hpp"
 #include "monitoring/sentry/client.hpp"
 
@@ -42,18 +43,35 @@ struct BreadcrumbSnapshot {
   std::vector<std::pair<std::uint32_t, std::uint32_t>> records;  ///< (header word, text bytes)
 };
 
+/// One loaded ELF image as Sentry's debug_meta lists it (type "elf").
+struct DebugImage {
+  std::string code_file;          ///< path of the executable or shared object
+  std::string debug_id;           ///< from the build id (debug_images.hpp); empty without one
+  std::string code_id;            ///< the whole GNU build id, hex
+  std::uintptr_t image_addr = 0;  ///< where it is mapped
+  std::uint64_t image_size = 0;
+};
+
 /// What the caller hands to the background thread: copies and raw addresses only.
 struct Captured {
   Event event;  ///< event_id, timestamp, level, message, logger, tags and fields set here
   std::vector<RawException> chain;
   std::vector<void*> frames;  ///< raw return addresses, innermost first
-  std::string stack_text;     ///< a logger record's symbolized trace, parsed into frames
+  /// frames[0] is the exact address of a faulting instruction (a signal's), not a return
+  /// address: it is symbolized as is.
+  bool first_frame_is_pc = false;
+  /// The images the frames belong to, when they are not this process's (a crash record's).
+  std::shared_ptr<const std::vector<DebugImage>> images;
+  std::string stack_text;  ///< a logger record's symbolized trace, parsed into frames
   std::shared_ptr<const ScopeData> global_scope;
   std::shared_ptr<const ScopeData> thread_scope;
   ContextSnapshot context;
   /// Of a capture; shared by the captures of a thread while no breadcrumb was added.
   std::shared_ptr<const BreadcrumbSnapshot> breadcrumbs;
   std::string breadcrumb_lines;  ///< of a crash record: encoded lines (signal_safe.hpp)
+  /// The capturing thread's log queue at the capture: the worker waits until the records
+  /// before it became breadcrumbs, then takes the breadcrumbs again, up to the capture.
+  logging::LogPosition log_position;
 };
 
 /// One finished span.
@@ -92,8 +110,9 @@ Event assemble(Captured& captured, const Options& options);
 std::vector<Frame> parse_stack_text(std::string_view text);
 /// Replaces secrets in every free-text and key/value part of the event.
 void scrub_event(Event& event, const Scrubber& scrubber);
-/// The event payload JSON (with sdk, platform, os/runtime/trace contexts).
-std::string event_json(const Event& event);
+/// The event payload JSON (with sdk, platform, os/runtime/trace contexts, and debug_meta
+/// when `images` is given).
+std::string event_json(const Event& event, const std::vector<DebugImage>* images = nullptr);
 
 /// One envelope item: its type (event, client_report, ...) and JSON payload.
 struct EnvelopeItem {

@@ -5,6 +5,7 @@
 #include "sentry/log_capture.hpp"
 
 #include <algorithm>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -72,18 +73,30 @@ void observe_record(const std::weak_ptr<Client>& weak, const logging::RecordView
   }
 }
 
+// Sentry's own subscription: the application's observers are not affected by init/close.
+logging::RecordSubscription g_subscription;
+std::mutex g_subscription_mutex;
+
 }  // namespace
 
 void install_log_capture(const std::shared_ptr<Client>& client) {
   const Options& options = client->options();
   std::weak_ptr<Client> weak = client;
-  logging::set_record_observer(
+  auto subscription = logging::subscribe_records(
       [weak](const logging::RecordView& record) { observe_record(weak, record); },
       std::min(options.breadcrumb_level, options.event_level));
+  logging::RecordSubscription previous;
+  std::lock_guard lock(g_subscription_mutex);
+  previous = std::exchange(g_subscription, std::move(subscription));
 }
 
 void uninstall_log_capture() {
-  logging::set_record_observer({});
+  logging::RecordSubscription previous;
+  {
+    std::lock_guard lock(g_subscription_mutex);
+    previous = std::move(g_subscription);
+  }
+  // Unsubscribed here, outside the lock (it waits for a callback in progress).
 }
 
 }  // namespace monitoring::sentry::detail

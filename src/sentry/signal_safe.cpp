@@ -291,14 +291,16 @@ bool BreadcrumbLog::read(std::uint64_t ordinal, char* buffer, std::size_t& lengt
   return true;
 }
 
-void BreadcrumbLog::snapshot(BreadcrumbSnapshot& out) const {
+void BreadcrumbLog::snapshot(BreadcrumbSnapshot& out, std::uint64_t since) const {
   out.words.clear();
   out.records.clear();
   const std::size_t limit = out.limit = this->limit();
   const std::uint64_t head = out.head = next_ordinal_.load(std::memory_order_acquire);
   out.complete = true;
   if (limit == 0) return;
-  const std::uint64_t first = head > limit ? head - limit : 0;
+  const std::uint64_t first =
+      since == kLatest ? (head > limit ? head - limit : 0)
+                       : std::max(std::min(since, head), head > kSlots ? head - kSlots : 0);
   // Where the records start, as published (acquire: their words are written by then).
   std::uint64_t starts[kSlots];
   std::uint64_t lowest = ~std::uint64_t{0};

@@ -63,7 +63,10 @@ class BreadcrumbLog {
   void add(const Breadcrumb& crumb);
   /// The latest limit() records that could be read whole, oldest first: one bulk copy of
   /// the words they occupy. No lock, no waiting, no decoding (that is the worker's part).
-  void snapshot(BreadcrumbSnapshot& out) const;
+  /// With `since` (an earlier snapshot's head), every record begun since then that is still
+  /// in the log, whatever limit() says (up to kSlots): what was added after that snapshot.
+  static constexpr std::uint64_t kLatest = ~std::uint64_t{0};
+  void snapshot(BreadcrumbSnapshot& out, std::uint64_t since = kLatest) const;
   /// The same as lines ('\n' after each record).
   void snapshot(std::string& out) const;
 

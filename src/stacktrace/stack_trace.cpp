@@ -60,14 +60,16 @@ std::string demangle(const char* mangled) {
   return status == 0 && name ? std::string(name.get()) : std::string(mangled);
 }
 
-const SymbolizedFrame& Symbolizer::resolve(std::uintptr_t address) {
-  auto found = cache_.find(address);
+const SymbolizedFrame& Symbolizer::resolve(std::uintptr_t address, bool is_return_address) {
+  // User-space addresses leave the top bit free: it tells the two lookups apart in the cache.
+  const std::uintptr_t key = is_return_address ? address : address | (std::uintptr_t{1} << 63);
+  auto found = cache_.find(key);
   if (found != cache_.end()) return found->second;
   if (cache_.size() > 8192) cache_.clear();  // bounded: a long-lived process sees many paths
 
   FrameInfo info;
   // A return address points after the call; look up the call instruction itself.
-  const std::uintptr_t pc = address - 1;
+  const std::uintptr_t pc = is_return_address ? address - 1 : address;
   if (backtrace_state* state = symbol_state()) {
     backtrace_pcinfo(state, pc, on_pcinfo, on_error, &info);
     if (info.function.empty()) {
@@ -114,7 +116,7 @@ const SymbolizedFrame& Symbolizer::resolve(std::uintptr_t address) {
     text += ':';
     text += std::to_string(info.line);
   }
-  return cache_.emplace(address, std::move(frame)).first->second;
+  return cache_.emplace(key, std::move(frame)).first->second;
 }
 
 void Symbolizer::append(std::string& out, const void* const* frames, std::uint32_t count) {

@@ -32,8 +32,10 @@ struct SymbolizedFrame {
 class Symbolizer {
  public:
   void append(std::string& out, const void* const* frames, std::uint32_t count);
-  /// The parts of one frame (cached, valid until the next call).
-  const SymbolizedFrame& resolve(std::uintptr_t address);
+  /// The parts of one frame (cached, valid until the next call). A return address points
+  /// after its call and is looked up one byte back; the faulting instruction of a signal is
+  /// exact (`is_return_address` false): one byte back may be another function.
+  const SymbolizedFrame& resolve(std::uintptr_t address, bool is_return_address = true);
 
  private:
   std::unordered_map<std::uintptr_t, SymbolizedFrame> cache_;

@@ -5,6 +5,7 @@
 #include <functional>
 #include <span>
 #include <string_view>
+#include <utility>
 
 #include "monitoring/context.hpp"
 #include "monitoring/logging/level.hpp"
@@ -36,8 +37,65 @@ struct RecordView {
 /// It must be quick and must not block on logging; an exception it throws is swallowed.
 using RecordObserver = std::function<void(const RecordView&)>;
 
-/// Installs (or, with an empty function, removes) the record observer. After the call
-/// returns the previous observer is never called again. Survives configure()/shutdown().
-void set_record_observer(RecordObserver observer, Level min_level = Level::kInfo);
+/// Keeps one record observer subscribed; destroying or resetting it unsubscribes. Move-only,
+/// so each subscription has exactly one owner and the observer's lifetime follows it.
+class RecordSubscription {
+ public:
+  RecordSubscription() noexcept = default;
+  RecordSubscription(RecordSubscription&& other) noexcept : id_(std::exchange(other.id_, 0)) {}
+  RecordSubscription& operator=(RecordSubscription&& other) noexcept {
+    if (this != &other) {
+      reset();
+      id_ = std::exchange(other.id_, 0);
+    }
+    return *this;
+  }
+  RecordSubscription(const RecordSubscription&) = delete;
+  RecordSubscription& operator=(const RecordSubscription&) = delete;
+  ~RecordSubscription() { reset(); }
+
+  /// Unsubscribes. Once it returns the observer is never called again: from another thread
+  /// it waits for a callback in progress to finish; from inside a callback (on the backend
+  /// thread) it returns at once and only that running call completes.
+  void reset() noexcept;
+  /// True while subscribed.
+  explicit operator bool() const noexcept { return id_ != 0; }
+
+ private:
+  friend RecordSubscription subscribe_records(RecordObserver, Level);
+  explicit RecordSubscription(std::uint64_t id) noexcept : id_(id) {}
+  std::uint64_t id_ = 0;
+};
+
+/// Subscribes `observer` to the records at or above `min_level`, independently of every
+/// other subscriber (the Sentry client's included). Survives configure()/shutdown(). May be
+/// called from inside a callback; the new observer then sees the records after the current one.
+[[nodiscard]] RecordSubscription subscribe_records(RecordObserver observer,
+                                                   Level min_level = Level::kInfo);
+
+/// Where the calling thread's log queue ends: every record the thread logged so far lies
+/// before it. Lets a later reader wait until the observers have seen those records (a Sentry
+/// event then carries the breadcrumbs logged just before its capture). Cheap: reads
+/// thread-local state only.
+struct LogPosition {
+  std::uint64_t queue = 0;  ///< the thread's queue (0 = it never logged, or logging is off)
+  std::uint64_t end = 0;    ///< bytes ever written to it
+  std::uint64_t ticks = 0;  ///< the record clock when taken
+  explicit operator bool() const noexcept { return queue != 0; }
+};
+LogPosition current_log_position() noexcept;
+
+/// Waits (at most `timeout`) until the backend has handed every record before `position` to
+/// the observers. True when it has (also when that thread's queue is gone: it was drained).
+/// False at the timeout or when logging is not running. `record_time`, when given, receives
+/// the position's moment on the clock of RecordView::timestamp, to tell the records logged
+/// before it from later ones.
+bool wait_until_observed(const LogPosition& position, std::chrono::nanoseconds timeout,
+                         std::chrono::system_clock::time_point* record_time = nullptr);
+
+/// The same for the calling thread's records so far, from a fatal-signal handler: atomic
+/// loads and nanosleep only. Does not wait on the backend thread itself or when logging is not
+/// running (false). Meant for a crash report that should carry the thread's last records.
+bool wait_until_observed_in_signal_handler(std::int64_t timeout_ns) noexcept;
 
 }  // namespace monitoring::logging

@@ -197,8 +197,8 @@ TEST_F(LoggingConcurrency, ShortLivedThreadsHandTheirQueuesBack) {
 
 TEST_F(LoggingConcurrency, ObserverAndFlushFromManyThreads) {
   std::atomic<int> observed{0};
-  logging::set_record_observer([&](const logging::RecordView&) { observed.fetch_add(1); },
-                               logging::Level::kWarning);
+  logging::RecordSubscription subscription = logging::subscribe_records(
+      [&](const logging::RecordView&) { observed.fetch_add(1); }, logging::Level::kWarning);
   logging::configure(file_options(dir_.path()));
   std::vector<std::thread> threads;
   for (int t = 0; t < 3; ++t) {
@@ -213,7 +213,7 @@ TEST_F(LoggingConcurrency, ObserverAndFlushFromManyThreads) {
   }
   for (auto& thread : threads) thread.join();
   logging::flush();
-  logging::set_record_observer(nullptr);
+  subscription.reset();
   EXPECT_EQ(observed.load(), 600);
   EXPECT_EQ(flushed_records(dir_.path()).size(), 1200u);
 }

@@ -43,10 +43,11 @@ using test_support::TempDir;
 class LoggingTest : public ::testing::Test {
  protected:
   void TearDown() override {
-    logging::set_record_observer(nullptr);
+    subscription_.reset();
     logging::shutdown();
   }
   TempDir dir_;
+  logging::RecordSubscription subscription_;
 };
 
 double dropped_metric(const std::string& reason) {
@@ -645,7 +646,7 @@ TEST_F(LoggingTest, RecordObserverGetsStructuredRecords) {
   };
   std::mutex mutex;
   std::vector<Seen> seen;
-  logging::set_record_observer(
+  subscription_ = logging::subscribe_records(
       [&](const logging::RecordView& view) {
         Seen s{view.level,
                std::string(view.message),
@@ -680,7 +681,7 @@ TEST_F(LoggingTest, RecordObserverGetsStructuredRecords) {
     }
   }
   logging::flush();
-  logging::set_record_observer(nullptr);
+  subscription_.reset();
   logger.info("after removal");
   logging::flush();
   std::lock_guard lock(mutex);
@@ -703,7 +704,7 @@ TEST_F(LoggingTest, DropPolicyCountsDropsInTheMetric) {
   std::mutex mutex;
   std::condition_variable cv;
   bool release = false;
-  logging::set_record_observer([&](const logging::RecordView&) {
+  subscription_ = logging::subscribe_records([&](const logging::RecordView&) {
     std::unique_lock lock(mutex);
     cv.wait(lock, [&] { return release; });
   });
@@ -736,7 +737,7 @@ TEST_F(LoggingTest, BlockPolicyLosesNothingWhenTheQueueIsFull) {
   std::mutex mutex;
   std::condition_variable cv;
   bool release = false;
-  logging::set_record_observer([&](const logging::RecordView&) {
+  subscription_ = logging::subscribe_records([&](const logging::RecordView&) {
     std::unique_lock lock(mutex);
     cv.wait(lock, [&] { return release; });
   });
