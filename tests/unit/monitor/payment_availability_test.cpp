@@ -51,7 +51,7 @@ class RefusalLog {
     options.log_dir = dir.string();
     options.console = logging::ConsoleTarget::kNone;
     logging::configure(options);
-    logging::set_record_observer(
+    subscription_ = logging::subscribe_records(
         [this](const logging::RecordView& view) {
           if (view.message.find("set_payment_system_availability ignored") == std::string::npos)
             return;
@@ -61,7 +61,7 @@ class RefusalLog {
         logging::Level::kWarning);
   }
   ~RefusalLog() {
-    logging::set_record_observer(nullptr);
+    subscription_.reset();
     logging::shutdown();
   }
   std::vector<std::string> messages() {
@@ -73,6 +73,7 @@ class RefusalLog {
  private:
   std::mutex mutex_;
   std::vector<std::string> messages_;
+  logging::RecordSubscription subscription_;  // last: unsubscribed before the members go
 };
 
 /// A provider name of its own for each run: the gauges and the one-time warning are per process,

@@ -47,7 +47,7 @@ struct SeenRecord {
 class RecordCollector {
  public:
   RecordCollector() {
-    monitoring::logging::set_record_observer(
+    subscription_ = monitoring::logging::subscribe_records(
         [this](const monitoring::logging::RecordView& record) {
           SeenRecord seen{std::string(record.message), std::string(record.user_id),
                           std::string(record.request_id), std::string(record.trace_id), ""};
@@ -58,7 +58,7 @@ class RecordCollector {
         },
         monitoring::logging::Level::kInfo);
   }
-  ~RecordCollector() { monitoring::logging::set_record_observer({}); }
+  ~RecordCollector() { subscription_.reset(); }
   std::vector<SeenRecord> records() const {
     std::lock_guard lock(mutex_);
     return records_;
@@ -71,6 +71,7 @@ class RecordCollector {
  private:
   mutable std::mutex mutex_;
   std::vector<SeenRecord> records_;
+  monitoring::logging::RecordSubscription subscription_;  // last: unsubscribed first
 };
 
 std::string tag(const test_json::Value& event, std::string_view key) {
