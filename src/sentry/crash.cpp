@@ -40,6 +40,7 @@
 #include "sentry/ids.hpp"
 #include "sentry/scope.hpp"
 #include "sentry/signal_safe.hpp"
+#include "stacktrace/throw_site.hpp"
 
 namespace monitoring::sentry::detail {
 namespace {
@@ -151,9 +152,10 @@ int open_record() {
   return ::open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 }
 
-void write_frames_and_modules(Writer& out) {
-  void* frames[64];
-  const int count = ::backtrace(frames, 64);
+void write_frames_and_modules(Writer& out, void* const* known = nullptr, int known_count = 0) {
+  void* own[64];
+  const int count = known_count > 0 ? known_count : ::backtrace(own, 64);
+  void* const* frames = known_count > 0 ? known : own;
   for (int i = 0; i < count; ++i) {
     out.text("frame ");
     out.hex(reinterpret_cast<std::uintptr_t>(frames[i]));
@@ -330,7 +332,12 @@ void on_terminate() {
         }
       }
       write_time(out);
-      write_frames_and_modules(out);
+      // Where the exception was thrown, when known: this handler's own stack shows only the
+      // runtime that gave up on it (under clang it ends in __clang_call_terminate).
+      void* thrown_at[64];
+      const std::uint32_t thrown =
+          stacktrace::detail::throw_site(std::current_exception(), thrown_at, 64);
+      write_frames_and_modules(out, thrown_at, static_cast<int>(thrown));
       write_breadcrumbs_and_scope(out);
       write_thread_context(out);
       ::close(fd);

@@ -79,6 +79,25 @@ bool is_in_app(const Frame& frame) {
   return true;
 }
 
+/// Return addresses (innermost first) -> frames, in the same order.
+std::vector<Frame> symbolize(const std::vector<void*>& addresses) {
+  thread_local logging::detail::Symbolizer symbolizer;
+  std::vector<Frame> frames;
+  frames.reserve(addresses.size());
+  for (void* address : addresses) {
+    const auto& resolved = symbolizer.resolve(reinterpret_cast<std::uintptr_t>(address));
+    Frame frame;
+    frame.instruction_addr = reinterpret_cast<std::uintptr_t>(address);
+    frame.function = resolved.function;
+    frame.filename = resolved.file;
+    frame.lineno = resolved.line;
+    frame.package = resolved.object;
+    frame.in_app = is_in_app(frame);
+    frames.push_back(std::move(frame));
+  }
+  return frames;
+}
+
 template <class Members>
 void set_member(Members& members, const std::string& key, const std::string& value) {
   for (auto& [k, v] : members)
@@ -248,21 +267,11 @@ Event assemble(Captured& captured, const Options& options) {
   event.breadcrumbs = decode_breadcrumbs(captured.breadcrumb_lines);
   if (captured.breadcrumbs) decode_breadcrumbs(*captured.breadcrumbs, event.breadcrumbs);
 
-  // Frames: symbolized here, attached to the outermost exception (the one caught).
+  // Frames, symbolized here: each exception's throw site when known; the outermost one (the
+  // one caught) otherwise gets the capture's stack.
   std::vector<Frame> frames;
   if (!captured.frames.empty()) {
-    thread_local logging::detail::Symbolizer symbolizer;
-    for (void* address : captured.frames) {
-      const auto& resolved = symbolizer.resolve(reinterpret_cast<std::uintptr_t>(address));
-      Frame frame;
-      frame.instruction_addr = reinterpret_cast<std::uintptr_t>(address);
-      frame.function = resolved.function;
-      frame.filename = resolved.file;
-      frame.lineno = resolved.line;
-      frame.package = resolved.object;
-      frame.in_app = is_in_app(frame);
-      frames.push_back(std::move(frame));
-    }
+    frames = symbolize(captured.frames);
     drop_capture_frames(frames);
     std::reverse(frames.begin(), frames.end());
   } else if (!captured.stack_text.empty()) {
@@ -277,9 +286,14 @@ Event assemble(Captured& captured, const Options& options) {
     if (value.type.starts_with(kNested) && value.type.back() == '>')
       value.type = value.type.substr(kNested.size(), value.type.size() - kNested.size() - 1);
     value.value = it->value;
+    if (!it->thrown_at.empty()) {
+      value.frames = symbolize(it->thrown_at);
+      std::reverse(value.frames.begin(), value.frames.end());
+    }
     event.exceptions.push_back(std::move(value));
   }
-  if (!event.exceptions.empty()) event.exceptions.back().frames = std::move(frames);
+  if (!event.exceptions.empty() && event.exceptions.back().frames.empty())
+    event.exceptions.back().frames = std::move(frames);
   return event;
 }
 

@@ -28,6 +28,7 @@ struct RawException {
   std::string type;  ///< mangled (typeid name) or already readable when `demangled`
   bool demangled = false;
   std::string value;
+  std::vector<void*> thrown_at{};  ///< raw return addresses where it was thrown, when known
 };
 
 /// Breadcrumbs as a caller copied them out of the breadcrumb log (signal_safe.hpp) in one
@@ -46,8 +47,10 @@ struct BreadcrumbSnapshot {
 struct Captured {
   Event event;  ///< event_id, timestamp, level, message, logger, tags and fields set here
   std::vector<RawException> chain;
-  std::vector<void*> frames;  ///< raw return addresses, innermost first
-  std::string stack_text;     ///< a logger record's symbolized trace, parsed into frames
+  /// Raw return addresses, innermost first: the capture's stack, for the outermost exception
+  /// when its throw site is unknown.
+  std::vector<void*> frames;
+  std::string stack_text;  ///< a logger record's symbolized trace, parsed into frames
   std::shared_ptr<const ScopeData> global_scope;
   std::shared_ptr<const ScopeData> thread_scope;
   ContextSnapshot context;

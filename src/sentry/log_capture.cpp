@@ -21,7 +21,9 @@ void observe_record(const std::weak_ptr<Client>& weak, const logging::RecordView
   if (!client) return;
   const Options& options = client->options();
   Tags data;
-  bool already_captured = false;
+  // A record of an exception reported before (by capture_exception, error_handler or an
+  // earlier record) is the application's log line, not a second event.
+  bool already_captured = record.error_already_reported;
   for (const Field& field : record.fields) {
     if (field.key == "sentry.event_id") {
       already_captured = true;
@@ -80,9 +82,11 @@ void install_log_capture(const std::shared_ptr<Client>& client) {
   logging::set_record_observer(
       [weak](const logging::RecordView& record) { observe_record(weak, record); },
       std::min(options.breadcrumb_level, options.event_level));
+  logging::set_exception_event_level(options.event_level);
 }
 
 void uninstall_log_capture() {
+  logging::set_exception_event_level(std::nullopt);
   logging::set_record_observer({});
 }
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -29,6 +30,9 @@ struct RecordView {
   std::span<const Field> fields;
   bool has_error = false;  ///< logged with exception()
   std::string_view error_type, error_message, error_stack_trace;
+  /// The exception object was reported before this record (captured, or logged by an earlier
+  /// record that claimed its event): the record is the application's log line, not a new error.
+  bool error_already_reported = false;
   std::string_view json;  ///< the ECS JSON line, without the newline
 };
 
@@ -39,5 +43,10 @@ using RecordObserver = std::function<void(const RecordView&)>;
 /// Installs (or, with an empty function, removes) the record observer. After the call
 /// returns the previous observer is never called again. Survives configure()/shutdown().
 void set_record_observer(RecordObserver observer, Level min_level = Level::kInfo);
+
+/// Tells exception() from which level on the observer turns records into error events
+/// (std::nullopt: it does not), so that a record claims its exception object's one event at
+/// the call, before a capture on another path could report the same object again.
+void set_exception_event_level(std::optional<Level> level) noexcept;
 
 }  // namespace monitoring::logging
