@@ -67,11 +67,37 @@ void drop_capture_frames(std::vector<Frame>& frames) {
   frames.erase(frames.begin(), frames.begin() + static_cast<std::ptrdiff_t>(end));
 }
 
+/// The qualified name of a demangled function: a template function's name starts with its
+/// return type ("void std::throw_with_nested<...>(...)"), which would hide its namespace.
+std::string_view without_return_type(std::string_view function) {
+  constexpr std::string_view kAnonymous = "(anonymous namespace)";
+  std::size_t start = 0;
+  int depth = 0;
+  for (std::size_t i = 0; i < function.size(); ++i) {
+    if (function.substr(i).starts_with(kAnonymous)) {
+      i += kAnonymous.size() - 1;
+      continue;
+    }
+    const char c = function[i];
+    if (c == '<') {
+      ++depth;
+    } else if (c == '>') {
+      --depth;
+    } else if (depth == 0 && c == '(') {
+      break;
+    } else if (depth == 0 && c == ' ') {
+      start = i + 1;
+    }
+  }
+  return function.substr(start);
+}
+
 /// Application code: not the C/C++ runtime, not a system library, not this client.
 bool is_in_app(const Frame& frame) {
   if (frame.function.empty()) return false;
-  if (starts_with_any(frame.function, {"std::", "__gnu_cxx::", "__cxxabiv1::", "__libc_", "_start",
-                                       "__cxa_", "boost::", "monitoring::"}))
+  if (starts_with_any(without_return_type(frame.function),
+                      {"std::", "__gnu_cxx::", "__cxxabiv1::", "__libc_", "_start", "__cxa_",
+                       "boost::", "monitoring::"}))
     return false;
   if (starts_with_any(frame.package, {"/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/"}))
     return false;

@@ -73,6 +73,16 @@ inline std::string innermost_app_function(const test_json::Value& exception) {
   return {};
 }
 
+/// Every frame of an event's exception, innermost last, for failure messages.
+inline std::string frame_list(const test_json::Value& exception) {
+  std::string out;
+  if (!exception.has("stacktrace")) return out;
+  for (const auto& frame : exception["stacktrace"]["frames"].array)
+    out += (frame.has("function") ? frame["function"].string : std::string("?")) +
+           (frame["in_app"].boolean ? " (in app)\n" : "\n");
+  return out;
+}
+
 /// The same for a logged error.stack_trace, read the way the Sentry client reads it.
 inline std::string innermost_app_function(const std::string& stack_text) {
   const auto frames = monitoring::sentry::detail::parse_stack_text(stack_text);

@@ -164,7 +164,8 @@ TEST_F(SentryThrowSite, EachNestedExceptionStartsWhereItWasThrown) {
       << innermost_app_function(values[0]);
   EXPECT_EQ(values[1]["type"].string, "std::runtime_error");
   EXPECT_NE(innermost_app_function(values[1]).find("charge_order"), std::string::npos)
-      << innermost_app_function(values[1]);
+      << innermost_app_function(values[1]) << "\n"
+      << sentry_test::frame_list(values[1]);
 }
 
 TEST_F(SentryThrowSite, SwitchedOffTheEventStartsAtTheCatchSite) {
@@ -214,4 +215,21 @@ TEST_F(SentryThrowSite, TerminateReportStartsInTheFunctionThatThrew) {
       << innermost_app_function(exception);
   sentry::close(2s);
   std::filesystem::remove_all(dir);
+}
+
+TEST(SentryThrowSiteFrames, TemplateFunctionsAreJudgedByTheirNamespaceNotTheirReturnType) {
+  // A throw site inside std::throw_with_nested (not inlined under clang) is the runtime's.
+  const auto frames = sentry::detail::parse_stack_text(
+      "#0 0x0000000000401000 in void std::__throw_with_nested_impl<std::runtime_error>(std::"
+      "runtime_error&&, std::integral_constant<bool, true>)\n"
+      "#1 0x0000000000401100 in bool payment::check<std::pair<int, int> >(int)\n"
+      "#2 0x0000000000401200 in (anonymous namespace)::charge_order(int)\n"
+      "#3 0x0000000000401300 in unsigned long billing::total()\n"
+      "#4 0x0000000000401400 in main");
+  ASSERT_EQ(frames.size(), 5u);  // oldest first
+  EXPECT_TRUE(frames[0].in_app);
+  EXPECT_TRUE(frames[1].in_app);
+  EXPECT_TRUE(frames[2].in_app);
+  EXPECT_TRUE(frames[3].in_app);
+  EXPECT_FALSE(frames[4].in_app) << frames[4].function;
 }
