@@ -73,6 +73,11 @@ struct MonitoringConfig {
   /// LOG_CONSOLE: where console logs go: "stderr", "stdout" (containers that collect
   /// stdout) or "none" (file only).
   std::string log_console = "stderr";
+  /// MONITORING_THROW_TRACES: record where each exception is thrown, so that logged
+  /// exceptions and Sentry events start at the throwing function instead of the catch site.
+  /// Costs a stack capture per throw (README "Performance"); off for code that throws in hot
+  /// loops.
+  bool throw_traces = true;
 
   // --- monitoring server ---
   std::string

@@ -454,6 +454,7 @@ const RecordView& Formatter::prepare(const std::byte* record,
     const auto error = load_unaligned<ErrorHeader>(p);
     p += sizeof(ErrorHeader);
     view_.has_error = true;
+    view_.error_already_reported = error.already_reported != 0;
     auto name = type_names_.find(error.type_name);
     if (name == type_names_.end())
       name = type_names_.emplace(error.type_name, demangle(error.type_name)).first;

@@ -11,14 +11,17 @@
 #include <cstddef>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <typeinfo>
 #include <unordered_map>
 
 #include "clock.hpp"
 #include "monitoring/logging/error_counter.hpp"
+#include "monitoring/logging/observer.hpp"
 #include "record.hpp"
 #include "runtime.hpp"
 #include "stacktrace/stack_trace.hpp"
+#include "stacktrace/throw_site.hpp"
 
 namespace monitoring::logging {
 namespace detail {
@@ -167,6 +170,8 @@ constexpr std::uint32_t kScrubSlack = 256;
 // errors_total{error_type, module} for a logged exception: the type demangled once per type
 // (exceptions are rare; the map only grows with the program's exception types).
 std::atomic<ErrorCounter> g_error_counter{nullptr};
+// The lowest level of records the record observer turns into error events; -1: none.
+std::atomic<int> g_exception_event_level{-1};
 
 void count_error(const char* mangled_type, std::string_view logger_name) noexcept {
   const ErrorCounter counter = g_error_counter.load(std::memory_order_acquire);
@@ -456,7 +461,8 @@ void StructuredLogger::write(Level level, std::string_view message, const Field*
   }
   if (error != nullptr) {
     const ErrorHeader error_header{error->type_name, stored_size(error->message.size(), cap),
-                                   saturate32(error->message.size()), error->frame_count, 0};
+                                   saturate32(error->message.size()), error->frame_count,
+                                   error->already_reported ? 1u : 0u};
     std::memcpy(p, &error_header, sizeof error_header);
     p += sizeof error_header;
     std::memcpy(p, error->message.data(), error_header.message_stored);
@@ -493,26 +499,45 @@ void StructuredLogger::write(Level level, std::string_view message, const Field*
       const std::type_info* type = abi::__cxa_current_exception_type();
       type_name = type != nullptr ? type->name() : nullptr;
     }
-    // errors_total counts every logged exception, whatever the level lets through.
-    count_error(type_name, name());
+    // errors_total counts each exception object once, whatever the level lets through and
+    // however many handlers log it.
+    if (stacktrace::detail::claim_report(error, stacktrace::detail::Report::kCounted))
+      count_error(type_name, name());
   }
   if (!is_enabled(Level::kError)) return;
-  // The trace starts at the caller of exception(). How many of our own frames lie above it
-  // depends on inlining and tail calls, so find the caller's return address instead of
-  // counting; fall back to the usual three (capture_stack, here, exception()).
+  ErrorCapture capture;
+  if (error) {
+    // One event per exception object: the record becomes one only if nothing (a capture, an
+    // earlier record) claimed the object's event before.
+    const int event_level = g_exception_event_level.load(std::memory_order_acquire);
+    capture.already_reported =
+        event_level >= 0 && static_cast<int>(Level::kError) >= event_level
+            ? !stacktrace::detail::claim_report(error, stacktrace::detail::Report::kEvent)
+            : stacktrace::detail::is_reported(error, stacktrace::detail::Report::kEvent);
+  }
+  // The trace starts where the exception was thrown when that is known, else at the caller of
+  // exception(). How many of our own frames lie above the caller depends on inlining and tail
+  // calls, so find the caller's return address instead of counting; fall back to the usual
+  // three (capture_stack, here, exception()).
   constexpr std::uint32_t kOwnFrames = 3;
   void* frames[kMaxFrames + kOwnFrames + 2];
-  const std::uint32_t captured = capture_stack(frames, kMaxFrames + kOwnFrames + 2);
-  std::uint32_t skipped = captured > kOwnFrames ? kOwnFrames : captured;
-  for (std::uint32_t i = 0; i < captured && i <= kOwnFrames + 1; ++i)
-    if (frames[i] == caller) {
-      skipped = i;
-      break;
-    }
-  const std::uint32_t kept = std::min<std::uint32_t>(captured - skipped, kMaxFrames);
-  ErrorCapture capture;
-  capture.frames = kept != 0 ? frames + skipped : nullptr;
-  capture.frame_count = kept;
+  const std::uint32_t thrown_at =
+      error ? stacktrace::detail::throw_site(error, frames, kMaxFrames) : 0;
+  if (thrown_at != 0) {
+    capture.frames = frames;
+    capture.frame_count = thrown_at;
+  } else {
+    const std::uint32_t captured = capture_stack(frames, kMaxFrames + kOwnFrames + 2);
+    std::uint32_t skipped = captured > kOwnFrames ? kOwnFrames : captured;
+    for (std::uint32_t i = 0; i < captured && i <= kOwnFrames + 1; ++i)
+      if (frames[i] == caller) {
+        skipped = i;
+        break;
+      }
+    const std::uint32_t kept = std::min<std::uint32_t>(captured - skipped, kMaxFrames);
+    capture.frames = kept != 0 ? frames + skipped : nullptr;
+    capture.frame_count = kept;
+  }
   capture.type_name = type_name;
   capture.message = what;
   write(Level::kError, message, fields.begin(), fields.size(), error ? &capture : nullptr);
@@ -539,6 +564,11 @@ void unlock_logger_registry() noexcept {
 }  // namespace detail
 void set_error_counter(ErrorCounter counter) noexcept {
   detail::g_error_counter.store(counter, std::memory_order_release);
+}
+
+void set_exception_event_level(std::optional<Level> level) noexcept {
+  detail::g_exception_event_level.store(level ? static_cast<int>(*level) : -1,
+                                        std::memory_order_release);
 }
 
 }  // namespace monitoring::logging

@@ -73,7 +73,7 @@ struct ErrorHeader {
   std::uint32_t message_stored;
   std::uint32_t message_original;
   std::uint32_t frame_count;
-  std::uint32_t reserved;
+  std::uint32_t already_reported;  // 1: an earlier report claimed the exception's event
 };
 static_assert(sizeof(ErrorHeader) == 24);
 
@@ -88,6 +88,7 @@ struct ErrorCapture {
   std::string_view message;
   const void* const* frames = nullptr;
   std::uint32_t frame_count = 0;
+  bool already_reported = false;
 };
 
 inline constexpr std::uint32_t kMaxKeyBytes = 256;

@@ -819,6 +819,11 @@ const Rule kRules[] = {
        if (c.log_console != "stderr" && c.log_console != "stdout" && c.log_console != "none")
          fail(n, quoted(c.log_console), "expected stderr, stdout or none");
      }},
+    {"MONITORING_THROW_TRACES", "throw_traces",
+     [](MonitoringConfig& c, std::string_view env, std::string_view v) {
+       c.throw_traces = parse_bool(env, v);
+     },
+     nullptr},
     {"MONITORING_AUTH_TOKEN", "monitoring_auth_token",
      [](MonitoringConfig& c, std::string_view, std::string_view v) { c.monitoring_auth_token = v; },
      [](const MonitoringConfig& c, std::string_view n) {

@@ -18,6 +18,7 @@
 #include "monitoring/monitor/default_checks.hpp"
 #include "monitoring/sentry.hpp"
 #include "monitoring/server/http_server.hpp"
+#include "stacktrace/throw_site.hpp"
 
 namespace monitoring {
 namespace {
@@ -229,6 +230,7 @@ void MonitoringServer::mark_started() noexcept {
 MonitoringServer setup_monitoring(const MonitoringConfig& config) {
   config.validate();
   auto state = std::make_unique<MonitoringServer::Impl>(config);
+  stacktrace::detail::set_throw_traces(config.throw_traces);
 
   // Metrics: the limit first, so the catalog families registered next get it; then every
   // catalog family, so dashboards see them from the first scrape.

@@ -16,6 +16,7 @@
 #include "sentry/client.hpp"
 #include "sentry/crash.hpp"
 #include "stacktrace/stack_trace.hpp"
+#include "stacktrace/throw_site.hpp"
 
 namespace monitoring::sentry {
 namespace detail {
@@ -24,9 +25,18 @@ namespace {
 constexpr std::uint32_t kMaxFrames = 64;
 constexpr int kMaxChain = 16;
 
+/// The throw site of `error`'s object, when the throw hook recorded one.
+std::vector<void*> thrown_at(const std::exception_ptr& error) {
+  void* frames[stacktrace::detail::kMaxThrowFrames];
+  const std::uint32_t count =
+      stacktrace::detail::throw_site(error, frames, stacktrace::detail::kMaxThrowFrames);
+  return std::vector<void*>(frames, frames + count);
+}
+
 void collect_chain(std::exception_ptr error, std::vector<RawException>& chain) {
   for (int depth = 0; error && depth < kMaxChain; ++depth) {
     std::exception_ptr next;
+    const std::size_t element = chain.size();
     try {
       std::rethrow_exception(error);
     } catch (const std::exception& e) {
@@ -41,6 +51,7 @@ void collect_chain(std::exception_ptr error, std::vector<RawException>& chain) {
       const std::type_info* type = abi::__cxa_current_exception_type();
       chain.push_back({type ? type->name() : "unknown", false, ""});
     }
+    if (chain.size() > element) chain[element].thrown_at = thrown_at(error);
     error = next;
   }
 }
@@ -54,16 +65,21 @@ std::string capture_exception(std::exception_ptr error, const Tags& tags) {
   detail::ensure_thread_alt_stack();
   auto client = detail::active_client();
   if (!client || !error) return {};
+  // One event per exception object, whichever handler, log record or rethrow sees it first;
+  // the sampling decision counts as its report too.
+  if (!stacktrace::detail::claim_report(error, stacktrace::detail::Report::kEvent)) return {};
   if (!detail::sampled(client->options().sample_rate)) {
     client->discard_sampled_out();
     return {};
   }
-  void* frames[detail::kMaxFrames];
-  const std::uint32_t count = logging::detail::capture_stack(frames, detail::kMaxFrames);
   auto captured = detail::start_capture(Level::kError, tags);
   captured->log_position = logging::current_log_position();
-  captured->frames.assign(frames, frames + count);
   detail::collect_chain(std::move(error), captured->chain);
+  if (captured->chain.empty() || captured->chain.front().thrown_at.empty()) {
+    void* frames[detail::kMaxFrames];
+    const std::uint32_t count = logging::detail::capture_stack(frames, detail::kMaxFrames);
+    captured->frames.assign(frames, frames + count);
+  }
   std::string id = captured->event.event_id;
   return client->enqueue(std::move(captured)) ? id : std::string();
 }

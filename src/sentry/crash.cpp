@@ -43,6 +43,7 @@
 #include "sentry/ids.hpp"
 #include "sentry/scope.hpp"
 #include "sentry/signal_safe.hpp"
+#include "stacktrace/throw_site.hpp"
 
 namespace monitoring::sentry::detail {
 namespace {
@@ -184,9 +185,12 @@ std::uintptr_t signal_pc(const void* context) {
 /// The stack, innermost first. With the signal's `pc`, the frames of the handler and of the
 /// kernel's signal trampoline go: the trace starts at the faulting instruction ("pc" line,
 /// exact), then the return addresses of its callers.
-void write_frames_and_modules(Writer& out, std::uintptr_t pc = 0) {
-  void* frames[64];
-  const int count = ::backtrace(frames, 64);
+/// `known` (a throw site, `known_count` frames) replaces this stack when given.
+void write_frames_and_modules(Writer& out, std::uintptr_t pc = 0, void* const* known = nullptr,
+                              int known_count = 0) {
+  void* own[64];
+  const int count = known_count > 0 ? known_count : ::backtrace(own, 64);
+  void* const* frames = known_count > 0 ? known : own;
   int first = 0;
   if (pc != 0) {
     out.text("pc ");
@@ -381,7 +385,12 @@ void on_terminate() {
         }
       }
       write_time(out);
-      write_frames_and_modules(out);
+      // Where the exception was thrown, when known: this handler's own stack shows only the
+      // runtime that gave up on it (under clang it ends in __clang_call_terminate).
+      void* thrown_at[64];
+      const std::uint32_t thrown =
+          stacktrace::detail::throw_site(std::current_exception(), thrown_at, 64);
+      write_frames_and_modules(out, 0, thrown_at, static_cast<int>(thrown));
       logging::wait_until_observed_in_signal_handler(kLogDrainWaitNs);
       write_breadcrumbs_and_scope(out);
       write_thread_context(out);

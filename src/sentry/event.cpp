@@ -67,16 +67,66 @@ void drop_capture_frames(std::vector<Frame>& frames) {
   frames.erase(frames.begin(), frames.begin() + static_cast<std::ptrdiff_t>(end));
 }
 
+/// The qualified name of a demangled function: a template function's name starts with its
+/// return type ("void std::throw_with_nested<...>(...)"), which would hide its namespace.
+std::string_view without_return_type(std::string_view function) {
+  constexpr std::string_view kAnonymous = "(anonymous namespace)";
+  std::size_t start = 0;
+  int depth = 0;
+  for (std::size_t i = 0; i < function.size(); ++i) {
+    if (function.substr(i).starts_with(kAnonymous)) {
+      i += kAnonymous.size() - 1;
+      continue;
+    }
+    const char c = function[i];
+    if (c == '<') {
+      ++depth;
+    } else if (c == '>') {
+      --depth;
+    } else if (depth == 0 && c == '(') {
+      break;
+    } else if (depth == 0 && c == ' ') {
+      start = i + 1;
+    }
+  }
+  return function.substr(start);
+}
+
 /// Application code: not the C/C++ runtime, not a system library, not this client.
 bool is_in_app(const Frame& frame) {
   if (frame.function.empty()) return false;
-  if (starts_with_any(frame.function, {"std::", "__gnu_cxx::", "__cxxabiv1::", "__libc_", "_start",
-                                       "__cxa_", "boost::", "monitoring::"}))
+  if (starts_with_any(without_return_type(frame.function),
+                      {"std::", "__gnu_cxx::", "__cxxabiv1::", "__libc_", "_start", "__cxa_",
+                       "boost::", "monitoring::"}))
     return false;
   if (starts_with_any(frame.package, {"/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/"}))
     return false;
   if (starts_with_any(frame.filename, {"/usr/include/", "/usr/lib/"})) return false;
   return true;
+}
+
+/// Return addresses (innermost first) -> frames, in the same order.
+/// `first_is_pc`: addresses[0] is a faulting instruction (a signal's), looked up as is; every
+/// other address is a return address.
+std::vector<Frame> symbolize(const std::vector<void*>& addresses, bool first_is_pc = false) {
+  thread_local logging::detail::Symbolizer symbolizer;
+  std::vector<Frame> frames;
+  frames.reserve(addresses.size());
+  bool return_address = !first_is_pc;
+  for (void* address : addresses) {
+    const auto& resolved =
+        symbolizer.resolve(reinterpret_cast<std::uintptr_t>(address), return_address);
+    return_address = true;
+    Frame frame;
+    frame.instruction_addr = reinterpret_cast<std::uintptr_t>(address);
+    frame.function = resolved.function;
+    frame.filename = resolved.file;
+    frame.lineno = resolved.line;
+    frame.package = resolved.object;
+    frame.in_app = is_in_app(frame);
+    frames.push_back(std::move(frame));
+  }
+  return frames;
 }
 
 template <class Members>
@@ -248,24 +298,11 @@ Event assemble(Captured& captured, const Options& options) {
   event.breadcrumbs = decode_breadcrumbs(captured.breadcrumb_lines);
   if (captured.breadcrumbs) decode_breadcrumbs(*captured.breadcrumbs, event.breadcrumbs);
 
-  // Frames: symbolized here, attached to the outermost exception (the one caught).
+  // Frames, symbolized here: each exception's throw site when known; the outermost one (the
+  // one caught) otherwise gets the capture's stack.
   std::vector<Frame> frames;
   if (!captured.frames.empty()) {
-    thread_local logging::detail::Symbolizer symbolizer;
-    bool return_address = !captured.first_frame_is_pc;
-    for (void* address : captured.frames) {
-      const auto& resolved =
-          symbolizer.resolve(reinterpret_cast<std::uintptr_t>(address), return_address);
-      return_address = true;
-      Frame frame;
-      frame.instruction_addr = reinterpret_cast<std::uintptr_t>(address);
-      frame.function = resolved.function;
-      frame.filename = resolved.file;
-      frame.lineno = resolved.line;
-      frame.package = resolved.object;
-      frame.in_app = is_in_app(frame);
-      frames.push_back(std::move(frame));
-    }
+    frames = symbolize(captured.frames, captured.first_frame_is_pc);
     drop_capture_frames(frames);
     std::reverse(frames.begin(), frames.end());
   } else if (!captured.stack_text.empty()) {
@@ -280,9 +317,14 @@ Event assemble(Captured& captured, const Options& options) {
     if (value.type.starts_with(kNested) && value.type.back() == '>')
       value.type = value.type.substr(kNested.size(), value.type.size() - kNested.size() - 1);
     value.value = it->value;
+    if (!it->thrown_at.empty()) {
+      value.frames = symbolize(it->thrown_at);
+      std::reverse(value.frames.begin(), value.frames.end());
+    }
     event.exceptions.push_back(std::move(value));
   }
-  if (!event.exceptions.empty()) event.exceptions.back().frames = std::move(frames);
+  if (!event.exceptions.empty() && event.exceptions.back().frames.empty())
+    event.exceptions.back().frames = std::move(frames);
   return event;
 }
 

@@ -29,6 +29,7 @@ struct RawException {
   std::string type;  ///< mangled (typeid name) or already readable when `demangled`
   bool demangled = false;
   std::string value;
+  std::vector<void*> thrown_at{};  ///< raw return addresses where it was thrown, when known
 };
 
 /// Breadcrumbs as a caller copied them out of the breadcrumb log (signal_safe.hpp) in one
@@ -56,7 +57,9 @@ struct DebugImage {
 struct Captured {
   Event event;  ///< event_id, timestamp, level, message, logger, tags and fields set here
   std::vector<RawException> chain;
-  std::vector<void*> frames;  ///< raw return addresses, innermost first
+  /// Raw return addresses, innermost first: the capture's stack, for the outermost exception
+  /// when its throw site is unknown; a crash record's stack.
+  std::vector<void*> frames;
   /// frames[0] is the exact address of a faulting instruction (a signal's), not a return
   /// address: it is symbolized as is.
   bool first_frame_is_pc = false;

@@ -22,7 +22,9 @@ void observe_record(const std::weak_ptr<Client>& weak, const logging::RecordView
   if (!client) return;
   const Options& options = client->options();
   Tags data;
-  bool already_captured = false;
+  // A record of an exception reported before (by capture_exception, error_handler or an
+  // earlier record) is the application's log line, not a second event.
+  bool already_captured = record.error_already_reported;
   for (const Field& field : record.fields) {
     if (field.key == "sentry.event_id") {
       already_captured = true;
@@ -88,9 +90,11 @@ void install_log_capture(const std::shared_ptr<Client>& client) {
   logging::RecordSubscription previous;
   std::lock_guard lock(g_subscription_mutex);
   previous = std::exchange(g_subscription, std::move(subscription));
+  logging::set_exception_event_level(options.event_level);
 }
 
 void uninstall_log_capture() {
+  logging::set_exception_event_level(std::nullopt);
   logging::RecordSubscription previous;
   {
     std::lock_guard lock(g_subscription_mutex);

@@ -44,6 +44,12 @@ void on_syminfo(void* data, std::uintptr_t, const char* symbol, std::uintptr_t, 
 
 void on_error(void*, const char*, int) {}
 
+// libbacktrace's threaded mode hands memory between threads through atomics in its own
+// (uninstrumented) code, which ThreadSanitizer cannot see: the logging backend and the Sentry
+// thread symbolizing at once were reported as races. Lookups happen only on a cache miss, off
+// the hot paths, so one lock costs nothing measurable and makes the hand-over visible.
+std::mutex g_lookup_mutex;
+
 }  // namespace
 
 std::uint32_t capture_stack(void** frames, std::uint32_t max) noexcept {
@@ -70,6 +76,7 @@ const SymbolizedFrame& Symbolizer::resolve(std::uintptr_t address, bool is_retur
   FrameInfo info;
   // A return address points after the call; look up the call instruction itself.
   const std::uintptr_t pc = is_return_address ? address - 1 : address;
+  std::unique_lock lookup(g_lookup_mutex);
   if (backtrace_state* state = symbol_state()) {
     backtrace_pcinfo(state, pc, on_pcinfo, on_error, &info);
     if (info.function.empty()) {
@@ -86,6 +93,7 @@ const SymbolizedFrame& Symbolizer::resolve(std::uintptr_t address, bool is_retur
       }
     }
   }
+  lookup.unlock();
   SymbolizedFrame frame;
   Dl_info dl{};
   const bool has_object = dladdr(reinterpret_cast<void*>(pc), &dl) != 0 && dl.dli_fname != nullptr;

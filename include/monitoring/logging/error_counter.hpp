@@ -8,8 +8,10 @@
 
 namespace monitoring::logging {
 
-/// Called once for every logger.exception() record with the exception's demangled type
-/// ("std::runtime_error", "unknown" without one) and the logger's name. Must not throw.
+/// Called once per exception object logged with logger.exception() (the first record of it;
+/// later records of the same object, e.g. the caller's after error_handler's, are not counted
+/// again) with the exception's demangled type ("std::runtime_error", "unknown" without one)
+/// and the logger's name. Must not throw.
 using ErrorCounter = void (*)(std::string_view error_type, std::string_view module) noexcept;
 
 /// Installs `counter` (nullptr removes it) for every logger in the process.

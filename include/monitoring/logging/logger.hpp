@@ -91,10 +91,12 @@ class StructuredLogger {
   }
 
   /// Error level with the exception being handled (call it inside a catch block):
-  /// error.type, error.message and error.stack_trace (the stack of this call, symbolized
-  /// in the background). Outside a catch block it logs without the error.* fields. Each
-  /// exception also counts in errors_total{error_type, module = this logger's name}, whatever
-  /// the log level.
+  /// error.type, error.message and error.stack_trace (the stack where the exception was
+  /// thrown, else of this call; symbolized in the background). Outside a catch block it logs
+  /// without the error.* fields. Each exception object also counts once in
+  /// errors_total{error_type, module = this logger's name}, whatever the log level; a record
+  /// of an object already reported (error_handler, capture_exception, an earlier record) is
+  /// written but neither counted again nor sent to Sentry again.
   void exception(std::string_view message, Fields fields = {});
   /// The same for a stored exception (e.g. from a future or a coroutine).
   void exception(std::string_view message, const std::exception_ptr& error, Fields fields = {});

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <utility>
@@ -30,6 +31,9 @@ struct RecordView {
   std::span<const Field> fields;
   bool has_error = false;  ///< logged with exception()
   std::string_view error_type, error_message, error_stack_trace;
+  /// The exception object was reported before this record (captured, or logged by an earlier
+  /// record that claimed its event): the record is the application's log line, not a new error.
+  bool error_already_reported = false;
   std::string_view json;  ///< the ECS JSON line, without the newline
 };
 
@@ -97,5 +101,10 @@ bool wait_until_observed(const LogPosition& position, std::chrono::nanoseconds t
 /// loads and nanosleep only. Does not wait on the backend thread itself or when logging is not
 /// running (false). Meant for a crash report that should carry the thread's last records.
 bool wait_until_observed_in_signal_handler(std::int64_t timeout_ns) noexcept;
+
+/// Tells exception() from which level on the observer turns records into error events
+/// (std::nullopt: it does not), so that a record claims its exception object's one event at
+/// the call, before a capture on another path could report the same object again.
+void set_exception_event_level(std::optional<Level> level) noexcept;
 
 }  // namespace monitoring::logging

@@ -205,8 +205,11 @@ bool flush(std::chrono::milliseconds timeout);
 /// unsent goes to the cache directory. Idempotent.
 void close(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
 
-/// Captures `error` (default: the exception being handled) with its nested exceptions and the
-/// caller's stack. Returns the event id, or "" when disabled, sampled out or dropped.
+/// Captures `error` (default: the exception being handled) with its nested exceptions, each
+/// with the stack where it was thrown (the caller's stack when that is unknown). Returns the
+/// event id, or "" when disabled, sampled out or dropped, or when the same exception object
+/// was reported before (an earlier capture_exception, error_handler or logged record): one
+/// exception object gives one event however many handlers see it.
 /// The caller takes no lock: the client and the global scope come from per-thread caches
 /// (refreshed after init/close or a scope change), breadcrumbs from a lock-free log, and the
 /// queue to the background thread is lock-free.

@@ -277,10 +277,14 @@ TEST_F(LoggingTest, ExceptionAddsTypeMessageAndSymbolizedStack) {
   EXPECT_EQ(r["error.message"].string, "card declined by issuer");
   EXPECT_EQ(r["payment_id"].number, 123);
   const std::string& stack = r["error.stack_trace"].string;
-  // Frame #0 is the function that called exception() (this test body), symbolized.
+  // Frame #0 is the function that threw (charge_card), symbolized; its caller follows.
   EXPECT_EQ(stack.rfind("#0 0x", 0), 0u) << stack;
   const std::string first_frame = stack.substr(0, stack.find('\n'));
-  EXPECT_NE(first_frame.find("ExceptionAddsTypeMessageAndSymbolizedStack"), std::string::npos)
+  EXPECT_NE(first_frame.find("charge_card"), std::string::npos) << stack;
+  const std::string second_frame = stack.substr(stack.find("\n#1 "));
+  EXPECT_NE(second_frame.substr(0, second_frame.find('\n', 1))
+                .find("ExceptionAddsTypeMessageAndSymbolizedStack"),
+            std::string::npos)
       << stack;
   const std::vector<std::string> keys = r.keys();
   const auto position = [&](const std::string& key) {

@@ -223,11 +223,14 @@ TEST(MonitoringConfigFromEnv, BooleansInEverySpelling) {
                     .enable_monitoring_server)
         << yes;
     EXPECT_TRUE(from({{"USE_JSON_LOGS", yes}}).use_json_logs) << yes;
+    EXPECT_TRUE(from({{"MONITORING_THROW_TRACES", yes}}).throw_traces) << yes;
   }
   for (const char* no : {"false", "FALSE", "0", "no", "No", "off", "OFF"}) {
     EXPECT_FALSE(from({{"ENABLE_MONITORING_SERVER", no}}).enable_monitoring_server) << no;
     EXPECT_FALSE(from({{"USE_JSON_LOGS", no}}).use_json_logs) << no;
+    EXPECT_FALSE(from({{"MONITORING_THROW_TRACES", no}}).throw_traces) << no;
   }
+  EXPECT_TRUE(MonitoringConfig{}.throw_traces);
 }
 
 TEST(MonitoringConfigFromEnv, LevelsAreCaseInsensitiveAndCanonical) {
