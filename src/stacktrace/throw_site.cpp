@@ -46,8 +46,9 @@ struct Entry {
 };
 
 // Set-associative: an object's address picks a set; within it, a new record takes a free way
-// or the one used longest ago. Live exceptions are few and recently used, so evictions hit
-// stale records (of freed objects whose memory was not reused for an exception yet).
+// or the one used longest ago. Records leave when their exception is freed, so the table holds
+// the live exceptions (few); a record is only lost when more than kWays live exceptions share
+// its set (or an exception was freed by a path that bypasses the hook).
 constexpr std::size_t kSets = 256;
 constexpr std::size_t kWays = 4;
 
@@ -237,6 +238,17 @@ void* __cxa_allocate_exception(std::size_t size) noexcept {
   // The memory may have held an earlier exception: its record must not describe this one.
   monitoring::stacktrace::detail::forget(object);
   return object;
+}
+
+// Freed exceptions leave the table at once (libstdc++ frees them through the dynamic symbol
+// table as well), so its ways hold live exceptions, not stale ones that would push a live
+// record out under a burst of throws.
+void __cxa_free_exception(void* object) noexcept {
+  using Free = void (*)(void*) noexcept;
+  static const Free next =
+      monitoring::stacktrace::detail::next_definition<Free>("__cxa_free_exception");
+  monitoring::stacktrace::detail::forget(object);
+  next(object);
 }
 
 void __cxa_throw(void* object, std::type_info* type, void (*destroy)(void*)) {
