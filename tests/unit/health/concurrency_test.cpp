@@ -36,9 +36,12 @@ TEST(HealthConcurrency, ParallelRequestsShareOneRunPerCheck) {
   std::vector<std::future<HealthReport>> callers;
   for (int i = 0; i < kCallers; ++i)
     callers.push_back(std::async(std::launch::async, [&] { return checker.check(); }));
-  // Every caller attaches to the one run in flight before it completes.
-  EXPECT_TRUE(testing::eventually(
-      [&] { return checker.stats().requests_waiting == static_cast<std::size_t>(kCallers); }));
+  // Every caller attaches to the one run in flight before it completes. The run's thread may
+  // start the check function after the last caller has attached, so wait for both.
+  EXPECT_TRUE(testing::eventually([&] {
+    return checker.stats().requests_waiting == static_cast<std::size_t>(kCallers) &&
+           runs.load() >= 1;
+  }));
   EXPECT_EQ(runs.load(), 1);
   gate->open();
   for (auto& caller : callers) EXPECT_EQ(caller.get().status, Status::healthy);
