@@ -18,15 +18,15 @@ namespace detail {
 
 /// A monotonically increasing series of a counter family (`family.labels(...)`).
 ///
-/// `inc` writes the calling thread's own cell: no lock, no atomic read-modify-write, no
-/// allocation after the thread's first update. Whole increments go to an integer cell (the
-/// fast path), fractional amounts to a floating-point one; the exported value is their sum.
-/// The reference stays valid as long as the family, unless the series is removed with
+/// `inc` adds to the current CPU's cell (see detail/cells.hpp): no lock, no atomic
+/// read-modify-write, no shared cache line, nothing per thread. Whole increments go to an integer
+/// cell (the fast path), fractional amounts to a floating-point one; the exported value is their
+/// sum. The reference stays valid as long as the family, unless the series is removed with
 /// `Family::remove`.
 class Counter : public detail::SeriesKey {
  public:
   /// Adds 1.
-  void inc() { detail::add_count(detail::local_cell(offset_), 1); }
+  void inc() { detail::add_count(offset_, 1); }
   /// Adds a whole amount. Throws MetricError when it is negative.
   template <std::integral Int>
   void inc(Int amount) {
@@ -34,13 +34,13 @@ class Counter : public detail::SeriesKey {
       if (amount < 0) [[unlikely]]
         detail::throw_invalid_counter_increment(static_cast<double>(amount));
     }
-    detail::add_count(detail::local_cell(offset_), static_cast<std::uint64_t>(amount));
+    detail::add_count(offset_, static_cast<std::uint64_t>(amount));
   }
   /// Adds `amount`. Throws MetricError for a negative or non-finite amount.
   void inc(double amount) {
     if (!(amount >= 0.0 && amount <= std::numeric_limits<double>::max())) [[unlikely]]
       detail::throw_invalid_counter_increment(amount);
-    detail::add_real(detail::local_cell(offset_ + 1), amount);
+    detail::add_real(offset_ + 1, amount);
   }
 
   /// The total over all threads. Takes the scrape lock; not for hot paths.

@@ -28,7 +28,7 @@ std::vector<double> exponential_buckets(double start, double factor, std::size_t
 /// `count` buckets: start, start+width, ...
 std::vector<double> linear_buckets(double start, double width, std::size_t count);
 
-/// A series of a histogram family. Each thread counts into its own cells (an integer per
+/// A series of a histogram family. Each CPU counts into its own cells (an integer per
 /// bucket and +Inf, a double for the sum); the count is the bucket total, so `_count` always
 /// equals the `le="+Inf"` bucket in the exposition.
 ///
@@ -51,9 +51,8 @@ class Histogram : public detail::SeriesKey {
       bucket = static_cast<std::uint32_t>(
           std::lower_bound(bounds_, bounds_ + bucket_count_, value) - bounds_);
     }
-    detail::Cell* cells = &detail::local_cell(offset_);  // a series never straddles chunks
-    detail::add_count(cells[bucket], 1);
-    detail::add_real(cells[bucket_count_ + 1], value);
+    detail::add_count(offset_ + bucket, 1);
+    detail::add_real(offset_ + bucket_count_ + 1, value);
     if (const monitoring::detail::ContextData* trace = monitoring::detail::tls_trace) [[unlikely]]
       record_exemplar(bucket, value, *trace);
   }
