@@ -52,7 +52,8 @@ bash tests/install/check_metrics_only.sh "$BUILD/install" "$BUILD/metrics-only"
 step "benchmark smoke run"
 for bench in "$BUILD"/release/bench/*_bench; do
   [ -x "$bench" ] || continue
-  "$bench" --benchmark_min_time=0.01 >/dev/null
+  # scaling_bench's million-series configurations are for measuring, not for the smoke run.
+  MONITORING_SCALING_MAX_SERIES=10000 "$bench" --benchmark_min_time=0.01 >/dev/null
   echo "ok: $(basename "$bench")"
 done
 
