@@ -271,6 +271,91 @@ void throughput_spdlog(int records) {
 }
 #endif
 
+// ---- the tail when the thread sleeps between bursts ---------------------------------------
+
+// How a service logs: a burst of 20 calls, then the thread sleeps (not spins) 200 us, so its
+// caches and TLB cool down and the backend may be asleep too. Steady state: one thread after
+// 20 000 warm-up calls. Fresh: the first 10 000 records of each of 10 new threads, where a
+// queue's first use would page-fault. Percentiles come out as counters (ns).
+constexpr int kSleepingSteadyCalls = 100'000;
+constexpr int kSleepingFreshThreads = 10;
+constexpr int kSleepingFreshCalls = 10'000;
+
+template <class Call>
+void sleeping_bursts(int calls, Call& call, std::vector<std::uint64_t>& samples) {
+  for (int done = 0; done < calls; done += kBurst) {
+    for (int k = 0; k < kBurst; ++k) {
+      const std::uint64_t start = ticks();
+      call(done + k);
+      const std::uint64_t end = ticks();
+      samples.push_back(end - start);
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+}
+
+// Runs the method on new threads (fresh) or one warmed-up thread (steady).
+template <class Call>
+void sleeping_tail(benchmark::State& state, Call call) {
+  const bool fresh = state.range(0) != 0;
+  std::vector<std::uint64_t> samples;
+  for (auto _ : state) {
+    samples.clear();
+    samples.reserve(static_cast<std::size_t>(fresh ? kSleepingFreshThreads * kSleepingFreshCalls
+                                                   : kSleepingSteadyCalls));
+    if (fresh) {
+      for (int t = 0; t < kSleepingFreshThreads; ++t)
+        std::thread([&] { sleeping_bursts(kSleepingFreshCalls, call, samples); }).join();
+    } else {
+      std::thread([&] {
+        std::vector<std::uint64_t> warm_up;
+        warm_up.reserve(20'000);
+        sleeping_bursts(20'000, call, warm_up);
+        sleeping_bursts(kSleepingSteadyCalls, call, samples);
+      }).join();
+    }
+  }
+  const Percentiles p = percentiles(samples);
+  state.counters["p50_ns"] = p.p50;
+  state.counters["p99_ns"] = p.p99;
+  state.counters["p99.9_ns"] = p.p999;
+  state.counters["max_ns"] = p.max;
+}
+
+void BM_SleepingBurstTail(benchmark::State& state) {
+  const std::string dir = temp_dir("sleeping-ours");
+  logging::configure(bench_options(dir));
+  monitoring::StructuredLogger logger("payment_service");
+  sleeping_tail(state, [&](int i) {
+    logger.info("Processing payment",
+                {{"payment_id", i}, {"amount", 1000}, {"user", "john"}, {"success", true}});
+  });
+  logging::shutdown();
+  fs::remove_all(dir);
+}
+BENCHMARK(BM_SleepingBurstTail)->ArgName("fresh")->Arg(0)->Arg(1)->Iterations(1)->UseRealTime();
+
+#if MONITORING_BENCH_SPDLOG
+void BM_SleepingBurstTailSpdlog(benchmark::State& state) {
+  const std::string dir = temp_dir("sleeping-spdlog");
+  auto pool = spdlog_pool();
+  auto logger = spdlog_logger(dir + "/app.log", pool);
+  sleeping_tail(state, [&](int i) {
+    logger->info("Processing payment payment_id={} amount={} user={} success={}", i, 1000, "john",
+                 true);
+  });
+  logger.reset();
+  pool.reset();
+  fs::remove_all(dir);
+}
+BENCHMARK(BM_SleepingBurstTailSpdlog)
+    ->ArgName("fresh")
+    ->Arg(0)
+    ->Arg(1)
+    ->Iterations(1)
+    ->UseRealTime();
+#endif
+
 // ---- micro-benchmarks ------------------------------------------------------------------------
 
 const std::string kPlainMessage =
