@@ -356,6 +356,56 @@ BENCHMARK(BM_SleepingBurstTailSpdlog)
     ->UseRealTime();
 #endif
 
+// ---- the log call while levels change at runtime ------------------------------------------
+
+// The log call (bursts with spinning pauses, as above) while another thread keeps changing
+// the logger's module level between DEBUG and INFO every 100 us (PUT /loggers/<module> at a
+// rate no operator reaches), against the same calls with no changes (changing:0).
+void BM_LogCallWhileLevelsChange(benchmark::State& state) {
+  const bool changing = state.range(0) != 0;
+  const std::string dir = temp_dir("levels-changing");
+  logging::configure(bench_options(dir));
+  monitoring::StructuredLogger logger("payment_service");
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> changes{0};
+  std::thread changer;
+  if (changing)
+    changer = std::thread([&] {
+      for (bool debug = true; !stop.load(std::memory_order_relaxed); debug = !debug) {
+        logging::set_module_level("payment_service",
+                                  debug ? logging::Level::kDebug : logging::Level::kInfo);
+        changes.fetch_add(1, std::memory_order_relaxed);
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+      }
+    });
+  std::vector<std::uint64_t> samples;
+  std::uint64_t allocations = 0;
+  for (auto _ : state)
+    samples = measure_bursts(
+        20'000,
+        [&](int i) {
+          logger.info("Processing payment",
+                      {{"payment_id", i}, {"amount", 1000}, {"user", "john"}, {"success", true}});
+        },
+        allocations);
+  stop = true;
+  if (changer.joinable()) changer.join();
+  logging::set_module_level("payment_service", std::nullopt);
+  logging::shutdown();
+  fs::remove_all(dir);
+  const Percentiles p = percentiles(samples);
+  state.counters["p50_ns"] = p.p50;
+  state.counters["p99_ns"] = p.p99;
+  state.counters["p99.9_ns"] = p.p999;
+  state.counters["level_changes"] = static_cast<double>(changes.load());
+}
+BENCHMARK(BM_LogCallWhileLevelsChange)
+    ->ArgName("changing")
+    ->Arg(0)
+    ->Arg(1)
+    ->Iterations(1)
+    ->UseRealTime();
+
 // ---- micro-benchmarks ------------------------------------------------------------------------
 
 const std::string kPlainMessage =
