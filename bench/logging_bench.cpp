@@ -271,6 +271,141 @@ void throughput_spdlog(int records) {
 }
 #endif
 
+// ---- the tail when the thread sleeps between bursts ---------------------------------------
+
+// How a service logs: a burst of 20 calls, then the thread sleeps (not spins) 200 us, so its
+// caches and TLB cool down and the backend may be asleep too. Steady state: one thread after
+// 20 000 warm-up calls. Fresh: the first 10 000 records of each of 10 new threads, where a
+// queue's first use would page-fault. Percentiles come out as counters (ns).
+constexpr int kSleepingSteadyCalls = 100'000;
+constexpr int kSleepingFreshThreads = 10;
+constexpr int kSleepingFreshCalls = 10'000;
+
+template <class Call>
+void sleeping_bursts(int calls, Call& call, std::vector<std::uint64_t>& samples) {
+  for (int done = 0; done < calls; done += kBurst) {
+    for (int k = 0; k < kBurst; ++k) {
+      const std::uint64_t start = ticks();
+      call(done + k);
+      const std::uint64_t end = ticks();
+      samples.push_back(end - start);
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+}
+
+// Runs the method on new threads (fresh) or one warmed-up thread (steady).
+template <class Call>
+void sleeping_tail(benchmark::State& state, Call call) {
+  const bool fresh = state.range(0) != 0;
+  std::vector<std::uint64_t> samples;
+  for (auto _ : state) {
+    samples.clear();
+    samples.reserve(static_cast<std::size_t>(fresh ? kSleepingFreshThreads * kSleepingFreshCalls
+                                                   : kSleepingSteadyCalls));
+    if (fresh) {
+      for (int t = 0; t < kSleepingFreshThreads; ++t)
+        std::thread([&] { sleeping_bursts(kSleepingFreshCalls, call, samples); }).join();
+    } else {
+      std::thread([&] {
+        std::vector<std::uint64_t> warm_up;
+        warm_up.reserve(20'000);
+        sleeping_bursts(20'000, call, warm_up);
+        sleeping_bursts(kSleepingSteadyCalls, call, samples);
+      }).join();
+    }
+  }
+  const Percentiles p = percentiles(samples);
+  state.counters["p50_ns"] = p.p50;
+  state.counters["p99_ns"] = p.p99;
+  state.counters["p99.9_ns"] = p.p999;
+  state.counters["max_ns"] = p.max;
+}
+
+void BM_SleepingBurstTail(benchmark::State& state) {
+  const std::string dir = temp_dir("sleeping-ours");
+  logging::configure(bench_options(dir));
+  monitoring::StructuredLogger logger("payment_service");
+  sleeping_tail(state, [&](int i) {
+    logger.info("Processing payment",
+                {{"payment_id", i}, {"amount", 1000}, {"user", "john"}, {"success", true}});
+  });
+  logging::shutdown();
+  fs::remove_all(dir);
+}
+BENCHMARK(BM_SleepingBurstTail)->ArgName("fresh")->Arg(0)->Arg(1)->Iterations(1)->UseRealTime();
+
+#if MONITORING_BENCH_SPDLOG
+void BM_SleepingBurstTailSpdlog(benchmark::State& state) {
+  const std::string dir = temp_dir("sleeping-spdlog");
+  auto pool = spdlog_pool();
+  auto logger = spdlog_logger(dir + "/app.log", pool);
+  sleeping_tail(state, [&](int i) {
+    logger->info("Processing payment payment_id={} amount={} user={} success={}", i, 1000, "john",
+                 true);
+  });
+  logger.reset();
+  pool.reset();
+  fs::remove_all(dir);
+}
+BENCHMARK(BM_SleepingBurstTailSpdlog)
+    ->ArgName("fresh")
+    ->Arg(0)
+    ->Arg(1)
+    ->Iterations(1)
+    ->UseRealTime();
+#endif
+
+// ---- the log call while levels change at runtime ------------------------------------------
+
+// The log call (bursts with spinning pauses, as above) while another thread keeps changing
+// the logger's module level between DEBUG and INFO every 100 us (PUT /loggers/<module> at a
+// rate no operator reaches), against the same calls with no changes (changing:0).
+void BM_LogCallWhileLevelsChange(benchmark::State& state) {
+  const bool changing = state.range(0) != 0;
+  const std::string dir = temp_dir("levels-changing");
+  logging::configure(bench_options(dir));
+  monitoring::StructuredLogger logger("payment_service");
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> changes{0};
+  std::thread changer;
+  if (changing)
+    changer = std::thread([&] {
+      for (bool debug = true; !stop.load(std::memory_order_relaxed); debug = !debug) {
+        logging::set_module_level("payment_service",
+                                  debug ? logging::Level::kDebug : logging::Level::kInfo);
+        changes.fetch_add(1, std::memory_order_relaxed);
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+      }
+    });
+  std::vector<std::uint64_t> samples;
+  std::uint64_t allocations = 0;
+  for (auto _ : state)
+    samples = measure_bursts(
+        20'000,
+        [&](int i) {
+          logger.info("Processing payment",
+                      {{"payment_id", i}, {"amount", 1000}, {"user", "john"}, {"success", true}});
+        },
+        allocations);
+  stop = true;
+  if (changer.joinable()) changer.join();
+  logging::set_module_level("payment_service", std::nullopt);
+  logging::shutdown();
+  fs::remove_all(dir);
+  const Percentiles p = percentiles(samples);
+  state.counters["p50_ns"] = p.p50;
+  state.counters["p99_ns"] = p.p99;
+  state.counters["p99.9_ns"] = p.p999;
+  state.counters["level_changes"] = static_cast<double>(changes.load());
+}
+BENCHMARK(BM_LogCallWhileLevelsChange)
+    ->ArgName("changing")
+    ->Arg(0)
+    ->Arg(1)
+    ->Iterations(1)
+    ->UseRealTime();
+
 // ---- micro-benchmarks ------------------------------------------------------------------------
 
 const std::string kPlainMessage =

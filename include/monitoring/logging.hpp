@@ -7,6 +7,7 @@
 #include "monitoring/context.hpp"
 #include "monitoring/error.hpp"
 #include "monitoring/logging/level.hpp"
+#include "monitoring/logging/levels.hpp"
 #include "monitoring/logging/logger.hpp"
 #include "monitoring/logging/observer.hpp"
 #include "monitoring/logging/options.hpp"

@@ -82,7 +82,11 @@ struct MonitoringConfig {
   // --- monitoring server ---
   std::string
       monitoring_auth_token{};  ///< MONITORING_AUTH_TOKEN: bearer token for /metrics (secret)
-  int server_threads = 1;       ///< MONITORING_SERVER_THREADS, 1..64
+  /// MONITORING_LOGGERS_WRITABLE: lets PUT /loggers/<module> change log levels without a
+  /// token when MONITORING_AUTH_TOKEN is unset (with a token, writes always need it). Off by
+  /// default: an open level switch lets anyone flood or silence the logs.
+  bool loggers_writable = false;
+  int server_threads = 1;              ///< MONITORING_SERVER_THREADS, 1..64
   std::size_t max_connections = 1024;  ///< MONITORING_MAX_CONNECTIONS (see HttpServerOptions)
   /// MONITORING_MAX_CONNECTIONS_PER_CLIENT, 0..1000000 (0 = no limit): connections one client
   /// address may hold (see HttpServerOptions). Raise it behind a sidecar proxy, where every

@@ -17,6 +17,7 @@
 
 #include "clock.hpp"
 #include "monitoring/logging/error_counter.hpp"
+#include "monitoring/logging/levels.hpp"
 #include "monitoring/logging/observer.hpp"
 #include "record.hpp"
 #include "runtime.hpp"
@@ -562,6 +563,117 @@ void unlock_logger_registry() noexcept {
 }
 
 }  // namespace detail
+namespace detail {
+
+void write_unfiltered(StructuredLogger& logger, Level level, std::string_view message,
+                      std::span<const Field> fields) noexcept {
+  if (logger.core_ == &g_disabled_core) return;
+  logger.write(level, message, fields.data(), fields.size(), nullptr);
+}
+
+namespace {
+
+void check_module_name(std::string_view module) {
+  constexpr std::size_t kMaxModuleName = 200;
+  const auto refuse = [&](const char* why) {
+    throw InvalidModuleName("log module \"" + std::string(module.substr(0, kMaxModuleName)) +
+                            (module.size() > kMaxModuleName ? "...\": " : "\": ") + why);
+  };
+  if (module.empty()) refuse("a module name must not be empty");
+  if (module.size() > kMaxModuleName) refuse("longer than 200 bytes");
+  for (const char c : module) {
+    const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                         (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' || c == '-';
+    if (!allowed) refuse("only letters, digits and _ . : - are allowed");
+  }
+  if (module.front() == '.' || module.back() == '.' || module.find("..") != std::string_view::npos)
+    refuse("a dotted part is empty");
+}
+
+// Sets every live logger's threshold after a change (the registry lock is held).
+void reapply_levels(LoggerRegistry& registry) {
+  for (LoggerCoreImpl* core = registry.head; core != nullptr; core = core->next)
+    core->min_level.store(level_for(registry, core->name), std::memory_order_relaxed);
+}
+
+std::string_view describe(std::optional<Level> level) {
+  return level ? level_name(*level) : std::string_view("inherit");
+}
+
+void log_level_change(std::string_view module, std::string_view before, std::string_view after) {
+  // Created on first use, outside the registry lock (a logger registers itself under it).
+  static StructuredLogger* audit = new StructuredLogger("monitoring.loggers");  // used at exit
+  const Field fields[] = {{"module", module}, {"old_level", before}, {"new_level", after}};
+  write_unfiltered(*audit, Level::kWarning, "Log level changed", fields);
+}
+
+ModuleLevelInfo info_for(const LoggerRegistry& registry, std::string_view module) {
+  ModuleLevelInfo info;
+  info.name.assign(module);
+  if (auto found = registry.modules.find(module); found != registry.modules.end())
+    info.configured = found->second;
+  info.effective = level_for(registry, module);
+  return info;
+}
+
+}  // namespace
+}  // namespace detail
+
+std::optional<Level> set_module_level(std::string_view module, std::optional<Level> level) {
+  check_module_name(module);
+  std::optional<Level> previous;
+  {
+    LoggerRegistry& registry = logger_registry();
+    std::lock_guard lock(registry.mutex);
+    const auto found = registry.modules.find(module);
+    if (found != registry.modules.end()) previous = found->second;
+    if (level) {
+      if (found != registry.modules.end())
+        found->second = *level;
+      else
+        registry.modules.emplace(std::string(module), *level);
+    } else if (found != registry.modules.end()) {
+      registry.modules.erase(found);
+    }
+    reapply_levels(registry);
+  }
+  log_level_change(module, describe(previous), describe(level));
+  return previous;
+}
+
+Level set_root_level(Level level) {
+  Level previous;
+  {
+    LoggerRegistry& registry = logger_registry();
+    std::lock_guard lock(registry.mutex);
+    previous = std::exchange(registry.level, level);
+    reapply_levels(registry);
+  }
+  log_level_change("root", level_name(previous), level_name(level));
+  return previous;
+}
+
+LevelsSnapshot levels() {
+  LoggerRegistry& registry = logger_registry();
+  std::lock_guard lock(registry.mutex);
+  ModuleLevels names;  // as a sorted set of names: configured modules and live loggers
+  for (const auto& [name, module_level] : registry.modules) names.emplace(name, module_level);
+  for (const LoggerCoreImpl* core = registry.head; core != nullptr; core = core->next)
+    if (!core->name.empty()) names.emplace(core->name, Level::kOff);
+  LevelsSnapshot snapshot;
+  snapshot.root = registry.level;
+  snapshot.modules.reserve(names.size());
+  for (const auto& entry : names) snapshot.modules.push_back(info_for(registry, entry.first));
+  return snapshot;
+}
+
+ModuleLevelInfo module_level(std::string_view module) {
+  check_module_name(module);
+  LoggerRegistry& registry = logger_registry();
+  std::lock_guard lock(registry.mutex);
+  return info_for(registry, module);
+}
+
 void set_error_counter(ErrorCounter counter) noexcept {
   detail::g_error_counter.store(counter, std::memory_order_release);
 }

@@ -25,12 +25,13 @@ extern constinit std::atomic<std::uint32_t> g_max_field_bytes;
 /// One producer thread's queue. The producer owns the ring's producer side and
 /// `last_context_serial`; the backend owns the consumer side and `context`.
 struct ProducerQueue {
-  explicit ProducerQueue(std::size_t capacity, std::uint64_t thread_id, std::uint64_t serial)
-      : ring(capacity), thread_id(thread_id), serial(serial) {}
+  ProducerQueue(std::size_t capacity, std::byte* memory, std::uint64_t thread_id,
+                std::uint64_t serial)
+      : ring(capacity, memory), thread_id(thread_id), serial(serial) {}
 
   SpscRing ring;
-  const std::uint64_t thread_id;       // kernel tid, for process.thread.id
-  const std::uint64_t serial;          // never reused: names the queue in a LogPosition
+  const std::uint64_t thread_id;  // kernel tid, for process.thread.id
+  std::uint64_t serial;  // set once when registered, never reused: names it in a LogPosition
   std::atomic<bool> abandoned{false};  // the thread exited; free once drained
 
   std::uint64_t last_context_serial = 0;  // producer: context last sent through the ring

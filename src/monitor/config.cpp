@@ -829,6 +829,11 @@ const Rule kRules[] = {
      [](const MonitoringConfig& c, std::string_view n) {
        check_auth_token(n, c.monitoring_auth_token);
      }},
+    {"MONITORING_LOGGERS_WRITABLE", "loggers_writable",
+     [](MonitoringConfig& c, std::string_view env, std::string_view v) {
+       c.loggers_writable = parse_bool(env, v);
+     },
+     nullptr},
     {"MONITORING_SERVER_THREADS", "server_threads",
      [](MonitoringConfig& c, std::string_view env, std::string_view v) {
        c.server_threads = parse_integer<int>(env, v, "expected an integer 1..64");

@@ -14,4 +14,10 @@ namespace monitoring::detail {
 /// is set.
 void install_metrics_route(server::HttpServer& server, const MonitoringConfig& config);
 
+/// GET /loggers, GET and PUT /loggers/<module> ("root" is the root level): log levels read
+/// and changed at runtime (README "Runtime log levels"). Reads and writes need the bearer
+/// token when config.monitoring_auth_token is set; without a token, writes are refused
+/// (403) unless config.loggers_writable.
+void install_loggers_routes(server::HttpServer& server, const MonitoringConfig& config);
+
 }  // namespace monitoring::detail

@@ -59,6 +59,7 @@ logging::LoggingOptions logging_options(const MonitoringConfig& config) {
 void install_routes(MonitoringServer::Impl& state) {
   server::HttpServer& http = *state.http;
   detail::install_metrics_route(http, state.config);
+  detail::install_loggers_routes(http, state.config);
   health::HealthRouteOptions options;
   options.auth_token = state.config.monitoring_auth_token;  // hides details, never the status
   options.version = state.config.sentry_release;

@@ -401,6 +401,7 @@ struct HttpServer::Impl {
     std::lock_guard lock(core.routes_mutex);
     auto table = std::make_shared<detail::RouteTable>(*core.routes);
     table->routes.insert_or_assign(std::move(path), std::move(route));
+    table->index_wildcards();
     core.routes = std::move(table);
     core.routes_version.fetch_add(1, std::memory_order_release);
   }

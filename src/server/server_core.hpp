@@ -3,6 +3,7 @@
 // Internals of HttpServer: the state shared by all threads (Core), one event loop per thread
 // (Worker) and the connections it owns (Connection, in connection.hpp).
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -41,10 +42,24 @@ struct Route {
 /// Immutable once published; workers hold a shared_ptr to the version they use.
 struct RouteTable {
   std::map<std::string, Route, std::less<>> routes;
+  /// The routes registered as "<prefix>*" (prefix ending in '/'), longest prefix first;
+  /// the pointers are into `routes` of this same table (rebuilt with every copy).
+  std::vector<std::pair<std::string_view, const Route*>> wildcards;
+
+  void index_wildcards() {
+    wildcards.clear();
+    for (const auto& [path, route] : routes)
+      if (path.size() >= 2 && path.ends_with("/*"))
+        wildcards.emplace_back(std::string_view(path).substr(0, path.size() - 1), &route);
+    std::sort(wildcards.begin(), wildcards.end(),
+              [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  }
 
   const Route* find(std::string_view path) const noexcept {
-    const auto it = routes.find(path);
-    return it == routes.end() ? nullptr : &it->second;
+    if (const auto it = routes.find(path); it != routes.end()) return &it->second;
+    for (const auto& [prefix, route] : wildcards)
+      if (path.size() > prefix.size() && path.starts_with(prefix)) return route;
+    return nullptr;
   }
 };
 

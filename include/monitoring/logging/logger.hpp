@@ -22,6 +22,12 @@ struct LoggerCore {
 struct ErrorCapture;
 }  // namespace detail
 
+class StructuredLogger;
+namespace detail {
+void write_unfiltered(StructuredLogger& logger, Level level, std::string_view message,
+                      std::span<const Field> fields) noexcept;
+}  // namespace detail
+
 /// A named logger with typed fields and a persistent context, writing ECS JSON through the
 /// asynchronous backend.
 ///
@@ -113,6 +119,8 @@ class StructuredLogger {
   Level level() const noexcept { return core_->min_level.load(std::memory_order_relaxed); }
 
  private:
+  friend void detail::write_unfiltered(StructuredLogger&, Level, std::string_view,
+                                       std::span<const Field>) noexcept;
   void log_if(Level level, std::string_view message, Fields fields) {
     if (is_enabled(level)) write(level, message, fields.begin(), fields.size(), nullptr);
   }

@@ -185,7 +185,10 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   /// Serves `path` with a synchronous handler for `methods` (HEAD is implied by GET). A second
-  /// registration of the same path replaces the first. Throws monitoring::Error for a path
+  /// registration of the same path replaces the first. A path ending in "/*" serves every
+  /// longer path under it (the handler reads Request::path): resources named in the path,
+  /// such as "/loggers/*" for "/loggers/payment"; an exact path and then the longest such
+  /// prefix win. Throws monitoring::Error for a path
   /// that does not start with '/', an invalid method token or an empty method list.
   void route(std::string path, Handler handler, std::vector<std::string> methods = {"GET"});
   /// Same, for a handler that answers later through its Responder.

@@ -233,6 +233,20 @@ TEST(MonitoringConfigFromEnv, BooleansInEverySpelling) {
   EXPECT_TRUE(MonitoringConfig{}.throw_traces);
 }
 
+TEST(MonitoringConfigFromEnv, LoggersWritableIsAnExplicitBoolean) {
+  EXPECT_FALSE(MonitoringConfig{}.loggers_writable);
+  EXPECT_FALSE(from({}).loggers_writable);
+  EXPECT_TRUE(from({{"MONITORING_LOGGERS_WRITABLE", "true"}}).loggers_writable);
+  EXPECT_FALSE(from({{"MONITORING_LOGGERS_WRITABLE", "off"}}).loggers_writable);
+  try {
+    from({{"MONITORING_LOGGERS_WRITABLE", "maybe"}});
+    ADD_FAILURE() << "accepted \"maybe\"";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("MONITORING_LOGGERS_WRITABLE"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("maybe"), std::string::npos) << e.what();
+  }
+}
+
 TEST(MonitoringConfigFromEnv, LevelsAreCaseInsensitiveAndCanonical) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"debug", "DEBUG"},  {"Info", "INFO"},   {"warning", "WARNING"},  {"WARN", "WARNING"},

@@ -114,6 +114,31 @@ TEST_F(HttpServerTest, UnknownPathIs404) {
   EXPECT_EQ(prefix->status, 404);
 }
 
+TEST_F(HttpServerTest, WildcardRouteServesThePathsUnderItsPrefix) {
+  start();
+  server_->route("/items/*",
+                 [](const Request& request) { return text(std::string(request.path)); });
+  server_->route("/items/special/*", [](const Request&) { return text("special"); });
+  server_->route("/items/exact", [](const Request&) { return text("exact"); });
+  Client client(port());
+  const auto under = client.get("/items/a.b?x=1");
+  ASSERT_TRUE(under);
+  EXPECT_EQ(under->status, 200);
+  EXPECT_EQ(under->body, "/items/a.b");
+  const auto longer = client.get("/items/special/x");
+  ASSERT_TRUE(longer);
+  EXPECT_EQ(longer->body, "special");  // the longest prefix wins
+  const auto exact = client.get("/items/exact");
+  ASSERT_TRUE(exact);
+  EXPECT_EQ(exact->body, "exact");  // an exact path wins over a prefix
+  // Nothing after the prefix, or the prefix without its slash: not covered.
+  for (const char* miss : {"/items/", "/items", "/itemsx"}) {
+    const auto response = client.get(miss);
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 404) << miss;
+  }
+}
+
 TEST_F(HttpServerTest, QueryStringIsIgnoredForRouting) {
   start();
   Client client(port());
