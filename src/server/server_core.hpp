@@ -41,10 +41,20 @@ struct Route {
 /// Immutable once published; workers hold a shared_ptr to the version they use.
 struct RouteTable {
   std::map<std::string, Route, std::less<>> routes;
+  /// Subtree routes ("/health/*" registered), keyed by their prefix without the '*'
+  /// ("/health/").
+  std::map<std::string, Route, std::less<>> subtrees;
 
+  /// The exact route, else the subtree route with the longest prefix of `path` ending at a '/'.
   const Route* find(std::string_view path) const noexcept {
-    const auto it = routes.find(path);
-    return it == routes.end() ? nullptr : &it->second;
+    if (const auto it = routes.find(path); it != routes.end()) return &it->second;
+    if (subtrees.empty()) return nullptr;
+    for (std::size_t slash = path.rfind('/'); slash != std::string_view::npos;
+         slash = slash == 0 ? std::string_view::npos : path.rfind('/', slash - 1)) {
+      if (const auto it = subtrees.find(path.substr(0, slash + 1)); it != subtrees.end())
+        return &it->second;
+    }
+    return nullptr;
   }
 };
 
