@@ -137,6 +137,28 @@ void BM_GaugeSet(benchmark::State& state) {
 }
 BENCHMARK(BM_GaugeSet)->Threads(1)->UseRealTime();
 
+// Baseline for the in-progress guard: the same two updates done by hand.
+void BM_GaugeIncDec(benchmark::State& state) {
+  static Gauge& gauge = bench_registry().gauge("bench_inprogress_manual", "Gauge.").labels();
+  LoopTimer timer(state);
+  for (auto _ : state) {
+    gauge.inc();
+    benchmark::ClobberMemory();
+    gauge.dec();
+  }
+}
+BENCHMARK(BM_GaugeIncDec)->Threads(1)->Threads(2)->UseRealTime();
+
+void BM_TrackInprogress(benchmark::State& state) {
+  static Gauge& gauge = bench_registry().gauge("bench_inprogress_guard", "Gauge.").labels();
+  LoopTimer timer(state);
+  for (auto _ : state) {
+    auto inside = gauge.track_inprogress();
+    benchmark::ClobberMemory();
+  }
+}
+BENCHMARK(BM_TrackInprogress)->Threads(1)->Threads(2)->UseRealTime();
+
 }  // namespace
 
 BENCHMARK_MAIN();

@@ -5,10 +5,13 @@
 
 #include "monitoring/catalog/catalog.hpp"
 #include "monitoring/error.hpp"
+#include "monitoring/metrics/callback_gauge.hpp"
 #include "monitoring/metrics/exposition.hpp"
 #include "monitoring/metrics/family.hpp"
+#include "monitoring/metrics/info.hpp"
 #include "monitoring/metrics/process_collector.hpp"
 #include "monitoring/metrics/registry.hpp"
+#include "monitoring/metrics/stateset.hpp"
 #include "monitoring/push/pushgateway.hpp"
 
 namespace monitoring {

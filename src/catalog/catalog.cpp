@@ -58,7 +58,13 @@ struct Catalog {
         average_ltv(r.gauge("average_ltv", "Average customer lifetime value.", {"currency"})),
         payment_availability(r.gauge("payment_system_availability",
                                      "Payment system availability (1 up, 0 down).",
-                                     {"payment_system"})) {}
+                                     {"payment_system"})),
+        build_info(r.info("monitoring_build",
+                          "The monitoring library's version, compiler and build type.")) {
+    build_info.set({{"version", MONITORING_BUILD_VERSION},
+                    {"compiler", MONITORING_BUILD_COMPILER},
+                    {"build_type", MONITORING_BUILD_TYPE}});
+  }
 
   Family<Counter>& http_requests;
   Family<Counter>& bot_messages;
@@ -78,6 +84,7 @@ struct Catalog {
   Family<Gauge>& churn_rate;
   Family<Gauge>& average_ltv;
   Family<Gauge>& payment_availability;
+  Info& build_info;
 };
 
 void install_catalog_hooks() noexcept;

@@ -231,11 +231,17 @@ CheckerStats CheckEngine::stats() const {
 }
 
 void CheckEngine::collect(Done done) {
+  collect(std::move(done), [](std::string_view) { return true; });
+}
+
+void CheckEngine::collect(Done done, const std::function<bool(std::string_view)>& selected) {
   std::vector<std::shared_ptr<CheckState>> checks;
   bool stopped;
   {
     std::lock_guard lock(mutex_);
-    checks = checks_;
+    checks.reserve(checks_.size());
+    for (const auto& check : checks_)
+      if (selected(check->name)) checks.push_back(check);
     stopped = stopped_;
   }
   if (checks.empty()) {

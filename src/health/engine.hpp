@@ -79,6 +79,8 @@ class CheckEngine : public std::enable_shared_from_this<CheckEngine> {
   /// Calls `done` once with one outcome per check, in registration order: inline when every
   /// result is cached, otherwise from the thread delivering the last verdict.
   void collect(Done done);
+  /// The same for the checks `selected` accepts by name; the others are not run.
+  void collect(Done done, const std::function<bool(std::string_view)>& selected);
   /// Blocking form of collect().
   std::vector<CheckOutcome> collect_sync();
 

@@ -1,11 +1,13 @@
 #include "monitoring/health/http.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <memory>
+#include <span>
 #include <utility>
 
 #include "core/ascii.hpp"
@@ -13,6 +15,7 @@
 #include "core/time.hpp"
 #include "health/engine.hpp"
 #include "monitoring/error.hpp"
+#include "net/http_client.hpp"
 
 namespace monitoring::health {
 
@@ -132,6 +135,171 @@ server::Response readiness_response(const ReadinessReport& report, bool details,
   return json_response(report.http_status(), kJson, std::move(body), !options.auth_token.empty());
 }
 
+// ---- Probe detail: ?verbose, ?exclude=<check>, /health/<check> (kube-apiserver's model) ----
+
+constexpr std::string_view kPlainText = "text/plain; charset=utf-8";
+// What unauthenticated callers see instead of a check's message (as kube-apiserver says it).
+constexpr std::string_view kWithheld = "reason withheld";
+// Echoed user input (unknown names) is cut here, so a huge query cannot inflate the answer.
+constexpr std::size_t kEchoedNameLimit = 128;
+constexpr std::size_t kEchoedNamesLimit = 16;
+
+struct ProbeQuery {
+  bool verbose = false;
+  std::vector<std::string> excluded;
+};
+
+// Query values may use '+' for space (HTML forms) as well as percent-encoding.
+std::string decode_query_component(std::string_view text) {
+  std::string spaced(text);
+  for (char& c : spaced)
+    if (c == '+') c = ' ';
+  return common::percent_decode(spaced);
+}
+
+// Unknown parameters are ignored; "verbose" alone or with any value but 0/false turns text
+// mode on; an empty "exclude=" excludes nothing.
+ProbeQuery parse_probe_query(std::string_view query) {
+  ProbeQuery parsed;
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view param = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const std::size_t equals = param.find('=');
+    const std::string key = decode_query_component(param.substr(0, equals));
+    const std::string value = equals == std::string_view::npos
+                                  ? std::string()
+                                  : decode_query_component(param.substr(equals + 1));
+    if (key == "verbose") {
+      parsed.verbose = value != "0" && value != "false";
+    } else if (key == "exclude" && !value.empty()) {
+      if (std::find(parsed.excluded.begin(), parsed.excluded.end(), value) == parsed.excluded.end())
+        parsed.excluded.push_back(value);
+    }
+  }
+  return parsed;
+}
+
+// User input quoted back in plain text: printable ASCII only (others become '?'), bounded.
+std::string quoted_echo(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name.substr(0, kEchoedNameLimit)) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  }
+  if (name.size() > kEchoedNameLimit) out += "...";
+  out.push_back('"');
+  return out;
+}
+
+std::vector<std::string_view> unmatched_exclusions(const ProbeQuery& query,
+                                                   const std::vector<std::string>& names) {
+  std::vector<std::string_view> unmatched;
+  for (const auto& excluded : query.excluded)
+    if (std::find(names.begin(), names.end(), excluded) == names.end())
+      unmatched.push_back(excluded);
+  return unmatched;
+}
+
+// One line of the text form; messages go on one line (a message's line breaks become spaces).
+void append_probe_line(std::string& body, bool passed, std::string_view name,
+                       std::string_view verdict, std::string_view message, bool details) {
+  body += passed ? "[+]" : "[-]";
+  body += name;
+  body += ' ';
+  body += verdict;
+  if (verdict != "ok") {
+    body += ": ";
+    const std::size_t start = body.size();
+    body += details ? message : kWithheld;
+    for (std::size_t i = start; i < body.size(); ++i)
+      if (body[i] == '\n' || body[i] == '\r') body[i] = ' ';
+  }
+  body += '\n';
+}
+
+void append_check_lines(std::string& body, const std::vector<CheckOutcome>& checks, bool details) {
+  for (const auto& check : checks) {
+    switch (check.status) {
+      case Status::healthy:
+        append_probe_line(body, true, check.name, "ok", {}, details);
+        break;
+      case Status::degraded:
+        append_probe_line(body, true, check.name, "degraded", check.message, details);
+        break;
+      case Status::unhealthy:
+        append_probe_line(body, !check.critical, check.name,
+                          check.critical ? "failed" : "failed (non-critical)", check.message,
+                          details);
+        break;
+    }
+  }
+}
+
+void append_probe_footer(std::string& body, const std::vector<std::string_view>& unmatched,
+                         std::string_view probe, bool passed) {
+  if (!unmatched.empty()) {
+    body += "warn: some health checks cannot be excluded: no matches for ";
+    for (std::size_t i = 0; i < unmatched.size() && i < kEchoedNamesLimit; ++i) {
+      if (i > 0) body += ',';
+      body += quoted_echo(unmatched[i]);
+    }
+    if (unmatched.size() > kEchoedNamesLimit) body += ",...";
+    body += '\n';
+  }
+  body += probe;
+  body += passed ? " check passed\n" : " check failed\n";
+}
+
+server::Response text_response(unsigned status, std::string body, bool vary_authorization) {
+  server::Response response;
+  response.status = status;
+  response.content_type = std::string(kPlainText);
+  response.body = std::move(body);
+  response.headers.emplace_back("Cache-Control", "no-store");
+  response.headers.emplace_back("Vary", vary_authorization ? "Accept, Authorization" : "Accept");
+  return response;
+}
+
+server::Response verbose_health_response(const HealthReport& report,
+                                         const std::vector<std::string_view>& unmatched,
+                                         bool details, const HealthRouteOptions& options) {
+  std::string body;
+  append_check_lines(body, report.checks, details);
+  append_probe_footer(body, unmatched, "health", report.http_status() == 200);
+  return text_response(report.http_status(), std::move(body), !options.auth_token.empty());
+}
+
+server::Response verbose_readiness_response(const ReadinessReport& report,
+                                            const std::vector<std::string_view>& unmatched,
+                                            bool details, const HealthRouteOptions& options) {
+  std::string body;
+  append_probe_line(body, report.started, "started", report.started ? "ok" : "failed",
+                    "mark_started() not called yet", details);
+  if (report.draining)
+    append_probe_line(body, false, "draining", "failed", "shutdown began", details);
+  append_check_lines(body, report.checks, details);
+  append_probe_footer(body, unmatched, "readiness", report.ready);
+  return text_response(report.http_status(), std::move(body), !options.auth_token.empty());
+}
+
+// /health/<check> for a name no check has.
+server::Response unknown_check_response(std::string_view name, bool verbose,
+                                        const HealthRouteOptions& options) {
+  const std::string message = "no health check named " + quoted_echo(name);
+  if (verbose) return text_response(404, message + "\n", !options.auth_token.empty());
+  std::string body;
+  JsonWriter json(body);
+  json.begin_object().member("error", message).end_object();
+  return json_response(404, kJson, std::move(body), !options.auth_token.empty());
+}
+
+// The check named by a request below a probe's path ("/health/<check>"); "" for the probe
+// itself with a trailing slash. Percent-encoding is decoded, so "%2e%2e" is the name "..",
+// which like any other unknown name only finds no check.
+std::string check_name_below(std::string_view path, std::string_view probe_path) {
+  return common::percent_decode(path.substr(probe_path.size() + 1));
+}
 }  // namespace
 
 std::string to_json(const HealthReport& report) {
@@ -226,8 +394,12 @@ double process_uptime_seconds() noexcept {
   return core::process_uptime_seconds();
 }
 
-server::Response live_response(const HeartbeatRegistry& heartbeats, bool details) {
-  const std::vector<HeartbeatRegistry::Entry> beats = heartbeats.snapshot();
+server::Response live_response(const HeartbeatRegistry& heartbeats, bool details,
+                               std::span<const std::string> excluded) {
+  std::vector<HeartbeatRegistry::Entry> beats = heartbeats.snapshot();
+  std::erase_if(beats, [&](const HeartbeatRegistry::Entry& beat) {
+    return std::find(excluded.begin(), excluded.end(), beat.name) != excluded.end();
+  });
   bool stale = false;
   for (const auto& beat : beats) stale = stale || beat.stale;
   std::string body;
@@ -256,14 +428,132 @@ server::Response live_response(const HeartbeatRegistry& heartbeats, bool details
   return response;
 }
 
+namespace {
+
+server::Response verbose_live_response(const HeartbeatRegistry& heartbeats, const ProbeQuery& query,
+                                       bool details, bool vary_authorization) {
+  std::vector<HeartbeatRegistry::Entry> beats = heartbeats.snapshot();
+  std::vector<std::string> names;
+  names.reserve(beats.size());
+  for (const auto& beat : beats) names.push_back(beat.name);
+  const std::vector<std::string_view> unmatched = unmatched_exclusions(query, names);
+  std::string body;
+  bool stale = false;
+  for (const auto& beat : beats) {
+    if (std::find(query.excluded.begin(), query.excluded.end(), beat.name) != query.excluded.end())
+      continue;
+    stale = stale || beat.stale;
+    char message[96];
+    std::snprintf(message, sizeof message, "no heartbeat for %.3f s (max %.3f s)", beat.age_seconds,
+                  beat.max_age_seconds);
+    append_probe_line(body, !beat.stale, beat.name, beat.stale ? "failed" : "ok", message, details);
+  }
+  append_probe_footer(body, unmatched, "liveness", !stale);
+  return text_response(stale ? 503 : 200, std::move(body), vary_authorization);
+}
+
+}  // namespace
+
 void install_live_route(server::HttpServer& server, const HealthRouteOptions& options) {
   const HeartbeatRegistry* heartbeats =
       options.heartbeats != nullptr ? options.heartbeats : &HeartbeatRegistry::global();
-  server.route(options.live_path, [heartbeats,
-                                   token = options.auth_token](const server::Request& request) {
-    return live_response(*heartbeats, bearer_authorized(request.header("Authorization"), token));
+  server.route(options.live_path,
+               [heartbeats, token = options.auth_token](const server::Request& request) {
+                 const bool details = bearer_authorized(request.header("Authorization"), token);
+                 const ProbeQuery query = parse_probe_query(request.query);
+                 if (query.verbose)
+                   return verbose_live_response(*heartbeats, query, details, !token.empty());
+                 if (query.excluded.empty()) return live_response(*heartbeats, details);
+                 // Excluded heartbeats neither count nor show: answer from the others only.
+                 return live_response(*heartbeats, details, query.excluded);
+               });
+}
+
+namespace {
+
+// Serves /health, /health/ and /health/<check>.
+void answer_health(const std::shared_ptr<detail::CheckEngine>& engine,
+                   const std::shared_ptr<const HealthRouteOptions>& options,
+                   const server::Request& request, server::Responder respond) {
+  const bool details = bearer_authorized(request.header("Authorization"), options->auth_token);
+  const bool health_json = accepts_health_json(request.header("Accept"));
+  ProbeQuery query = parse_probe_query(request.query);
+  std::string only = request.path.size() > options->health_path.size()
+                         ? check_name_below(request.path, options->health_path)
+                         : std::string();
+  const std::vector<std::string> names = engine->names();
+  if (!only.empty()) {
+    if (std::find(names.begin(), names.end(), only) == names.end()) {
+      respond(unknown_check_response(only, query.verbose, *options));
+      return;
+    }
+    query.excluded.clear();  // one check asked for by name: nothing else to leave out
+  }
+  std::vector<std::string> unmatched_names;
+  for (std::string_view name : unmatched_exclusions(query, names))
+    unmatched_names.emplace_back(name);
+  auto selected = [&query, &only](std::string_view name) {
+    if (!only.empty()) return name == only;
+    return std::find(query.excluded.begin(), query.excluded.end(), name) == query.excluded.end();
+  };
+  engine->collect(
+      [respond = std::move(respond), details, health_json, verbose = query.verbose,
+       unmatched_names = std::move(unmatched_names), options](std::vector<CheckOutcome> outcomes) {
+        HealthReport report = detail::make_health_report(std::move(outcomes));
+        if (verbose) {
+          const std::vector<std::string_view> unmatched(unmatched_names.begin(),
+                                                        unmatched_names.end());
+          respond(verbose_health_response(report, unmatched, details, *options));
+          return;
+        }
+        respond(health_response(report, details, health_json, *options));
+      },
+      selected);
+}
+
+// Serves /ready, /ready/ and /ready/<check>.
+void answer_readiness(const std::shared_ptr<detail::ReadinessState>& state,
+                      const std::shared_ptr<const HealthRouteOptions>& options,
+                      const server::Request& request, server::Responder respond) {
+  const bool details = bearer_authorized(request.header("Authorization"), options->auth_token);
+  ProbeQuery query = parse_probe_query(request.query);
+  std::string only = request.path.size() > options->ready_path.size()
+                         ? check_name_below(request.path, options->ready_path)
+                         : std::string();
+  const std::vector<std::string> names = state->engine->names();
+  if (!only.empty()) {
+    if (std::find(names.begin(), names.end(), only) == names.end()) {
+      respond(unknown_check_response(only, query.verbose, *options));
+      return;
+    }
+    query.excluded.clear();
+  }
+  std::vector<std::string> unmatched_names;
+  for (std::string_view name : unmatched_exclusions(query, names))
+    unmatched_names.emplace_back(name);
+  auto answer = [respond = std::move(respond), details, verbose = query.verbose,
+                 unmatched_names = std::move(unmatched_names), state,
+                 options](std::vector<CheckOutcome> outcomes) {
+    ReadinessReport report = detail::make_readiness_report(*state, std::move(outcomes));
+    if (verbose) {
+      const std::vector<std::string_view> unmatched(unmatched_names.begin(), unmatched_names.end());
+      respond(verbose_readiness_response(report, unmatched, details, *options));
+      return;
+    }
+    respond(readiness_response(report, details, *options));
+  };
+  // A draining instance is not ready whatever its checks say: they are not run.
+  if (state->draining.load(std::memory_order_acquire)) {
+    answer({});
+    return;
+  }
+  state->engine->collect(std::move(answer), [&query, &only](std::string_view name) {
+    if (!only.empty()) return name == only;
+    return std::find(query.excluded.begin(), query.excluded.end(), name) == query.excluded.end();
   });
 }
+
+}  // namespace
 
 void install_health_routes(server::HttpServer& server, const HealthChecker& health,
                            const ReadinessChecker& readiness, const HealthRouteOptions& options) {
@@ -272,33 +562,19 @@ void install_health_routes(server::HttpServer& server, const HealthChecker& heal
   if (!engine || !state) throw Error("install_health_routes: a checker was moved from");
   auto shared_options = std::make_shared<const HealthRouteOptions>(options);
 
-  server.route_async(options.health_path, [engine, shared_options](const server::Request& request,
-                                                                   server::Responder respond) {
-    const bool details =
-        bearer_authorized(request.header("Authorization"), shared_options->auth_token);
-    const bool health_json = accepts_health_json(request.header("Accept"));
-    engine->collect([respond = std::move(respond), details, health_json,
-                     shared_options](std::vector<CheckOutcome> outcomes) {
-      respond(health_response(detail::make_health_report(std::move(outcomes)), details, health_json,
-                              *shared_options));
-    });
-  });
+  auto health_handler = [engine, shared_options](const server::Request& request,
+                                                 server::Responder respond) {
+    answer_health(engine, shared_options, request, std::move(respond));
+  };
+  server.route_async(options.health_path, health_handler);
+  server.route_async(options.health_path + "/*", health_handler);
 
-  server.route_async(options.ready_path, [state, shared_options](const server::Request& request,
-                                                                 server::Responder respond) {
-    const bool details =
-        bearer_authorized(request.header("Authorization"), shared_options->auth_token);
-    if (state->draining.load(std::memory_order_acquire)) {
-      respond(
-          readiness_response(detail::make_readiness_report(*state, {}), details, *shared_options));
-      return;
-    }
-    state->engine->collect([respond = std::move(respond), details, state,
-                            shared_options](std::vector<CheckOutcome> outcomes) {
-      respond(readiness_response(detail::make_readiness_report(*state, std::move(outcomes)),
-                                 details, *shared_options));
-    });
-  });
+  auto ready_handler = [state, shared_options](const server::Request& request,
+                                               server::Responder respond) {
+    answer_readiness(state, shared_options, request, std::move(respond));
+  };
+  server.route_async(options.ready_path, ready_handler);
+  server.route_async(options.ready_path + "/*", ready_handler);
 
   if (options.install_live) install_live_route(server, options);
 }

@@ -414,6 +414,10 @@ void MetricWriter::family(std::string_view name, std::string_view help, MetricTy
       name.ends_with("_total"))
     family_name.remove_suffix(6);
   name_.assign(family_name);
+  if (type == MetricType::kInfo) {
+    name_ += "_info";
+    if (format_ == ExpositionFormat::kText) family_name = name_;
+  }
   if (format_ == ExpositionFormat::kOpenMetrics && type == MetricType::kCounter) {
     counter_sample_ = name_ + "_total";
   } else if (type == MetricType::kCounter) {
@@ -432,6 +436,12 @@ void MetricWriter::family(std::string_view name, std::string_view help, MetricTy
       break;
     case MetricType::kUntyped:
       type_text = format_ == ExpositionFormat::kOpenMetrics ? " unknown\n" : " untyped\n";
+      break;
+    case MetricType::kInfo:
+      type_text = format_ == ExpositionFormat::kOpenMetrics ? " info\n" : " gauge\n";
+      break;
+    case MetricType::kStateSet:
+      type_text = format_ == ExpositionFormat::kOpenMetrics ? " stateset\n" : " gauge\n";
       break;
   }
   char* p = reserve_tail(2 * family_name.size() + kEscapedBytesPerByte * help.size() + 32);

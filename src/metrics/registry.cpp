@@ -2,10 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <set>
 
 #include "monitoring/error.hpp"
+#include "monitoring/metrics/callback_gauge.hpp"
 #include "monitoring/metrics/detail/cells.hpp"
+#include "monitoring/metrics/info.hpp"
+#include "monitoring/metrics/stateset.hpp"
 
 namespace monitoring::metrics {
 
@@ -21,6 +25,10 @@ const char* type_name(MetricType type) {
       return "histogram";
     case MetricType::kUntyped:
       return "untyped";
+    case MetricType::kInfo:
+      return "info";
+    case MetricType::kStateSet:
+      return "stateset";
   }
   return "untyped";
 }
@@ -70,6 +78,8 @@ std::vector<std::string> exposed_names(std::string_view name, MetricType type) {
       return {base, base + "_total", base + "_created"};
     case MetricType::kHistogram:
       return {base, base + "_bucket", base + "_sum", base + "_count", base + "_created"};
+    case MetricType::kInfo:
+      return {base, base + "_info"};
     default:
       return {base};
   }
@@ -135,6 +145,9 @@ FamilyBase& Registry::find_or_add(std::string name, std::string help, MetricType
     if (family.type() != type)
       throw MetricError("metric " + quoted(name) + " is already registered as a " +
                         type_name(family.type()) + ", not a " + type_name(type));
+    if (type == MetricType::kGauge && dynamic_cast<const Family<Gauge>*>(&family) == nullptr)
+      throw MetricError("metric " + quoted(name) +
+                        " is already registered as a callback gauge, not a plain gauge");
     if (family.label_names() != labels)
       throw MetricError("metric " + quoted(name) +
                         " is already registered with different label names");
@@ -143,16 +156,7 @@ FamilyBase& Registry::find_or_add(std::string name, std::string help, MetricType
                         " is already registered with different buckets");
     return family;
   }
-  const std::vector<std::string> claimed = exposed_names(name, type);
-  for (const auto& entry : entries_) {
-    const FamilyBase& family = *entry.family;
-    for (const std::string& taken : exposed_names(family.name(), family.type())) {
-      if (std::find(claimed.begin(), claimed.end(), taken) != claimed.end())
-        throw MetricError("metric " + quoted(name) + " clashes with the " +
-                          type_name(family.type()) + " " + quoted(family.name()) +
-                          ": both would expose " + quoted(taken));
-    }
-  }
+  check_no_clash_locked(name, type);
   Entry entry;
   switch (type) {
     case MetricType::kCounter:
@@ -195,6 +199,87 @@ Family<Histogram>& Registry::histogram(std::string name, std::string help,
                                                      std::move(buckets)));
 }
 
+void Registry::check_no_clash_locked(const std::string& name, MetricType type) const {
+  const std::vector<std::string> claimed = exposed_names(name, type);
+  for (const auto& entry : entries_) {
+    const FamilyBase& family = *entry.family;
+    for (const std::string& taken : exposed_names(family.name(), family.type())) {
+      if (std::find(claimed.begin(), claimed.end(), taken) != claimed.end())
+        throw MetricError("metric " + quoted(name) + " clashes with the " +
+                          type_name(family.type()) + " " + quoted(family.name()) +
+                          ": both would expose " + quoted(taken));
+    }
+  }
+}
+
+FamilyBase& Registry::adopt(std::unique_ptr<FamilyBase> family,
+                            const std::function<bool(const FamilyBase&)>& same) {
+  std::lock_guard lock(mutex_);
+  for (auto& entry : entries_) {
+    FamilyBase& existing = *entry.family;
+    if (existing.name() != family->name()) continue;
+    if (existing.type() != family->type() || !same(existing))
+      throw MetricError("metric " + quoted(family->name()) + " is already registered as a " +
+                        type_name(existing.type()) +
+                        " with a different definition (type, labels or states)");
+    return existing;
+  }
+  check_no_clash_locked(family->name(), family->type());
+  entries_.push_back(Entry{std::move(family), {}});
+  return *entries_.back().family;
+}
+
+Info& Registry::info(std::string name, std::string help) {
+  validate_metric_name(name);
+  if (name.ends_with("_info"))
+    throw MetricError("info metric " + quoted(name) +
+                      " must be named without its _info suffix; the exposition adds it");
+  std::unique_ptr<Info> family(new Info(std::move(name), std::move(help), default_limit_));
+  return static_cast<Info&>(adopt(std::move(family), [](const FamilyBase& existing) {
+    return dynamic_cast<const Info*>(&existing) != nullptr;
+  }));
+}
+
+StateSet& Registry::state_set(std::string name, std::string help, std::vector<std::string> states) {
+  validate_metric_name(name);
+  if (name.find(':') != std::string::npos)
+    throw MetricError("state set " + quoted(name) +
+                      " cannot contain ':': its name is also the state label's name");
+  if (states.empty()) throw MetricError("state set " + quoted(name) + " needs at least one state");
+  std::set<std::string_view> seen;
+  for (const auto& state : states) {
+    if (state.empty()) throw MetricError("state set " + quoted(name) + " has an empty state name");
+    if (!seen.insert(state).second)
+      throw MetricError("state set " + quoted(name) + " repeats the state " + quoted(state));
+  }
+  std::unique_ptr<StateSet> family(
+      new StateSet(std::move(name), std::move(help), std::move(states), default_limit_));
+  const std::vector<std::string>& wanted = family->states();
+  return static_cast<StateSet&>(adopt(std::move(family), [&wanted](const FamilyBase& existing) {
+    const auto* other = dynamic_cast<const StateSet*>(&existing);
+    return other != nullptr && other->states() == wanted;
+  }));
+}
+
+CallbackGauge& Registry::callback_gauge(std::string name, std::string help,
+                                        std::vector<std::string> label_names) {
+  validate_metric_name(name);
+  std::set<std::string_view> seen;
+  for (const auto& label : label_names) {
+    validate_label_name(label);
+    if (!seen.insert(label).second)
+      throw MetricError("metric " + quoted(name) + " repeats the label name " + quoted(label));
+  }
+  std::unique_ptr<CallbackGauge> family(
+      new CallbackGauge(std::move(name), std::move(help), std::move(label_names), default_limit_));
+  const std::vector<std::string>& wanted = family->label_names();
+  return static_cast<CallbackGauge&>(
+      adopt(std::move(family), [&wanted](const FamilyBase& existing) {
+        return dynamic_cast<const CallbackGauge*>(&existing) != nullptr &&
+               existing.label_names() == wanted;
+      }));
+}
+
 void Registry::add_collector(std::shared_ptr<const Collector> collector) {
   if (!collector) throw MetricError("collector must not be null");
   std::lock_guard lock(mutex_);
@@ -219,8 +304,16 @@ void Registry::collect(MetricWriter& writer) const {
     collectors = collectors_;
   }
   {
-    detail::CellSpace::Reader reader;  // one lock for every series of the scrape
-    for (const FamilyBase* family : families) family->collect(writer);
+    // One lock for every series of the scrape, released around families that call
+    // application code (which may itself need the lock to update a metric).
+    std::optional<detail::CellSpace::Reader> reader;
+    for (const FamilyBase* family : families) {
+      if (family->runs_user_code())
+        reader.reset();
+      else if (!reader)
+        reader.emplace();
+      family->collect(writer);
+    }
   }
   for (const auto& collector : collectors) collector->collect(writer);
 }

@@ -239,6 +239,12 @@ MonitoringServer setup_monitoring(const MonitoringConfig& config) {
   registry.set_default_series_limit(config.metrics_series_limit);
   metrics::register_catalog();
   metrics::register_process_collector(registry);
+  // The application's own identity beside the library's monitoring_build_info: which release
+  // runs where, joinable onto every other series in a dashboard.
+  auto or_unknown = [](const std::string& value) { return value.empty() ? "unknown" : value; };
+  registry.info("bot_build", "The bot's release (SENTRY_RELEASE) and environment.")
+      .set({{"version", or_unknown(config.sentry_release)},
+            {"environment", or_unknown(config.sentry_environment)}});
 
   // Checkers before logging: a malformed DATABASE_URL or REDIS_URL fails setup before any
   // thread starts.

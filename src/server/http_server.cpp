@@ -400,8 +400,12 @@ struct HttpServer::Impl {
     }
     std::lock_guard lock(core.routes_mutex);
     auto table = std::make_shared<detail::RouteTable>(*core.routes);
-    table->routes.insert_or_assign(std::move(path), std::move(route));
-    table->index_wildcards();
+    if (path.size() >= 2 && path.ends_with("/*")) {
+      path.pop_back();
+      table->subtrees.insert_or_assign(std::move(path), std::move(route));
+    } else {
+      table->routes.insert_or_assign(std::move(path), std::move(route));
+    }
     core.routes = std::move(table);
     core.routes_version.fetch_add(1, std::memory_order_release);
   }

@@ -3,7 +3,6 @@
 // Internals of HttpServer: the state shared by all threads (Core), one event loop per thread
 // (Worker) and the connections it owns (Connection, in connection.hpp).
 
-#include <algorithm>
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -42,23 +41,19 @@ struct Route {
 /// Immutable once published; workers hold a shared_ptr to the version they use.
 struct RouteTable {
   std::map<std::string, Route, std::less<>> routes;
-  /// The routes registered as "<prefix>*" (prefix ending in '/'), longest prefix first;
-  /// the pointers are into `routes` of this same table (rebuilt with every copy).
-  std::vector<std::pair<std::string_view, const Route*>> wildcards;
+  /// Subtree routes ("/health/*" registered), keyed by their prefix without the '*'
+  /// ("/health/").
+  std::map<std::string, Route, std::less<>> subtrees;
 
-  void index_wildcards() {
-    wildcards.clear();
-    for (const auto& [path, route] : routes)
-      if (path.size() >= 2 && path.ends_with("/*"))
-        wildcards.emplace_back(std::string_view(path).substr(0, path.size() - 1), &route);
-    std::sort(wildcards.begin(), wildcards.end(),
-              [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
-  }
-
+  /// The exact route, else the subtree route with the longest prefix of `path` ending at a '/'.
   const Route* find(std::string_view path) const noexcept {
     if (const auto it = routes.find(path); it != routes.end()) return &it->second;
-    for (const auto& [prefix, route] : wildcards)
-      if (path.size() > prefix.size() && path.starts_with(prefix)) return route;
+    if (subtrees.empty()) return nullptr;
+    for (std::size_t slash = path.rfind('/'); slash != std::string_view::npos;
+         slash = slash == 0 ? std::string_view::npos : path.rfind('/', slash - 1)) {
+      if (const auto it = subtrees.find(path.substr(0, slash + 1)); it != subtrees.end())
+        return &it->second;
+    }
     return nullptr;
   }
 };

@@ -228,6 +228,14 @@ class PrometheusScrapeTest : public ::testing::Test {
     auto& latency = registry_.histogram("scrape_latency_seconds", "A histogram.", {"route"},
                                         {0.005, 0.1, 0.5, 2.5});
     for (double v : {0.001, 0.05, 0.05, 0.3, 1.0, 7.0}) latency.labels("/pay").observe(v);
+
+    // The types Python's prometheus_client has too: info, enum (state set), callback gauge.
+    registry_.info("scrape_build", "Build facts.")
+        .set({{"version", "1.2.0"}, {"odd", kEverything}});
+    registry_.state_set("scrape_state", "An enum.", {"idle", "running", kUtf8}).set("running");
+    auto& queue = registry_.callback_gauge("scrape_queue_depth", "Read at scrape time.", {"queue"});
+    queue.bind({"mail"}, [] { return 3.0; });
+    queue.bind({"broken"}, []() -> double { throw std::runtime_error("queue gone"); });
   }
 
   metrics::Registry registry_;
@@ -293,6 +301,35 @@ TEST_F(PrometheusScrapeTest, ValuesAndLabelValuesSurviveExactly) {
   EXPECT_EQ(api.query("scrape_events_total{kind=\"say \\\"hi\\\"\"}").size(), 2u);
   EXPECT_EQ(api.query("scrape_events_total{kind=\"first\\nsecond\"}").size(), 2u);
   EXPECT_EQ(api.query("scrape_events_total{kind=\"C:\\\\dir\\\\file\"}").size(), 2u);
+}
+
+TEST_F(PrometheusScrapeTest, InfoStateSetAndCallbackGaugeAreIngestedFromBothFormats) {
+  RegistryServer negotiated(registry_, /*negotiate=*/true);
+  RegistryServer text_only(registry_, /*negotiate=*/false);
+  Fixture prometheus("prometheus.sh", negotiated.address() + "," + text_only.address(), "1s");
+  PrometheusApi api(prometheus.value("URL"));
+  ASSERT_TRUE(eventually([&] { return api.query("up == 1").size() == 2; }, std::chrono::seconds(30),
+                         std::chrono::milliseconds(200)))
+      << "targets not up; Prometheus sent Accept: " << negotiated.accept_seen();
+  for (const auto& target : {negotiated.address(), text_only.address()}) {
+    SCOPED_TRACE("target " + target);
+    const std::string instance = "instance=\"" + target + "\"";
+    ASSERT_TRUE(
+        eventually([&] { return api.query("scrape_build_info{" + instance + "}").size() == 1; },
+                   std::chrono::seconds(30), std::chrono::milliseconds(200)));
+    const auto info = api.query("scrape_build_info{" + instance + "}").at(0);
+    EXPECT_EQ(info.value, 1);
+    EXPECT_EQ(info.labels.at("version"), "1.2.0");
+    EXPECT_EQ(info.labels.at("odd"), kEverything);
+
+    std::map<std::string, double> states;
+    for (const auto& series : api.query("scrape_state{" + instance + "}"))
+      states[series.labels.at("scrape_state")] = series.value;
+    EXPECT_EQ(states, (std::map<std::string, double>{{"idle", 0}, {"running", 1}, {kUtf8, 0}}));
+
+    EXPECT_EQ(api.scalar("scrape_queue_depth{queue=\"mail\"," + instance + "}"), 3);
+    EXPECT_TRUE(api.query("scrape_queue_depth{queue=\"broken\"," + instance + "}").empty());
+  }
 }
 
 TEST_F(PrometheusScrapeTest, MetadataReachesPrometheus) {

@@ -2,6 +2,7 @@
 
 // The /health, /ready and /live endpoints and their JSON renderings.
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -30,8 +31,15 @@ struct HealthRouteOptions {
   std::string version;
 };
 
-/// Registers /health and /ready as async routes (their checks run on the checkers' executors,
-/// never on server threads; cached results are answered inline) and, unless disabled, /live as
+/// Registers /health and /ready as async routes, each with its subtree: /health/<check> and
+/// /ready/<check> answer for that one check (404 naming an unknown one; /health/ is /health).
+/// Every probe takes `?verbose` (plain text, one "[+]name ok" / "[-]name failed: <message>"
+/// line per check, then "<probe> check passed|failed", like kube-apiserver's /readyz) and
+/// `?exclude=<check>` (repeatable; excluded checks are neither run nor counted; an unknown name
+/// is reported in a "warn:" line of the verbose form and otherwise ignored). Messages need the
+/// token like the JSON details: without it the text form says "reason withheld". The checks
+/// run on the checkers' executors, never on server threads; cached results are answered inline.
+/// Unless disabled, also registers /live (?verbose and ?exclude too, over heartbeats) as
 /// a synchronous route that touches no dependency. The routes share the checkers' state, so
 /// they stay valid even if the checker objects are moved; once a checker is destroyed its
 /// route answers with every check "checker stopped".
@@ -44,7 +52,10 @@ void install_live_route(server::HttpServer& server, const HealthRouteOptions& op
 
 /// The /live answer: 200 {"status":"alive","uptime_seconds":...,"heartbeats":{...}}, or 503
 /// with "status":"stalled" when a heartbeat is stale. `details` false omits the heartbeats.
-server::Response live_response(const HeartbeatRegistry& heartbeats, bool details = true);
+/// Heartbeats named in `excluded` (/live?exclude=<name>) neither count nor show, so an
+/// operator can keep a known-stuck loop from restarting the pod while it is investigated.
+server::Response live_response(const HeartbeatRegistry& heartbeats, bool details = true,
+                               std::span<const std::string> excluded = {});
 
 /// The /health JSON: {"status", "timestamp", "uptime_seconds", "checks": {name: {"status",
 /// "latency_ms", "message", "critical"}}}.

@@ -15,7 +15,9 @@ namespace detail {
 class SeriesKey;
 }
 
-enum class MetricType { kCounter, kGauge, kHistogram, kUntyped };
+/// kInfo and kStateSet are OpenMetrics types; the text format shows both as gauges (an info
+/// family "x" as gauge "x_info").
+enum class MetricType { kCounter, kGauge, kHistogram, kUntyped, kInfo, kStateSet };
 
 enum class ExpositionFormat {
   kText,         ///< text/plain; version=0.0.4
@@ -47,7 +49,8 @@ class MetricWriter {
   MetricWriter(std::string& out, ExpositionFormat format) : out_(out), format_(format) {}
 
   /// Writes the HELP and TYPE lines. `name` is the registered name; for a counter in
-  /// OpenMetrics a trailing "_total" is dropped from the family name.
+  /// OpenMetrics a trailing "_total" is dropped from the family name. The samples of an info
+  /// family are named `name` + "_info" (so is the family in the text format).
   void family(std::string_view name, std::string_view help, MetricType type);
 
   /// One sample line: family name + `suffix`, the labels, the value. For a counter family

@@ -50,6 +50,9 @@ class FamilyBase {
   /// Writes this family (HELP, TYPE and every series). Called by the registry during a scrape.
   virtual void collect(MetricWriter& writer) const = 0;
   virtual std::size_t size() const = 0;
+  /// True when collect() calls application functions (CallbackGauge): the registry collects
+  /// such a family without holding the scrape's cell lock, which those functions could need.
+  virtual bool runs_user_code() const noexcept { return false; }
 
  protected:
   FamilyBase(std::string name, std::string help, MetricType type, std::vector<std::string> labels,

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdint>
 #include <limits>
+#include <utility>
 
 #include "monitoring/metrics/detail/series_table.hpp"
 
@@ -39,6 +40,11 @@ class Gauge : public detail::SeriesKey {
   }
   double value() const noexcept { return value_.load(std::memory_order_relaxed); }
 
+  /// Counts the caller in until the returned guard goes away (scope exit, exception or
+  /// not): `auto inside = requests_in_progress.track_inprogress();`. One atomic add each way.
+  class InProgress;
+  [[nodiscard]] InProgress track_inprogress() noexcept;
+
   /// What a family passes to each new series (for histograms, the bucket bounds).
   struct Shape {};
 
@@ -56,5 +62,38 @@ class Gauge : public detail::SeriesKey {
 
   std::atomic<double> value_{0.0};
 };
+
+/// Keeps a gauge one higher while it lives (Gauge::track_inprogress). Movable, so a guard can
+/// be handed to a coroutine or a callback that ends the work.
+class Gauge::InProgress {
+ public:
+  explicit InProgress(Gauge& gauge) noexcept : gauge_(&gauge) {
+    gauge_->value_.fetch_add(1.0, std::memory_order_relaxed);
+  }
+  InProgress(InProgress&& other) noexcept : gauge_(std::exchange(other.gauge_, nullptr)) {}
+  InProgress& operator=(InProgress&& other) noexcept {
+    if (this != &other) {
+      release();
+      gauge_ = std::exchange(other.gauge_, nullptr);
+    }
+    return *this;
+  }
+  InProgress(const InProgress&) = delete;
+  InProgress& operator=(const InProgress&) = delete;
+  ~InProgress() { release(); }
+
+  /// Counts the caller out now instead of at destruction; later calls do nothing.
+  void release() noexcept {
+    if (gauge_ != nullptr)
+      std::exchange(gauge_, nullptr)->value_.fetch_sub(1.0, std::memory_order_relaxed);
+  }
+
+ private:
+  Gauge* gauge_;
+};
+
+inline Gauge::InProgress Gauge::track_inprogress() noexcept {
+  return InProgress(*this);
+}
 
 }  // namespace monitoring::metrics

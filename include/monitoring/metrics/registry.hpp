@@ -7,8 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "monitoring/metrics/callback_gauge.hpp"
 #include "monitoring/metrics/exposition.hpp"
 #include "monitoring/metrics/family.hpp"
+#include "monitoring/metrics/info.hpp"
+#include "monitoring/metrics/stateset.hpp"
 
 namespace monitoring::metrics {
 
@@ -48,6 +51,18 @@ class Registry {
                                std::vector<std::string> label_names = {},
                                std::vector<double> buckets = default_buckets());
 
+  /// An info family exposed as `<name>_info` (so `name` must not end in "_info"), with no
+  /// pairs until Info::set(). Asking again for the same name returns the same family.
+  Info& info(std::string name, std::string help);
+  /// A state set over `states` (non-empty, distinct, non-empty strings), all off at first.
+  /// The family name doubles as the state label's name, so it must also be a valid label name
+  /// (no ':'). Asking again with the same states returns the same family.
+  StateSet& state_set(std::string name, std::string help, std::vector<std::string> states);
+  /// A gauge family read from functions at scrape time (see CallbackGauge). Asking again with
+  /// the same label names returns the same family; a plain gauge of that name is a clash.
+  CallbackGauge& callback_gauge(std::string name, std::string help,
+                                std::vector<std::string> label_names = {});
+
   /// Adds a collector; adding the same collector object again does nothing.
   void add_collector(std::shared_ptr<const Collector> collector);
 
@@ -62,6 +77,11 @@ class Registry {
  private:
   FamilyBase& find_or_add(std::string name, std::string help, MetricType type,
                           std::vector<std::string> labels, std::vector<double> buckets);
+  /// Registers a family built outside find_or_add, or returns the registered one of that
+  /// name when `same` accepts it (throws MetricError otherwise, or on a clash).
+  FamilyBase& adopt(std::unique_ptr<FamilyBase> family,
+                    const std::function<bool(const FamilyBase&)>& same);
+  void check_no_clash_locked(const std::string& name, MetricType type) const;
 
   struct Entry {
     std::unique_ptr<FamilyBase> family;

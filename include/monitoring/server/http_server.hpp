@@ -144,7 +144,8 @@ struct HttpServerStats {
 
 /// HTTP/1.1 server over Boost.Asio/Beast, running on its own thread(s).
 ///
-/// Routes match the request path exactly (the query string is ignored). HEAD is served
+/// Routes match the request path exactly (the query string is ignored), or by subtree (see
+/// route()). HEAD is served
 /// wherever GET is (same headers and Content-Length, no body); a known path with a method it
 /// does not allow gets 405 with `Allow`, OPTIONS on it 204 with `Allow`; unknown paths 404.
 /// Keep-alive (default on HTTP/1.1, opt-in on 1.0), `Connection: close` and pipelining are
@@ -185,11 +186,11 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   /// Serves `path` with a synchronous handler for `methods` (HEAD is implied by GET). A second
-  /// registration of the same path replaces the first. A path ending in "/*" serves every
-  /// longer path under it (the handler reads Request::path): resources named in the path,
-  /// such as "/loggers/*" for "/loggers/payment"; an exact path and then the longest such
-  /// prefix win. Throws monitoring::Error for a path
-  /// that does not start with '/', an invalid method token or an empty method list.
+  /// registration of the same path replaces the first. A path ending in "/*" ("/health/*")
+  /// serves the whole subtree below it that no exact route claims (the longest such prefix
+  /// wins), so per-item endpoints need no route per item; the handler reads request.path. Throws
+  /// monitoring::Error for a path that does not start with '/', an invalid method token or an empty
+  /// method list.
   void route(std::string path, Handler handler, std::vector<std::string> methods = {"GET"});
   /// Same, for a handler that answers later through its Responder.
   void route_async(std::string path, AsyncHandler handler,

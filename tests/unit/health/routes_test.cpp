@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "net/http_client.hpp"
+#include "support/http_client.hpp"
 #include "support/json_reader.hpp"
 #include "test_util.hpp"
 
@@ -248,6 +249,199 @@ TEST(HealthRoutes, RoutesOutliveTheCheckerObjects) {
   EXPECT_EQ(test_json::parse(after.body)["checks"]["database"]["message"].string,
             "checker stopped");
   server.stop();
+}
+
+// ---- Probe detail: ?verbose, ?exclude, /health/<check> ----
+
+/// Two checks on /health and one on /ready: database passes, redis fails critically, and
+/// every redis run is counted so a test can tell whether it ran.
+struct ProbeEndpoints : Endpoints {
+  explicit ProbeEndpoints(HealthRouteOptions route_options = {}) : Endpoints(route_options) {
+    health.add_check(
+        "database", [] { return CheckResult::healthy("12 connections"); }, options(2s, 0ms));
+    health.add_check(
+        "redis",
+        [this] {
+          ++redis_runs;
+          return CheckResult::unhealthy("connection refused\nauth with password=hunter2-s3cret");
+        },
+        options(2s, 0ms));
+    readiness.add_check(
+        "migrations", [] {}, options(2s, 0ms));
+  }
+  std::atomic<int> redis_runs{0};
+};
+
+TEST(ProbeDetail, VerboseListsEveryCheckThenTheVerdictAsPlainText) {
+  ProbeEndpoints endpoints;
+  auto response = get(endpoints.server, "/health?verbose");
+  EXPECT_EQ(response.status, 503);
+  EXPECT_EQ(content_type(response), "text/plain; charset=utf-8");
+  EXPECT_EQ(response.headers.get("Cache-Control").value_or(""), "no-store");
+  EXPECT_EQ(response.body,
+            "[+]database ok\n"
+            "[-]redis failed: connection refused auth with password=[Filtered]\n"
+            "health check failed\n");
+  // verbose=0 / verbose=false keep the JSON form.
+  EXPECT_EQ(content_type(get(endpoints.server, "/health?verbose=0")), "application/json");
+  EXPECT_EQ(content_type(get(endpoints.server, "/health?verbose=false")), "application/json");
+  EXPECT_EQ(content_type(get(endpoints.server, "/health?verbose=1")), "text/plain; charset=utf-8");
+}
+
+TEST(ProbeDetail, ExcludedChecksAreNeitherRunNorCounted) {
+  ProbeEndpoints endpoints;
+  const int runs_before = endpoints.redis_runs.load();
+  auto json = get(endpoints.server, "/health?exclude=redis&unknown=param");
+  EXPECT_EQ(json.status, 200);
+  Json body = test_json::parse(json.body);
+  EXPECT_EQ(body["status"].string, "healthy");
+  EXPECT_EQ(body["checks"].keys(), std::vector<std::string>{"database"});
+  EXPECT_EQ(endpoints.redis_runs.load(), runs_before);
+
+  auto text = get(endpoints.server, "/health?verbose&exclude=redis&exclude=nope&exclude=");
+  EXPECT_EQ(text.status, 200);
+  EXPECT_EQ(text.body,
+            "[+]database ok\n"
+            "warn: some health checks cannot be excluded: no matches for \"nope\"\n"
+            "health check passed\n");
+  EXPECT_EQ(endpoints.redis_runs.load(), runs_before);
+
+  // An empty exclude= excludes nothing; a percent-encoded name is decoded.
+  EXPECT_EQ(get(endpoints.server, "/health?exclude=").status, 503);
+  EXPECT_EQ(get(endpoints.server, "/health?exclude=r%65dis").status, 200);
+}
+
+TEST(ProbeDetail, OneCheckByPathAnswersWithItsOwnStatus) {
+  ProbeEndpoints endpoints;
+  auto database = get(endpoints.server, "/health/database");
+  EXPECT_EQ(database.status, 200);
+  EXPECT_EQ(test_json::parse(database.body)["checks"].keys(), std::vector<std::string>{"database"});
+  const int runs_before = endpoints.redis_runs.load();
+  get(endpoints.server, "/health/database");
+  EXPECT_EQ(endpoints.redis_runs.load(), runs_before);  // the other checks are not run
+
+  auto redis = get(endpoints.server, "/health/redis", {{"Accept", "application/health+json"}});
+  EXPECT_EQ(redis.status, 503);
+  EXPECT_EQ(content_type(redis), "application/health+json");
+  EXPECT_EQ(test_json::parse(redis.body)["status"].string, "fail");
+
+  auto text = get(endpoints.server, "/health/redis?verbose");
+  EXPECT_EQ(text.body,
+            "[-]redis failed: connection refused auth with password=[Filtered]\n"
+            "health check failed\n");
+  // Percent-encoding in the path is decoded.
+  EXPECT_EQ(get(endpoints.server, "/health/data%62ase").status, 200);
+  // A trailing slash is the probe itself.
+  auto whole = get(endpoints.server, "/health/");
+  EXPECT_EQ(whole.status, 503);
+  EXPECT_EQ(test_json::parse(whole.body)["checks"].keys(),
+            (std::vector<std::string>{"database", "redis"}));
+}
+
+TEST(ProbeDetail, UnknownOrHostileCheckNamesGet404NamingThem) {
+  ProbeEndpoints endpoints;
+  auto unknown = get(endpoints.server, "/health/kafka");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(test_json::parse(unknown.body)["error"].string, "no health check named \"kafka\"");
+  auto text = get(endpoints.server, "/ready/kafka?verbose");
+  EXPECT_EQ(text.status, 404);
+  EXPECT_EQ(text.body, "no health check named \"kafka\"\n");
+
+  const std::uint16_t port = endpoints.server.port();
+  for (const std::string path : {"/health/../metrics", "/health/..%2Fmetrics", "/health/%2e%2e",
+                                 "/health/database/", "/health/a/b", "/health/%zz"}) {
+    const auto response = monitoring::testing::raw_get(port, path);
+    EXPECT_EQ(response.status, 404) << path;
+  }
+  // Control bytes are not echoed; a long name is cut.
+  auto nul = monitoring::testing::raw_get(port, "/health/a%00%0Ab?verbose");
+  EXPECT_EQ(nul.status, 404);
+  EXPECT_EQ(nul.body, "no health check named \"a??b\"\n");
+  auto long_name =
+      monitoring::testing::raw_get(port, "/health/" + std::string(4000, 'x') + "?verbose");
+  EXPECT_EQ(long_name.status, 404);
+  EXPECT_LT(long_name.body.size(), 200u);
+}
+
+TEST(ProbeDetail, WithoutTheTokenVerboseShowsNamesAndVerdictsButNoMessages) {
+  HealthRouteOptions route_options;
+  route_options.auth_token = "t0ken-for-details";
+  ProbeEndpoints endpoints(route_options);
+  auto anonymous = get(endpoints.server, "/health?verbose");
+  EXPECT_EQ(anonymous.status, 503);
+  EXPECT_EQ(anonymous.body,
+            "[+]database ok\n"
+            "[-]redis failed: reason withheld\n"
+            "health check failed\n");
+  EXPECT_EQ(anonymous.headers.get("Vary").value_or(""), "Accept, Authorization");
+  auto one = get(endpoints.server, "/health/redis");
+  EXPECT_EQ(one.status, 503);
+  EXPECT_EQ(test_json::parse(one.body).keys(), std::vector<std::string>{"status"});
+
+  auto authorized =
+      get(endpoints.server, "/health?verbose", {{"Authorization", "Bearer t0ken-for-details"}});
+  EXPECT_NE(authorized.body.find("connection refused"), std::string::npos);
+  for (const auto& body : {anonymous.body, one.body, authorized.body})
+    EXPECT_EQ(body.find("hunter2"), std::string::npos);
+}
+
+TEST(ProbeDetail, ReadyVerboseShowsStartupDrainAndChecks) {
+  ProbeEndpoints endpoints;
+  auto before = get(endpoints.server, "/ready?verbose");
+  EXPECT_EQ(before.status, 503);
+  EXPECT_EQ(before.body,
+            "[-]started failed: mark_started() not called yet\n"
+            "[+]migrations ok\n"
+            "readiness check failed\n");
+  endpoints.readiness.mark_started();
+  auto ready = get(endpoints.server, "/ready?verbose&exclude=ghost");
+  EXPECT_EQ(ready.status, 200);
+  EXPECT_EQ(ready.body,
+            "[+]started ok\n"
+            "[+]migrations ok\n"
+            "warn: some health checks cannot be excluded: no matches for \"ghost\"\n"
+            "readiness check passed\n");
+  auto one = get(endpoints.server, "/ready/migrations");
+  EXPECT_EQ(one.status, 200);
+  EXPECT_EQ(test_json::parse(one.body)["checks"].keys(), std::vector<std::string>{"migrations"});
+  auto excluded = get(endpoints.server, "/ready?exclude=migrations");
+  EXPECT_TRUE(test_json::parse(excluded.body)["checks"].object.empty());
+
+  endpoints.readiness.begin_drain();
+  auto draining = get(endpoints.server, "/ready?verbose");
+  EXPECT_EQ(draining.status, 503);
+  EXPECT_EQ(draining.body,
+            "[+]started ok\n"
+            "[-]draining failed: shutdown began\n"
+            "readiness check failed\n");
+}
+
+TEST(ProbeDetail, LiveVerboseAndExcludeCoverHeartbeats) {
+  Endpoints endpoints;
+  endpoints.heartbeats.heartbeat("bot_loop", 100ms);
+  endpoints.heartbeats.heartbeat("poller", 10s);
+  endpoints.clock.advance(200ms);
+  auto stalled = get(endpoints.server, "/live?verbose");
+  EXPECT_EQ(stalled.status, 503);
+  EXPECT_EQ(stalled.body,
+            "[-]bot_loop failed: no heartbeat for 0.200 s (max 0.100 s)\n"
+            "[+]poller ok\n"
+            "liveness check failed\n");
+  auto excluded = get(endpoints.server, "/live?exclude=bot_loop");
+  EXPECT_EQ(excluded.status, 200);
+  EXPECT_EQ(test_json::parse(excluded.body)["heartbeats"].keys(),
+            std::vector<std::string>{"poller"});
+}
+
+TEST(ProbeDetail, HugeQueryIsAnsweredAndTheEchoStaysBounded) {
+  ProbeEndpoints endpoints;
+  std::string query = "/health?verbose";
+  for (int i = 0; i < 500; ++i) query += "&exclude=n" + std::to_string(i);
+  auto response = get(endpoints.server, query);
+  EXPECT_EQ(response.status, 503);
+  EXPECT_NE(response.body.find("no matches for \"n0\",\"n1\","), std::string::npos);
+  EXPECT_LT(response.body.size(), 600u);
+  EXPECT_TRUE(response.body.ends_with(",...\nhealth check failed\n"));
 }
 
 }  // namespace

@@ -93,6 +93,23 @@ void fill_everything(Registry& registry) {
   };
   registry.add_collector(std::make_shared<Special>());
   register_process_collector(registry);
+
+  // The types peers have: info, state set, scrape-time gauges (one failing), in progress.
+  registry.info("everything_build", "Build facts.")
+      .set({{"version", "1.2.0"}, {"compiler", "GNU \"12\"\n"}, {"odd", "bad \xFF byte"}});
+  registry.state_set("everything_state", "A state set.", {"starting", "running", "Привет"})
+      .set("running");
+  auto& queue = registry.callback_gauge("everything_queue_depth", "Read at scrape time.", {"q"});
+  queue.bind({"a"}, [] { return 7.5; });
+  queue.bind({"throws"}, []() -> double { throw std::runtime_error("gone"); });
+  queue.bind({"nan"}, [] { return std::nan(""); });
+  registry.callback_gauge("everything_pool_size", "Unlabeled, read at scrape time.").bind({}, [] {
+    return 3.0;
+  });
+  Gauge& in_progress = registry.gauge("everything_in_progress", "In progress.").labels();
+  auto first = in_progress.track_inprogress();
+  auto second = in_progress.track_inprogress();
+  second.release();
 }
 
 struct CommandResult {
@@ -373,6 +390,14 @@ std::vector<std::string> check_openmetrics(std::string_view text,
     const std::string suffix = sample->name.substr(family.size());
     std::set<std::string> allowed = {""};
     if (type == "counter") allowed = {"_total", "_created"};
+    if (type == "info") allowed = {"_info"};
+    if ((type == "info" && sample->value != 1) ||
+        (type == "stateset" && sample->value != 0 && sample->value != 1))
+      problems.push_back(where + type + " value must be " + (type == "info" ? "1" : "0 or 1"));
+    if (type == "stateset" &&
+        std::none_of(sample->labels.begin(), sample->labels.end(),
+                     [&](const auto& label) { return label.first == family; }))
+      problems.push_back(where + "stateset sample without the label '" + family + "'");
     if (type == "histogram") allowed = {"_bucket", "_sum", "_count", "_created"};
     if (!allowed.count(suffix))
       problems.push_back(where + "suffix '" + suffix + "' not allowed for " + type);
@@ -423,10 +448,14 @@ std::vector<std::string> check_openmetrics(std::string_view text,
 
 TEST(OpenMetricsStructureTest, CheckerRejectsBrokenExpositions) {
   // The checker must be able to fail, or the test below proves nothing.
-  EXPECT_FALSE(check_openmetrics("# TYPE a gauge\na 1\n").empty());           // no EOF
-  EXPECT_FALSE(check_openmetrics("# TYPE a gauge\na 1\n# EOF\n\n").empty());  // after EOF
-  EXPECT_FALSE(check_openmetrics("a 1\n# TYPE a gauge\n# EOF\n").empty());    // sample first
-  EXPECT_FALSE(check_openmetrics("# TYPE a counter\na 1\n# EOF\n").empty());  // no _total
+  EXPECT_FALSE(check_openmetrics("# TYPE a gauge\na 1\n").empty());                 // no EOF
+  EXPECT_FALSE(check_openmetrics("# TYPE a gauge\na 1\n# EOF\n\n").empty());        // after EOF
+  EXPECT_FALSE(check_openmetrics("a 1\n# TYPE a gauge\n# EOF\n").empty());          // sample first
+  EXPECT_FALSE(check_openmetrics("# TYPE a counter\na 1\n# EOF\n").empty());        // no _total
+  EXPECT_FALSE(check_openmetrics("# TYPE a info\na{x=\"1\"} 1\n# EOF\n").empty());  // no _info
+  EXPECT_FALSE(check_openmetrics("# TYPE a info\na_info{x=\"1\"} 2\n# EOF\n").empty());
+  EXPECT_FALSE(check_openmetrics("# TYPE a stateset\na{b=\"x\"} 1\n# EOF\n").empty());
+  EXPECT_FALSE(check_openmetrics("# TYPE a stateset\na{a=\"x\"} 0.5\n# EOF\n").empty());
   EXPECT_FALSE(
       check_openmetrics("# TYPE a gauge\na 1\n# TYPE b gauge\nb 1\n# TYPE a gauge\n# EOF\n")
           .empty());

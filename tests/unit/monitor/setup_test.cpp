@@ -21,6 +21,7 @@
 namespace monitoring {
 namespace {
 
+using ::testing::ContainsRegex;
 using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -114,6 +115,24 @@ TEST(SetupMonitoring, ServesTextFormatWithTheCatalog) {
   EXPECT_THAT(response.body, HasSubstr("# TYPE process_resident_memory_bytes gauge"));
   EXPECT_THAT(response.body, HasSubstr("process_start_time_seconds "));
   EXPECT_THAT(response.body, Not(HasSubstr("# EOF")));
+}
+
+TEST(SetupMonitoring, ExposesTheLibraryAndApplicationBuildInfo) {
+  MonitoringConfig config = loopback_config();
+  config.sentry_release = "bot@2.4.1";
+  config.sentry_environment = "staging";
+  auto server = setup_monitoring(config);
+  const auto text = raw_get(server.port(), "/metrics");
+  EXPECT_THAT(text.body, HasSubstr("# TYPE monitoring_build_info gauge\n"
+                                   "monitoring_build_info{version=\"" MONITORING_TEST_VERSION
+                                   "\",compiler=\""));
+  EXPECT_THAT(text.body, ContainsRegex("build_type=\"[A-Za-z]+\"\\} 1\n"));
+  EXPECT_THAT(text.body,
+              HasSubstr("bot_build_info{version=\"bot@2.4.1\",environment=\"staging\"} 1\n"));
+  const auto open =
+      raw_get(server.port(), "/metrics", "Accept: application/openmetrics-text; version=1.0.0\r\n");
+  EXPECT_THAT(open.body, HasSubstr("# TYPE monitoring_build info\n"));
+  EXPECT_THAT(open.body, HasSubstr("# TYPE bot_build info\n"));
 }
 
 TEST(SetupMonitoring, ServesOpenMetricsWhenAsked) {

@@ -114,29 +114,34 @@ TEST_F(HttpServerTest, UnknownPathIs404) {
   EXPECT_EQ(prefix->status, 404);
 }
 
-TEST_F(HttpServerTest, WildcardRouteServesThePathsUnderItsPrefix) {
+TEST_F(HttpServerTest, SubtreeRouteServesPathsBelowItsPrefix) {
   start();
   server_->route("/items/*",
-                 [](const Request& request) { return text(std::string(request.path)); });
-  server_->route("/items/special/*", [](const Request&) { return text("special"); });
+                 [](const Request& request) { return text("items " + std::string(request.path)); });
+  server_->route("/items/a/*",
+                 [](const Request& request) { return text("a " + std::string(request.path)); });
   server_->route("/items/exact", [](const Request&) { return text("exact"); });
   Client client(port());
-  const auto under = client.get("/items/a.b?x=1");
-  ASSERT_TRUE(under);
-  EXPECT_EQ(under->status, 200);
-  EXPECT_EQ(under->body, "/items/a.b");
-  const auto longer = client.get("/items/special/x");
-  ASSERT_TRUE(longer);
-  EXPECT_EQ(longer->body, "special");  // the longest prefix wins
+  const auto one = client.get("/items/x?q=1");
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->status, 200);
+  EXPECT_EQ(one->body, "items /items/x");
+  const auto trailing = client.get("/items/");
+  ASSERT_TRUE(trailing);
+  EXPECT_EQ(trailing->body, "items /items/");
+  const auto longest = client.get("/items/a/b/c");
+  ASSERT_TRUE(longest);
+  EXPECT_EQ(longest->body, "a /items/a/b/c");
   const auto exact = client.get("/items/exact");
   ASSERT_TRUE(exact);
-  EXPECT_EQ(exact->body, "exact");  // an exact path wins over a prefix
-  // Nothing after the prefix, or the prefix without its slash: not covered.
-  for (const char* miss : {"/items/", "/items", "/itemsx"}) {
-    const auto response = client.get(miss);
-    ASSERT_TRUE(response);
-    EXPECT_EQ(response->status, 404) << miss;
-  }
+  EXPECT_EQ(exact->body, "exact");
+  // The prefix itself without its slash is not below it.
+  const auto bare = client.get("/items");
+  ASSERT_TRUE(bare);
+  EXPECT_EQ(bare->status, 404);
+  const auto other = client.get("/itemsx/y");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 404);
 }
 
 TEST_F(HttpServerTest, QueryStringIsIgnoredForRouting) {
