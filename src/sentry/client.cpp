@@ -157,7 +157,7 @@ void Client::close(std::chrono::milliseconds timeout) {
     // or cached for the next start when the deadline passes.
     if (sessions_ && !session_end_queued_) {
       Work end;
-      end.session_step = SessionStep::kEnd;
+      end.end_session = true;
       queue_.push_back(std::move(end));
       session_end_queued_ = true;
     }
@@ -184,6 +184,14 @@ void Client::close(std::chrono::milliseconds timeout) {
 }
 
 void Client::run() {
+  if (sessions_) {
+    try {
+      send_live_session("ok");
+    } catch (...) {  // out of memory: the session's later updates still say init
+    }
+    std::lock_guard lock(mutex_);
+    busy_ = false;
+  }
   bool saw_stopping = false;
   bool worked = false;  // since the last client report
   while (true) {
@@ -252,13 +260,10 @@ int live_transport_threads() noexcept {
 
 void Client::process(Work& work) {
   refresh_crash_module_map();
-  if (work.session_step != SessionStep::kNone) {
-    const bool end = work.session_step == SessionStep::kEnd;
-    send_live_session(end ? "exited" : "ok");
-    if (end) {
-      set_crash_session({});
-      if (live_file_) live_file_->remove();
-    }
+  if (work.end_session) {
+    send_live_session("exited");
+    set_crash_session({});
+    if (live_file_) live_file_->remove();
     return;
   }
   if (work.ended_session && work.crash_file.empty()) {  // abnormal: gone without a crash record
@@ -367,10 +372,10 @@ void Client::begin_session() {
     live_file_ = SessionFile::create(options_.cache_dir, live_session_, /*init_sent=*/false);
     set_crash_session(live_session_.sid);
   }
+  // The init update goes out first, before any event can carry the session: flush() waits
+  // for it like for queued work.
   std::lock_guard lock(mutex_);
-  Work first;
-  first.session_step = SessionStep::kStart;
-  queue_.push_back(std::move(first));
+  busy_ = true;
 }
 
 Session Client::live_update(std::string_view status) {

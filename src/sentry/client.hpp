@@ -80,14 +80,13 @@ class Client {
   enum class SendResult { kSent, kDropped, kFailed };
   /// Drops counted without the lock, folded into discards_ by the worker.
   enum LockFreeDrop : std::size_t { kSampledOut, kOverflowError, kOverflowTransaction, kDropKinds };
-  enum class SessionStep : std::uint8_t { kNone, kStart, kEnd };
   struct Work {
     std::unique_ptr<Captured> captured;  // an event to assemble, or
     std::string raw;                     // an envelope from the cache directory
     std::string cache_file;
     std::string crash_file;  // a crash record of an earlier run
     std::unique_ptr<TransactionRecord> transaction;
-    SessionStep session_step = SessionStep::kNone;  // of this client's session
+    bool end_session = false;  // this client's session: close() ends it
     // A session an earlier run left open: crashed (with crash_file, whose record names it)
     // or abnormal (alone).
     std::unique_ptr<SessionFile> ended_session;
@@ -113,7 +112,8 @@ class Client {
   void wake_worker() noexcept { ::sem_post(&wake_semaphore_); }
   void run();
   void process(Work& work);
-  // Release health (session.hpp); worker thread, except begin_session (before it starts).
+  // Release health (session.hpp); worker thread, except begin_session (before it starts). The
+  // worker sends the init update before anything else.
   void begin_session();
   /// The live session as an update with `status` now.
   Session live_update(std::string_view status);

@@ -161,8 +161,9 @@ TEST_F(SentrySession, EachFailureCountsOnceAndErrorEventsCarryTheCount) {
   IngestPeer peer;
   auto options = session_options(peer.dsn(), dir);
   options.capture_logs = true;  // the logged failure must not count a second time
-  sentry::init(options);
   sentry::set_user({.id = "user-42"});
+  sentry::init(options);
+  ASSERT_TRUE(sentry::flush(5s));  // the init update, before the failures
   auto pay = sentry::error_handler({{"module", "billing"}}, [] { fail_payment(); });
   EXPECT_THROW(pay(), std::runtime_error);  // captured, logged and rethrown: one failure
   std::exception_ptr error;
