@@ -268,7 +268,8 @@ void Client::process(Work& work) {
   }
   if (work.ended_session && work.crash_file.empty()) {  // abnormal: gone without a crash record
     const Session update = ended_update(work);
-    send_envelope(build_envelope({}, {{"session", session_json(update)}}), "session", {});
+    send_envelope(build_envelope({}, {{"session", session_json(update, *Scrubber::shared())}}),
+                  "session", {});
     work.ended_session->remove();
     return;
   }
@@ -284,7 +285,8 @@ void Client::process(Work& work) {
     remove_cached(work.crash_file);  // from here on it is an event: sent or cached as one
     if (!work.captured) {
       if (work.ended_session) {
-        send_envelope(build_envelope({}, {{"session", session_json(ended_update(work))}}),
+        send_envelope(build_envelope(
+                          {}, {{"session", session_json(ended_update(work), *Scrubber::shared())}}),
                       "session", {});
         work.ended_session->remove();
       }
@@ -333,7 +335,8 @@ void Client::process(Work& work) {
       discard("before_send", "error");
       // The crash still ends its session (errors of the live one go with its next update).
       if (work.ended_session) {
-        send_envelope(build_envelope({}, {{"session", session_json(ended_update(work))}}),
+        send_envelope(build_envelope(
+                          {}, {{"session", session_json(ended_update(work), *Scrubber::shared())}}),
                       "session", {});
         work.ended_session->remove();
       }
@@ -347,11 +350,11 @@ void Client::process(Work& work) {
   // session errored, or crashed, together with the error that did it).
   std::optional<Session> live;
   if (work.ended_session) {
-    items.push_back({"session", session_json(ended_update(work))});
+    items.push_back({"session", session_json(ended_update(work), *Scrubber::shared())});
   } else if (sessions_ && event.level >= Level::kError) {
     live = live_update("ok");
     if (live->errors != live_reported_errors_ || live_init_pending_)
-      items.push_back({"session", session_json(*live)});
+      items.push_back({"session", session_json(*live, *Scrubber::shared())});
     else
       live.reset();
   }
@@ -403,7 +406,8 @@ void Client::after_live_update(SendResult result, const Session& update) {
 
 void Client::send_live_session(std::string_view status) {
   const Session update = live_update(status);
-  const std::string envelope = build_envelope({}, {{"session", session_json(update)}});
+  const std::string envelope =
+      build_envelope({}, {{"session", session_json(update, *Scrubber::shared())}});
   after_live_update(send_envelope(envelope, "session", {}), update);
 }
 

@@ -69,12 +69,12 @@ std::uint64_t parse_number(std::string_view text) {
 
 }  // namespace
 
-std::string session_json(const Session& session) {
+std::string session_json(const Session& session, const Scrubber& scrubber) {
   std::string out;
   monitoring::detail::JsonWriter json(out);
   json.begin_object();
   json.member("sid", session.sid);
-  if (!session.did.empty()) json.member("did", session.did);
+  if (!session.did.empty()) json.member("did", scrubber.scrubbed(session.did));
   json.member("init", session.init);
   json.member("started", rfc3339(session.started));
   json.member("timestamp", rfc3339(session.timestamp));
@@ -87,7 +87,8 @@ std::string session_json(const Session& session) {
   json.member("errors", session.errors);
   json.key("attrs").begin_object();
   json.member("release", session.release);
-  if (!session.environment.empty()) json.member("environment", session.environment);
+  if (!session.environment.empty())
+    json.member("environment", scrubber.scrubbed(session.environment));
   json.end_object();
   json.end_object();
   return out;

@@ -15,6 +15,8 @@
 #include <string>
 #include <string_view>
 
+#include "monitoring/scrub.hpp"
+
 namespace monitoring::sentry::detail {
 
 /// One session as an update reports it.
@@ -31,8 +33,9 @@ struct Session {
   std::string environment;
 };
 
-/// The `session` envelope item payload.
-std::string session_json(const Session& session);
+/// The `session` envelope item payload; `did` and the environment pass the scrubber as event
+/// text does (a user id may be whatever the application put there).
+std::string session_json(const Session& session, const Scrubber& scrubber);
 
 /// Errors of the live session, counted where events are captured (after the one-event-per-
 /// failure dedupe, before sampling: sampling must not change the crash-free rate). Global so

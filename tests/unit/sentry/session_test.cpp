@@ -199,6 +199,20 @@ TEST_F(SentrySession, EachFailureCountsOnceAndErrorEventsCarryTheCount) {
   std::filesystem::remove_all(dir);
 }
 
+TEST_F(SentrySession, SecretsInTheUserIdAreScrubbedOutOfTheSession) {
+  IngestPeer peer;
+  sentry::set_user({.id = "token=abcdef123456"});
+  sentry::init(session_options(peer.dsn(), {}));
+  sentry::close(5s);
+  const auto updates = session_updates(peer);
+  ASSERT_FALSE(updates.empty());
+  for (const auto& update : updates) {
+    EXPECT_EQ(all_text(update.session).find("abcdef123456"), std::string::npos)
+        << update.session["did"].string;
+  }
+  EXPECT_NE(updates.back().session["did"].string.find("[Filtered]"), std::string::npos);
+}
+
 TEST_F(SentrySession, SampledOutErrorsStillCount) {
   IngestPeer peer;
   auto options = session_options(peer.dsn(), {});
