@@ -262,7 +262,7 @@ void Client::process(Work& work) {
   refresh_crash_module_map();
   if (work.end_session) {
     send_live_session("exited");
-    set_crash_session({});
+    clear_crash_session(live_session_.sid);
     if (live_file_) live_file_->remove();
     return;
   }
@@ -296,7 +296,7 @@ void Client::process(Work& work) {
     if (!work.captured->global_scope) work.captured->global_scope = load_global_scope();
   }
   if (!work.captured) {
-    const SendResult result = send_envelope(work.raw, "error", work.cache_file);
+    const SendResult result = send_envelope(work.raw, envelope_category(work.raw), work.cache_file);
     if (result != SendResult::kFailed || !work.cache_file.empty()) {
       if (result != SendResult::kFailed) {
         remove_cached(work.cache_file);
@@ -351,7 +351,7 @@ void Client::process(Work& work) {
   std::optional<Session> live;
   if (work.ended_session) {
     items.push_back({"session", session_json(ended_update(work), *Scrubber::shared())});
-  } else if (sessions_ && event.level >= Level::kError) {
+  } else if (sessions_ && event.level >= Level::kError && !session_limited()) {
     live = live_update("ok");
     if (live->errors != live_reported_errors_ || live_init_pending_)
       items.push_back({"session", session_json(*live, *Scrubber::shared())});
@@ -362,6 +362,11 @@ void Client::process(Work& work) {
   const SendResult result = send_envelope(envelope, "error", {});
   if (live) after_live_update(result, *live);
   if (work.ended_session) work.ended_session->remove();
+}
+
+bool Client::session_limited() {
+  std::lock_guard lock(mutex_);
+  return limits_.limited("session", std::chrono::steady_clock::now());
 }
 
 void Client::begin_session() {

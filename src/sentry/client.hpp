@@ -120,6 +120,9 @@ class Client {
   /// After an update went to the transport: its init is out unless it was dropped.
   void after_live_update(SendResult result, const Session& update);
   void send_live_session(std::string_view status);
+  /// Sessions are rate limited: no update rides along with an event (its own send drops and
+  /// counts them).
+  bool session_limited();
   /// The update ending a session an earlier run left open (crashed when `work` has its crash).
   Session ended_update(const Work& work);
   /// Waits (bounded) until the log records the capturing thread wrote before the capture are

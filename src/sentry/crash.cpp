@@ -90,6 +90,7 @@ char g_crumb_buffer[kMaxBreadcrumbText];
 // set_crash_session: the length goes to 0 first, the text is written, then the length.
 char g_session_sid[64] = {};
 std::atomic<std::size_t> g_session_sid_length{0};
+std::mutex g_session_sid_mutex;  // writers (the handlers only read)
 std::uint64_t g_scope_buffer[SeqlockText::kWords];
 
 // --- per-thread alternate signal stacks -------------------------------------------------------
@@ -570,10 +571,18 @@ void refresh_crash_module_map() {
 }
 
 void set_crash_session(std::string_view sid) noexcept {
+  std::lock_guard lock(g_session_sid_mutex);
   g_session_sid_length.store(0, std::memory_order_release);
   if (sid.size() > sizeof g_session_sid) return;
   std::memcpy(g_session_sid, sid.data(), sid.size());
   g_session_sid_length.store(sid.size(), std::memory_order_release);
+}
+
+void clear_crash_session(std::string_view sid) noexcept {
+  std::lock_guard lock(g_session_sid_mutex);
+  const std::size_t length = g_session_sid_length.load(std::memory_order_relaxed);
+  if (std::string_view(g_session_sid, length) == sid)
+    g_session_sid_length.store(0, std::memory_order_release);
 }
 
 CrashedSession crash_record_session(const std::string& path) {

@@ -29,6 +29,8 @@ void uninstall_crash_handlers();
 /// The live session a crash record names, so the record marks it crashed ("" = none, e.g.
 /// sessions off). Async-signal-safe to read; set by the worker when a session starts and ends.
 void set_crash_session(std::string_view sid) noexcept;
+/// Stops marking `sid` (ended): unless a newer client set its own session meanwhile.
+void clear_crash_session(std::string_view sid) noexcept;
 
 /// The session a crash record ended (sid "" when it names none), with its errors until the
 /// crash and the crash time.

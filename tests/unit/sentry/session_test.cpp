@@ -213,6 +213,57 @@ TEST_F(SentrySession, SecretsInTheUserIdAreScrubbedOutOfTheSession) {
   EXPECT_NE(updates.back().session["did"].string.find("[Filtered]"), std::string::npos);
 }
 
+TEST_F(SentrySession, UpdatesThatCannotBeSentAreCachedAndSentInOrderByTheNextStart) {
+  const auto dir = fresh_dir("offline");
+  auto offline = session_options(kUnreachableDsn, dir);
+  offline.max_retries = 0;
+  sentry::init(offline);
+  ASSERT_TRUE(sentry::flush(5s));  // the init update is cached before the failure
+  sentry::capture_message("payment failed", sentry::Level::kError);
+  sentry::close(5s);
+  EXPECT_EQ(files_with(dir, ".session"), 0u) << "ended, though not sent yet";
+  ASSERT_GE(files_with(dir, ".envelope"), 3u) << "init, the event with the count, exited";
+
+  IngestPeer peer;
+  auto online = session_options(peer.dsn(), dir);
+  online.auto_session_tracking = false;  // only what the first run left
+  sentry::init(online);
+  ASSERT_TRUE(sentry::flush(10s));
+  const auto updates = session_updates(peer);
+  ASSERT_EQ(updates.size(), 3u) << describe(updates);
+  EXPECT_TRUE(updates[0].session["init"].boolean);
+  EXPECT_TRUE(updates[1].with_event);
+  EXPECT_EQ(updates[1].session["errors"].number, 1);
+  EXPECT_EQ(updates[2].session["status"].string, "exited");
+  EXPECT_EQ(updates[2].session["errors"].number, 1);
+  EXPECT_EQ(files_with(dir, ".envelope"), 0u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(SentrySession, RateLimitedSessionUpdatesAreDroppedAndReported) {
+  IngestPeer peer;
+  peer.set_answer([](int number) -> monitoring::testing::CannedAnswer {
+    if (number == 1)  // the init update: sessions limited from now on, events not
+      return {monitoring::testing::http_answer(429, "Too Many Requests", "{}",
+                                               {{"X-Sentry-Rate-Limits", "3600:session:key"}})};
+    return {monitoring::testing::http_answer(200, "OK", "{}")};
+  });
+  sentry::init(session_options(peer.dsn(), {}));
+  ASSERT_TRUE(sentry::flush(5s));
+  sentry::capture_message("payment failed", sentry::Level::kError);
+  ASSERT_TRUE(sentry::flush(5s));
+  sentry::close(5s);  // the exited update is limited too
+  EXPECT_EQ(peer.with_item("event").size(), 1u) << "errors are not limited";
+  EXPECT_TRUE(session_updates(peer).empty()) << describe(session_updates(peer));
+  double dropped = 0;
+  for (const auto& envelope : peer.with_item("client_report"))
+    for (const auto& discarded : (*envelope.item("client_report"))["discarded_events"].array)
+      if (discarded["category"].string == "session" &&
+          discarded["reason"].string == "ratelimit_backoff")
+        dropped += discarded["quantity"].number;
+  EXPECT_EQ(dropped, 2) << "init and exited, accounted for like dropped events";
+}
+
 TEST_F(SentrySession, SampledOutErrorsStillCount) {
   IngestPeer peer;
   auto options = session_options(peer.dsn(), {});
