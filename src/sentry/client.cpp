@@ -267,10 +267,7 @@ void Client::process(Work& work) {
     return;
   }
   if (work.ended_session && work.crash_file.empty()) {  // abnormal: gone without a crash record
-    const Session update = ended_update(work);
-    send_envelope(build_envelope({}, {{"session", session_json(update, *Scrubber::shared())}}),
-                  "session", {});
-    work.ended_session->remove();
+    send_ended_session(work);
     return;
   }
   if (work.transaction) {
@@ -284,12 +281,7 @@ void Client::process(Work& work) {
     work.captured = read_crash_record(work.crash_file);
     remove_cached(work.crash_file);  // from here on it is an event: sent or cached as one
     if (!work.captured) {
-      if (work.ended_session) {
-        send_envelope(build_envelope(
-                          {}, {{"session", session_json(ended_update(work), *Scrubber::shared())}}),
-                      "session", {});
-        work.ended_session->remove();
-      }
+      if (work.ended_session) send_ended_session(work);
       return;
     }
     // The crashed process's scope when the record has it (else this process's).
@@ -334,12 +326,7 @@ void Client::process(Work& work) {
     if (!keep) {
       discard("before_send", "error");
       // The crash still ends its session (errors of the live one go with its next update).
-      if (work.ended_session) {
-        send_envelope(build_envelope(
-                          {}, {{"session", session_json(ended_update(work), *Scrubber::shared())}}),
-                      "session", {});
-        work.ended_session->remove();
-      }
+      if (work.ended_session) send_ended_session(work);
       return;
     }
   }
@@ -414,6 +401,13 @@ void Client::send_live_session(std::string_view status) {
   const std::string envelope =
       build_envelope({}, {{"session", session_json(update, *Scrubber::shared())}});
   after_live_update(send_envelope(envelope, "session", {}), update);
+}
+
+void Client::send_ended_session(Work& work) {
+  send_envelope(
+      build_envelope({}, {{"session", session_json(ended_update(work), *Scrubber::shared())}}),
+      "session", {});
+  work.ended_session->remove();
 }
 
 Session Client::ended_update(const Work& work) {

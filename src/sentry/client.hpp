@@ -125,6 +125,8 @@ class Client {
   bool session_limited();
   /// The update ending a session an earlier run left open (crashed when `work` has its crash).
   Session ended_update(const Work& work);
+  /// Sends that update on its own (no crash event to go with) and removes the session's file.
+  void send_ended_session(Work& work);
   /// Waits (bounded) until the log records the capturing thread wrote before the capture are
   /// breadcrumbs, and returns the breadcrumbs added since the capture's snapshot that are
   /// not later than the capture (other threads may have added later ones meanwhile).
