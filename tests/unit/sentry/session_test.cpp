@@ -18,12 +18,10 @@
 #include "ingest_peer.hpp"
 #include "monitoring/sentry.hpp"
 #include "report_support.hpp"
-#include "support/eventually.hpp"
 
 namespace {
 
 namespace sentry = monitoring::sentry;
-using monitoring::testing::eventually;
 using sentry_test::IngestPeer;
 using namespace std::chrono_literals;
 
