@@ -30,8 +30,10 @@ namespace {
 // is reused as in a service.
 constexpr std::size_t kDefaultQueue = 1u << 20;
 
-void start_client(std::size_t queue_size = kDefaultQueue) {
+void start_client(std::size_t queue_size = kDefaultQueue, bool sessions = false) {
   sentry::Options options;
+  options.release = "bench@1";
+  options.auto_session_tracking = sessions;
   options.dsn = "http://0123456789abcdef0123456789abcdef@127.0.0.1:9/42";  // discard port: refused
   options.queue_size = queue_size;
   options.max_retries = 0;
@@ -104,6 +106,21 @@ void BM_CaptureMessage(benchmark::State& state) {
   if (state.thread_index() == 0) sentry::close(std::chrono::milliseconds(100));
 }
 BENCHMARK(BM_CaptureMessage)->Iterations(20000)->Threads(1)->Threads(2);
+
+// Error messages with release health off (arg 0, the baseline) and on (arg 1): each error
+// also counts in the session, one relaxed atomic increment shared by the capturing threads.
+void BM_CaptureErrorMessage_Sessions(benchmark::State& state) {
+  if (state.thread_index() == 0) start_client(kDefaultQueue, state.range(0) != 0);
+  for (auto _ : state)
+    benchmark::DoNotOptimize(sentry::capture_message("checkout failed", sentry::Level::kError));
+  if (state.thread_index() == 0) sentry::close(std::chrono::milliseconds(100));
+}
+BENCHMARK(BM_CaptureErrorMessage_Sessions)
+    ->Arg(0)
+    ->Arg(1)
+    ->Iterations(20000)
+    ->Threads(1)
+    ->Threads(2);
 
 void BM_AddBreadcrumb(benchmark::State& state) {
   if (state.thread_index() == 0) start_client();

@@ -65,6 +65,8 @@ struct MonitoringConfig {
   std::string sentry_release{};              ///< SENTRY_RELEASE
   std::string sentry_cache_dir = ".sentry";  ///< SENTRY_CACHE_DIR (unsent envelopes)
   double sentry_sample_rate = 1.0;           ///< SENTRY_SAMPLE_RATE, 0..1 (error events)
+  /// SENTRY_AUTO_SESSION_TRACKING: release health sessions (one per run; needs SENTRY_RELEASE).
+  bool sentry_auto_session_tracking = true;
 
   // --- logging ---
   std::map<std::string, std::string> log_levels{};  ///< LOG_LEVELS: module -> level

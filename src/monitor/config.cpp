@@ -27,6 +27,7 @@
 #include "health/redis.hpp"
 #include "monitoring/monitor.hpp"
 #include "monitoring/scrub.hpp"
+#include "monitoring/sentry/client.hpp"
 #include "net/http_client.hpp"
 
 namespace monitoring {
@@ -570,14 +571,12 @@ void check_sentry_environment(std::string_view name, std::string_view environmen
          "and is not \"None\"");
 }
 
-/// Sentry's rules for release names (empty = no release sent).
+/// Sentry's rules for release names (empty = no release sent), from the Sentry client that
+/// enforces them at init.
 void check_sentry_release(std::string_view name, std::string_view release) {
   if (release.empty()) return;
-  if (release.size() > 200 || release == "." || release == ".." || has_control_char(release) ||
-      release.find_first_of("/\\") != std::string_view::npos || trim(release).empty())
-    fail(name, quoted(release),
-         "a Sentry release has at most 200 characters, no '/', '\\' or control characters, and "
-         "is not \".\" or \"..\"");
+  if (std::string problem = sentry::release_problem(release); !problem.empty())
+    fail(name, quoted(release), problem);
 }
 
 /// [schema.]table, plain SQL identifiers: the migrations check puts it into a query and
@@ -785,6 +784,11 @@ const Rule kRules[] = {
        c.sentry_sample_rate = parse_double(env, v, "expected a rate between 0 and 1");
      },
      [](const MonitoringConfig& c, std::string_view n) { check_rate(n, c.sentry_sample_rate); }},
+    {"SENTRY_AUTO_SESSION_TRACKING", "sentry_auto_session_tracking",
+     [](MonitoringConfig& c, std::string_view env, std::string_view v) {
+       c.sentry_auto_session_tracking = parse_bool(env, v);
+     },
+     nullptr},
     {"LOG_LEVELS", "log_levels",
      [](MonitoringConfig& c, std::string_view env, std::string_view v) {
        c.log_levels.clear();

@@ -109,6 +109,7 @@ void start_sentry(MonitoringServer::Impl& state) {
   options.sample_rate = config.sentry_sample_rate;
   options.traces_sample_rate = config.sentry_traces_sample_rate;
   options.cache_dir = config.sentry_cache_dir;
+  options.auto_session_tracking = config.sentry_auto_session_tracking;
   try {
     sentry::init(std::move(options));
   } catch (const std::exception& error) {

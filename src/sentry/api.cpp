@@ -10,6 +10,7 @@
 #include <system_error>
 #include <utility>
 
+#include "core/json_writer.hpp"
 #include "monitoring/sentry/client.hpp"
 #include "sentry/client.hpp"
 #include "sentry/crash.hpp"
@@ -48,6 +49,11 @@ void init(Options options) {
   if (options.max_breadcrumbs > 1000)
     throw SentryError("sentry: max_breadcrumbs " + std::to_string(options.max_breadcrumbs) +
                       " is above 1000");
+  if (!options.release.empty()) {
+    if (std::string problem = release_problem(options.release); !problem.empty())
+      throw SentryError("sentry: release " + monitoring::detail::json_quote(options.release) +
+                        " is not valid: " + problem);
+  }
   if (options.http_timeout.count() <= 0)
     throw SentryError("sentry: http_timeout " + std::to_string(options.http_timeout.count()) +
                       " ms must be positive");
@@ -64,6 +70,22 @@ void init(Options options) {
   }
   detail::publish_client(client);
   if (client->options().capture_logs) detail::install_log_capture(client);
+}
+
+std::string release_problem(std::string_view release) {
+  constexpr std::size_t kMaxLength = 200;
+  if (release.size() > kMaxLength)
+    return "a Sentry release has at most " + std::to_string(kMaxLength) + " characters, not " +
+           std::to_string(release.size());
+  if (release.find_first_not_of(' ') == std::string_view::npos)
+    return "a Sentry release is not empty or blank";
+  if (release == "." || release == "..") return "a Sentry release is not \".\" or \"..\"";
+  if (release.find_first_of("/\\") != std::string_view::npos)
+    return "a Sentry release has no '/' or '\\'";
+  for (const char c : release)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      return "a Sentry release has no control characters";
+  return {};
 }
 
 bool is_enabled() noexcept {

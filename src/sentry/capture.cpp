@@ -68,6 +68,7 @@ std::string capture_exception(std::exception_ptr error, const Tags& tags) {
   // One event per exception object, whichever handler, log record or rethrow sees it first;
   // the sampling decision counts as its report too.
   if (!stacktrace::detail::claim_report(error, stacktrace::detail::Report::kEvent)) return {};
+  client->note_error();
   if (!detail::sampled(client->options().sample_rate)) {
     client->discard_sampled_out();
     return {};
@@ -88,6 +89,7 @@ std::string capture_message(std::string_view message, Level level, const Tags& t
   detail::ensure_thread_alt_stack();
   auto client = detail::active_client();
   if (!client) return {};
+  if (level >= Level::kError) client->note_error();
   if (!detail::sampled(client->options().sample_rate)) {
     client->discard_sampled_out();
     return {};

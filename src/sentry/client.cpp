@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <iterator>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -17,6 +18,7 @@
 #include "monitoring/metrics/registry.hpp"
 #include "sentry/crash.hpp"
 #include "sentry/debug_images.hpp"
+#include "sentry/ids.hpp"
 #include "sentry/offline_cache.hpp"
 #include "sentry/scope.hpp"
 #include "sentry/signal_safe.hpp"
@@ -69,7 +71,10 @@ bool client_published() noexcept {
 }
 
 Client::Client(Options options, Dsn dsn)
-    : options_(std::move(options)), dsn_(std::move(dsn)), intake_(options_.queue_size) {
+    : options_(std::move(options)),
+      dsn_(std::move(dsn)),
+      intake_(options_.queue_size),
+      sessions_(options_.auto_session_tracking && !options_.release.empty()) {
   url_ = dsn_.envelope_url();
   auth_ = "Sentry sentry_version=7, sentry_key=" + dsn_.public_key +
           ", sentry_client=" + std::string(kSdkName) + "/" + std::string(kSdkVersion);
@@ -93,6 +98,7 @@ Client::~Client() {
 
 void Client::start() {
   load_cache();
+  begin_session();
   live_workers.fetch_add(1);
   worker_ = std::thread([this] { run(); });
 }
@@ -147,6 +153,14 @@ void Client::close(std::chrono::milliseconds timeout) {
   {
     std::lock_guard lock(mutex_);
     if (!worker_.joinable()) return;
+    // The session ends after the events captured before close, through the same queue: sent,
+    // or cached for the next start when the deadline passes.
+    if (sessions_ && !session_end_queued_) {
+      Work end;
+      end.end_session = true;
+      queue_.push_back(std::move(end));
+      session_end_queued_ = true;
+    }
   }
   // No new work from here on; the worker sends what is queued until the deadline (without
   // retry waits), caches the rest and exits. A send still in flight (a hanging server) is
@@ -170,6 +184,14 @@ void Client::close(std::chrono::milliseconds timeout) {
 }
 
 void Client::run() {
+  if (sessions_) {
+    try {
+      send_live_session("ok");
+    } catch (...) {  // out of memory: the session's later updates still say init
+    }
+    std::lock_guard lock(mutex_);
+    busy_ = false;
+  }
   bool saw_stopping = false;
   bool worked = false;  // since the last client report
   while (true) {
@@ -238,6 +260,16 @@ int live_transport_threads() noexcept {
 
 void Client::process(Work& work) {
   refresh_crash_module_map();
+  if (work.end_session) {
+    send_live_session("exited");
+    clear_crash_session(live_session_.sid);
+    if (live_file_) live_file_->remove();
+    return;
+  }
+  if (work.ended_session && work.crash_file.empty()) {  // abnormal: gone without a crash record
+    send_ended_session(work);
+    return;
+  }
   if (work.transaction) {
     const TransactionRecord& record = *work.transaction;
     std::vector<EnvelopeItem> items;
@@ -248,12 +280,15 @@ void Client::process(Work& work) {
   if (!work.crash_file.empty()) {
     work.captured = read_crash_record(work.crash_file);
     remove_cached(work.crash_file);  // from here on it is an event: sent or cached as one
-    if (!work.captured) return;
+    if (!work.captured) {
+      if (work.ended_session) send_ended_session(work);
+      return;
+    }
     // The crashed process's scope when the record has it (else this process's).
     if (!work.captured->global_scope) work.captured->global_scope = load_global_scope();
   }
   if (!work.captured) {
-    const SendResult result = send_envelope(work.raw, "error", work.cache_file);
+    const SendResult result = send_envelope(work.raw, envelope_category(work.raw), work.cache_file);
     if (result != SendResult::kFailed || !work.cache_file.empty()) {
       if (result != SendResult::kFailed) {
         remove_cached(work.cache_file);
@@ -290,14 +325,107 @@ void Client::process(Work& work) {
     }
     if (!keep) {
       discard("before_send", "error");
+      // The crash still ends its session (errors of the live one go with its next update).
+      if (work.ended_session) send_ended_session(work);
       return;
     }
   }
   scrub_event(event, *Scrubber::shared());
   std::vector<EnvelopeItem> items;
   items.push_back({"event", event_json(event, images.get())});
+  // A session update rides along with the event that changed it (Sentry then sees the
+  // session errored, or crashed, together with the error that did it).
+  std::optional<Session> live;
+  if (work.ended_session) {
+    items.push_back({"session", session_json(ended_update(work), *Scrubber::shared())});
+  } else if (sessions_ && event.level >= Level::kError && !session_limited()) {
+    live = live_update("ok");
+    if (live->errors != live_reported_errors_ || live_init_pending_)
+      items.push_back({"session", session_json(*live, *Scrubber::shared())});
+    else
+      live.reset();
+  }
   std::string envelope = build_envelope(event.event_id, items);
-  send_envelope(envelope, "error", {});
+  const SendResult result = send_envelope(envelope, "error", {});
+  if (live) after_live_update(result, *live);
+  if (work.ended_session) work.ended_session->remove();
+}
+
+bool Client::session_limited() {
+  std::lock_guard lock(mutex_);
+  return limits_.limited("session", std::chrono::steady_clock::now());
+}
+
+void Client::begin_session() {
+  if (!sessions_) return;
+  g_session_errors.store(0, std::memory_order_relaxed);
+  live_session_.sid = new_session_id();
+  live_session_.started = std::chrono::system_clock::now();
+  live_session_.release = options_.release;
+  live_session_.environment = options_.environment;
+  if (!options_.cache_dir.empty()) {
+    live_file_ = SessionFile::create(options_.cache_dir, live_session_, /*init_sent=*/false);
+    set_crash_session(live_session_.sid);
+  }
+  // The init update goes out first, before any event can carry the session: flush() waits
+  // for it like for queued work.
+  std::lock_guard lock(mutex_);
+  busy_ = true;
+}
+
+Session Client::live_update(std::string_view status) {
+  if (live_session_.did.empty()) {
+    // Sentry takes the distinct id as it first sees it: set once, from the user in the scope.
+    const std::shared_ptr<const ScopeData> scope = load_global_scope();
+    if (scope && scope->has_user) live_session_.did = scope->user.id;
+  }
+  Session update = live_session_;
+  update.timestamp = std::chrono::system_clock::now();
+  update.status = std::string(status);
+  update.errors = g_session_errors.load(std::memory_order_relaxed);
+  update.init = live_init_pending_;
+  return update;
+}
+
+void Client::after_live_update(SendResult result, const Session& update) {
+  // Sent or cached for the next start: either way Sentry gets this init before any later
+  // update (the cache is sent in order). Dropped (rate limit, 4xx): the next one says init.
+  if (result != SendResult::kDropped) live_init_pending_ = false;
+  live_reported_errors_ = update.errors;
+  live_session_.errors = update.errors;
+  if (live_file_) live_file_->update(live_session_, !live_init_pending_);
+}
+
+void Client::send_live_session(std::string_view status) {
+  const Session update = live_update(status);
+  const std::string envelope =
+      build_envelope({}, {{"session", session_json(update, *Scrubber::shared())}});
+  after_live_update(send_envelope(envelope, "session", {}), update);
+}
+
+void Client::send_ended_session(Work& work) {
+  send_envelope(
+      build_envelope({}, {{"session", session_json(ended_update(work), *Scrubber::shared())}}),
+      "session", {});
+  work.ended_session->remove();
+}
+
+Session Client::ended_update(const Work& work) {
+  Session update = work.ended_session->session();
+  update.init = !work.ended_session->init_sent();
+  if (!work.crash_file.empty()) {
+    update.status = "crashed";
+    // The crash is an error of the session too.
+    update.errors = std::max(update.errors, work.crash.errors) + 1;
+    update.timestamp = work.crash.time.time_since_epoch().count() != 0
+                           ? work.crash.time
+                           : std::chrono::system_clock::now();
+  } else {
+    update.status = "abnormal";
+    update.timestamp = std::chrono::system_clock::now();
+    update.with_duration = false;  // when it died is unknown
+  }
+  return update;
 }
 
 std::vector<Breadcrumb> Client::late_log_breadcrumbs(const Captured& captured) {
@@ -333,10 +461,25 @@ std::string Client::persist_locked(const std::string& envelope) {
 void Client::load_cache() {
   if (options_.cache_dir.empty()) return;
   std::vector<CachedFile> files = load_cache_dir(options_.cache_dir);
+  // Sessions whose process is gone (their file is not locked any more). Ended whatever this
+  // client's options: they belong to the runs that started them.
+  std::vector<std::unique_ptr<SessionFile>> ended;
+  for (const CachedFile& file : files)
+    if (file.session)
+      if (auto claimed = SessionFile::claim(file.path)) ended.push_back(std::move(claimed));
   std::lock_guard lock(mutex_);
   for (CachedFile& file : files) {
+    if (file.session) continue;
     Work work;
     if (file.crash_record) {
+      work.crash = crash_record_session(file.path);
+      const auto crashed = std::find_if(ended.begin(), ended.end(), [&](const auto& session) {
+        return !work.crash.sid.empty() && session->session().sid == work.crash.sid;
+      });
+      if (crashed != ended.end()) {
+        work.ended_session = std::move(*crashed);
+        ended.erase(crashed);
+      }
       work.crash_file = std::move(file.path);
     } else {
       work.raw = std::move(file.envelope);
@@ -344,6 +487,11 @@ void Client::load_cache() {
     }
     queue_.push_back(std::move(work));
     ++stats_.loaded_from_cache;
+  }
+  for (auto& session : ended) {
+    Work work;
+    work.ended_session = std::move(session);
+    queue_.push_back(std::move(work));
   }
 }
 

@@ -22,9 +22,11 @@
 #include <string_view>
 #include <thread>
 
+#include "sentry/crash.hpp"
 #include "sentry/event.hpp"
 #include "sentry/intake.hpp"
 #include "sentry/rate_limits.hpp"
+#include "sentry/session.hpp"
 #include "sentry/versioned_cache.hpp"
 
 namespace monitoring::sentry::detail {
@@ -61,6 +63,11 @@ class Client {
     node->transaction = std::move(record);
     return admit(std::move(node));
   }
+  /// Caller side, lock-free: one more error in the live session. Called once per failure
+  /// (after the one-event-per-exception dedupe), before sampling.
+  void note_error() noexcept {
+    if (sessions_) g_session_errors.fetch_add(1, std::memory_order_relaxed);
+  }
   /// Caller side, lock-free: an error event that sample_rate left out.
   void discard_sampled_out() noexcept { count_drop(kSampledOut); }
   /// Counts a dropped item for the next client report (takes the client's lock).
@@ -79,6 +86,11 @@ class Client {
     std::string cache_file;
     std::string crash_file;  // a crash record of an earlier run
     std::unique_ptr<TransactionRecord> transaction;
+    bool end_session = false;  // this client's session: close() ends it
+    // A session an earlier run left open: crashed (with crash_file, whose record names it)
+    // or abnormal (alone).
+    std::unique_ptr<SessionFile> ended_session;
+    CrashedSession crash;
   };
 
   void discard_locked(std::string_view reason, std::string_view category, std::uint64_t count = 1);
@@ -100,6 +112,21 @@ class Client {
   void wake_worker() noexcept { ::sem_post(&wake_semaphore_); }
   void run();
   void process(Work& work);
+  // Release health (session.hpp); worker thread, except begin_session (before it starts). The
+  // worker sends the init update before anything else.
+  void begin_session();
+  /// The live session as an update with `status` now.
+  Session live_update(std::string_view status);
+  /// After an update went to the transport: its init is out unless it was dropped.
+  void after_live_update(SendResult result, const Session& update);
+  void send_live_session(std::string_view status);
+  /// Sessions are rate limited: no update rides along with an event (its own send drops and
+  /// counts them).
+  bool session_limited();
+  /// The update ending a session an earlier run left open (crashed when `work` has its crash).
+  Session ended_update(const Work& work);
+  /// Sends that update on its own (no crash event to go with) and removes the session's file.
+  void send_ended_session(Work& work);
   /// Waits (bounded) until the log records the capturing thread wrote before the capture are
   /// breadcrumbs, and returns the breadcrumbs added since the capture's snapshot that are
   /// not later than the capture (other threads may have added later ones meanwhile).
@@ -143,6 +170,14 @@ class Client {
   // The last wait for the logging backend timed out: the next ones only look, until one
   // succeeds (a stuck backend must not hold up a burst of events 100 ms each).
   bool log_wait_timed_out_ = false;
+
+  // The live session: set up before the worker starts, then the worker's alone.
+  const bool sessions_;
+  Session live_session_;
+  std::unique_ptr<SessionFile> live_file_;
+  bool live_init_pending_ = true;
+  std::uint64_t live_reported_errors_ = 0;
+  bool session_end_queued_ = false;  // guarded by mutex_
 
   std::shared_ptr<Client> self_;
   std::thread worker_;

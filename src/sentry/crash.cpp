@@ -42,6 +42,7 @@
 #include "sentry/debug_images.hpp"
 #include "sentry/ids.hpp"
 #include "sentry/scope.hpp"
+#include "sentry/session.hpp"
 #include "sentry/signal_safe.hpp"
 #include "stacktrace/throw_site.hpp"
 
@@ -84,6 +85,12 @@ std::atomic<bool> g_installed{false};  // handlers are ours: threads want an alt
 // Only the one thread that won g_crashing writes a record, so its buffers can be static
 // (a small alternate stack of someone else's would not hold them).
 char g_crumb_buffer[kMaxBreadcrumbText];
+
+// The live session's id, so a crash record marks that session crashed. Published by
+// set_crash_session: the length goes to 0 first, the text is written, then the length.
+char g_session_sid[64] = {};
+std::atomic<std::size_t> g_session_sid_length{0};
+std::mutex g_session_sid_mutex;  // writers (the handlers only read)
 std::uint64_t g_scope_buffer[SeqlockText::kWords];
 
 // --- per-thread alternate signal stacks -------------------------------------------------------
@@ -310,6 +317,17 @@ void write_thread_context(Writer& out) {
   }
 }
 
+/// The live session this crash ends, with its errors so far.
+void write_session(Writer& out) {
+  const std::size_t length = g_session_sid_length.load(std::memory_order_acquire);
+  if (length == 0) return;
+  out.text("session ");
+  out.text(g_session_sid, length);
+  out.text("\nsession_errors ");
+  out.number(g_session_errors.load(std::memory_order_relaxed));
+  out.text("\n");
+}
+
 void write_time(Writer& out) {
   timespec now{};
   ::clock_gettime(CLOCK_REALTIME, &now);
@@ -338,6 +356,7 @@ void on_fatal_signal(int signal_number, siginfo_t* info, void* context) {
       logging::wait_until_observed_in_signal_handler(kLogDrainWaitNs);
       write_breadcrumbs_and_scope(out);
       write_thread_context(out);
+      write_session(out);
       ::close(fd);
     }
   }
@@ -394,6 +413,7 @@ void on_terminate() {
       logging::wait_until_observed_in_signal_handler(kLogDrainWaitNs);
       write_breadcrumbs_and_scope(out);
       write_thread_context(out);
+      write_session(out);
       ::close(fd);
     }
   }
@@ -548,6 +568,44 @@ void refresh_crash_module_map() {
   std::lock_guard lock(g_install_mutex);
   if (g_state.installed && images != g_state.mapped_images)
     refresh_module_map_locked(std::move(images));
+}
+
+void set_crash_session(std::string_view sid) noexcept {
+  std::lock_guard lock(g_session_sid_mutex);
+  g_session_sid_length.store(0, std::memory_order_release);
+  if (sid.size() > sizeof g_session_sid) return;
+  std::memcpy(g_session_sid, sid.data(), sid.size());
+  g_session_sid_length.store(sid.size(), std::memory_order_release);
+}
+
+void clear_crash_session(std::string_view sid) noexcept {
+  std::lock_guard lock(g_session_sid_mutex);
+  const std::size_t length = g_session_sid_length.load(std::memory_order_relaxed);
+  if (std::string_view(g_session_sid, length) == sid)
+    g_session_sid_length.store(0, std::memory_order_release);
+}
+
+CrashedSession crash_record_session(const std::string& path) {
+  CrashedSession out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    const std::size_t space = line.find(' ');
+    if (space == std::string::npos) continue;
+    const std::string_view key = std::string_view(line).substr(0, space);
+    const std::string_view rest = std::string_view(line).substr(space + 1);
+    if (key == "session") {
+      out.sid = std::string(rest);
+    } else if (key == "session_errors") {
+      std::from_chars(rest.data(), rest.data() + rest.size(), out.errors);
+    } else if (key == "time") {
+      long long seconds = 0;
+      std::from_chars(rest.data(), rest.data() + rest.size(), seconds);
+      if (seconds > 0)
+        out.time = std::chrono::system_clock::time_point(std::chrono::seconds(seconds));
+    }
+  }
+  return out;
 }
 
 void uninstall_crash_handlers() {

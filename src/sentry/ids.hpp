@@ -11,6 +11,9 @@ namespace monitoring::sentry::detail {
 
 /// A 32-hex-digit id (UUIDv4 without dashes).
 std::string new_event_id();
+/// A UUIDv4 with dashes, from the system's entropy source on every call: a forked child must
+/// not repeat its parent's next id (the per-thread generators are copied by fork).
+std::string new_session_id();
 /// A 16-hex-digit span id.
 std::string new_span_id();
 /// "2025-01-31T12:00:00.123456Z".

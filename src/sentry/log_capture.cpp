@@ -34,6 +34,7 @@ void observe_record(const std::weak_ptr<Client>& weak, const logging::RecordView
   }
   if (record.level >= options.event_level) {
     if (already_captured) return;
+    if (from_log_level(record.level) >= Level::kError) client->note_error();
     if (!sampled(options.sample_rate)) {
       client->discard_sampled_out();
       return;

@@ -56,7 +56,8 @@ std::vector<CachedFile> load_cache_dir(const std::string& dir_name) {
   if (!fs::is_directory(dir, error)) return out;
   std::vector<fs::path> files;
   for (const auto& entry : fs::directory_iterator(dir, error)) {
-    if (entry.path().extension() == ".envelope" || entry.path().extension() == ".crash")
+    if (entry.path().extension() == ".envelope" || entry.path().extension() == ".crash" ||
+        entry.path().extension() == ".session")
       files.push_back(entry.path());
     if (entry.path().extension() == ".tmp") fs::remove(entry.path(), error);  // torn write
   }
@@ -64,8 +65,9 @@ std::vector<CachedFile> load_cache_dir(const std::string& dir_name) {
   for (const fs::path& file : files) {
     CachedFile cached;
     cached.path = file.string();
-    if (file.extension() == ".crash") {
-      cached.crash_record = true;
+    if (file.extension() == ".crash" || file.extension() == ".session") {
+      cached.crash_record = file.extension() == ".crash";
+      cached.session = !cached.crash_record;
       out.push_back(std::move(cached));
       continue;
     }

@@ -26,10 +26,12 @@ CachedEnvelope cache_envelope(const std::string& dir, const std::string& envelop
 struct CachedFile {
   std::string path;
   bool crash_record = false;  ///< a crash record of an earlier run (read by crash.cpp)
+  bool session = false;       ///< a session file (session.hpp), maybe of a running process
   std::string envelope;       ///< an envelope's bytes (empty for a crash record)
 };
 
-/// The envelopes and crash records in `dir`; removes torn writes and empty envelopes.
+/// The envelopes, crash records and session files in `dir`; removes torn writes and empty
+/// envelopes.
 std::vector<CachedFile> load_cache_dir(const std::string& dir);
 
 /// Removes a cached file that has been dealt with; errors are ignored (it may be gone).

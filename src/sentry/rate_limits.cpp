@@ -15,6 +15,22 @@ std::string_view item_category(std::string_view item_type) noexcept {
   return item_type;
 }
 
+std::string_view envelope_category(std::string_view envelope) noexcept {
+  const std::size_t header_end = envelope.find('\n');
+  if (header_end == std::string_view::npos) return "error";
+  std::string_view item_header = envelope.substr(header_end + 1);
+  item_header = item_header.substr(0, item_header.find('\n'));
+  constexpr std::string_view kType = "\"type\":\"";
+  const std::size_t start = item_header.find(kType);
+  if (start == std::string_view::npos) return "error";
+  const std::string_view rest = item_header.substr(start + kType.size());
+  const std::size_t end = rest.find('"');
+  if (end == std::string_view::npos) return "error";
+  const std::string_view category = item_category(rest.substr(0, end));
+  // Only the categories this client sends: the text comes from a file.
+  return category == "session" || category == "transaction" ? category : "error";
+}
+
 void RateLimits::update(long status, const common::HttpHeaders& headers, Clock::time_point now) {
   auto extend = [&](const std::string& category, Clock::time_point until) {
     auto& slot = until_[category];

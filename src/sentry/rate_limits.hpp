@@ -32,5 +32,8 @@ class RateLimits {
 
 /// The rate-limit category of an envelope item type.
 std::string_view item_category(std::string_view item_type) noexcept;
+/// The category of an envelope of ours (its first item's; "error" when it cannot be told),
+/// for an envelope read back from the cache directory.
+std::string_view envelope_category(std::string_view envelope) noexcept;
 
 }  // namespace monitoring::sentry::detail

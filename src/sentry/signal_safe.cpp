@@ -146,6 +146,12 @@ void encode_breadcrumb_into(const Breadcrumb& crumb, std::string& out) {
 
 }  // namespace
 
+std::string escape_field(std::string_view text) {
+  std::string out;
+  append_escaped(out, text, kUnlimited);
+  return out;
+}
+
 std::vector<std::string> split_escaped(std::string_view line) {
   std::vector<std::string> fields;
   std::size_t at = 0;

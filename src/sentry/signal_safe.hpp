@@ -128,5 +128,7 @@ SeqlockText& scope_mirror() noexcept;
 
 /// Splits one tab-separated, escaped line into its unescaped fields.
 std::vector<std::string> split_escaped(std::string_view line);
+/// `text` escaped as one field of such a line (backslash, tab, LF and CR).
+std::string escape_field(std::string_view text);
 
 }  // namespace monitoring::sentry::detail

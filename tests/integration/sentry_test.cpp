@@ -60,7 +60,23 @@ sentry::Options options_for(const Fixture& ingest) {
   options.release = "monitoring@test";
   options.capture_logs = false;
   options.retry_backoff = 50ms;
+  // These tests count event envelopes; SentrysParserReadsOurSessionUpdates has sessions on.
+  options.auto_session_tracking = false;
   return options;
+}
+
+/// The session updates the server parsed, in arrival order, each with whether an event came
+/// in the same envelope.
+std::vector<std::pair<test_json::Value, bool>> session_updates(const Fixture& ingest) {
+  std::vector<std::pair<test_json::Value, bool>> out;
+  for (const auto& envelope : envelopes(ingest).array) {
+    bool with_event = false;
+    for (const auto& item : envelope["items"].array)
+      with_event = with_event || item.array[0]["type"].string == "event";
+    for (const auto& item : envelope["items"].array)
+      if (item.array[0]["type"].string == "session") out.emplace_back(item.array[1], with_event);
+  }
+  return out;
 }
 
 /// Starts a client on `cache` as the next process would after a crash and returns the events
@@ -262,6 +278,60 @@ TEST_F(SentryIngest, CrashInAChildProcessIsSentOnTheNextStart) {
   EXPECT_EQ(exception["type"].string, "SIGABRT");
   EXPECT_EQ(exception["mechanism"]["type"].string, "signalhandler");
   EXPECT_FALSE(exception["stacktrace"]["frames"].array.empty());
+  std::filesystem::remove_all(cache);
+}
+
+TEST_F(SentryIngest, SentrysParserReadsOurSessionUpdates) {
+  const auto cache = std::filesystem::temp_directory_path() /
+                     ("monitoring-sentry-it-session-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(cache);
+  Fixture ingest("sentry.sh");
+  auto options = options_for(ingest);
+  options.cache_dir = cache.string();
+  options.auto_session_tracking = true;
+  const pid_t child = ::fork();
+  if (child == 0) {
+    sentry::init(options);
+    if (!sentry::flush(10s)) ::_exit(3);  // the init update is sent
+    sentry::capture_message("payment failed", sentry::Level::kError);
+    if (!sentry::flush(10s)) ::_exit(3);  // the error update is sent
+    ::abort();
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "status " << status;
+  auto updates = session_updates(ingest);
+  ASSERT_EQ(updates.size(), 2u);
+  const std::string crashed_sid = updates[0].first["sid"].string;
+  EXPECT_TRUE(updates[0].first["init"].boolean);
+  EXPECT_EQ(updates[0].first["status"].string, "ok");
+  EXPECT_EQ(updates[0].first["attrs"]["release"].string, "monitoring@test");
+  EXPECT_EQ(updates[0].first["attrs"]["environment"].string, "integration");
+  EXPECT_TRUE(updates[1].second) << "the error count goes with the error event";
+  EXPECT_EQ(updates[1].first["errors"].number, 1);
+
+  sentry::init(options);  // the next start
+  ASSERT_TRUE(sentry::flush(10s));
+  sentry::close(5s);
+  updates = session_updates(ingest);
+  ASSERT_EQ(updates.size(), 5u);  // the child's two, crashed, this run's init and exited
+  std::size_t crashed = 0, exited = 0;
+  for (const auto& [update, with_event] : updates) {
+    if (update["status"].string == "crashed") {
+      ++crashed;
+      EXPECT_EQ(update["sid"].string, crashed_sid);
+      EXPECT_TRUE(with_event) << "sent with the crash event";
+      EXPECT_FALSE(update["init"].boolean);
+      EXPECT_EQ(update["errors"].number, 2);
+    }
+    if (update["status"].string == "exited") {
+      ++exited;
+      EXPECT_NE(update["sid"].string, crashed_sid);
+      EXPECT_GE(update["duration"].number, 0.0);
+    }
+  }
+  EXPECT_EQ(crashed, 1u);
+  EXPECT_EQ(exited, 1u);
   std::filesystem::remove_all(cache);
 }
 

@@ -160,6 +160,8 @@ using BeforeSend = std::function<bool(Event&)>;
 struct Options {
   std::string dsn{};  ///< required
   std::string environment = "production";
+  /// Names the build events belong to and the release health of sessions is counted for;
+  /// init rejects a name Sentry would (see release_problem).
   std::string release{};
   std::string server_name{};  ///< default: the host name
   double sample_rate = 1.0;   ///< share of error events sent, 0..1
@@ -192,7 +194,19 @@ struct Options {
   unsigned max_retries = 3;                      ///< per envelope, on 5xx and network errors
   std::chrono::milliseconds retry_backoff{500};  ///< doubled per attempt, capped at 30 s
   std::chrono::milliseconds shutdown_timeout{2000};
+  /// Release health (application mode, like sentry-native): each run from init to close is one
+  /// session, so Sentry shows the crash-free rate per release. Needs `release` (without one
+  /// there are no sessions). The first update says `init`; each error event carries the error
+  /// count (Sentry shows the session errored); close ends it `exited`. With a cache directory
+  /// the open session is kept there: a crash record marks it `crashed` and the next start
+  /// sends that with the crash event; a run that ended without close or crash record (SIGKILL,
+  /// OOM) is sent `abnormal` by the next start.
+  bool auto_session_tracking = true;
 };
+
+/// Why Sentry would reject `release` as a release name (at most 200 characters, no '/', '\\'
+/// or control characters, not blank, "." or ".."), or "" when it is a valid one.
+std::string release_problem(std::string_view release);
 
 /// Starts the client (replacing a running one, which is closed first). Throws DsnError for a
 /// malformed DSN, SentryError for another bad option; nothing is started (or stopped) then.

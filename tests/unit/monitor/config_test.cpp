@@ -224,13 +224,16 @@ TEST(MonitoringConfigFromEnv, BooleansInEverySpelling) {
         << yes;
     EXPECT_TRUE(from({{"USE_JSON_LOGS", yes}}).use_json_logs) << yes;
     EXPECT_TRUE(from({{"MONITORING_THROW_TRACES", yes}}).throw_traces) << yes;
+    EXPECT_TRUE(from({{"SENTRY_AUTO_SESSION_TRACKING", yes}}).sentry_auto_session_tracking) << yes;
   }
   for (const char* no : {"false", "FALSE", "0", "no", "No", "off", "OFF"}) {
     EXPECT_FALSE(from({{"ENABLE_MONITORING_SERVER", no}}).enable_monitoring_server) << no;
     EXPECT_FALSE(from({{"USE_JSON_LOGS", no}}).use_json_logs) << no;
     EXPECT_FALSE(from({{"MONITORING_THROW_TRACES", no}}).throw_traces) << no;
+    EXPECT_FALSE(from({{"SENTRY_AUTO_SESSION_TRACKING", no}}).sentry_auto_session_tracking) << no;
   }
   EXPECT_TRUE(MonitoringConfig{}.throw_traces);
+  EXPECT_TRUE(MonitoringConfig{}.sentry_auto_session_tracking);
 }
 
 TEST(MonitoringConfigFromEnv, LoggersWritableIsAnExplicitBoolean) {
@@ -639,6 +642,7 @@ TEST(MonitoringConfigFromEnv, BadValuesNameTheVariableAndTheValue) {
   const std::vector<BadValue> cases = {
       {"LOG_LEVEL", "verbose", "log level"},
       {"USE_JSON_LOGS", "maybe", "boolean"},
+      {"SENTRY_AUTO_SESSION_TRACKING", "sometimes", "boolean"},
       {"SENTRY_ENVIRONMENT", "prod/eu", "Sentry environment"},
       {"SENTRY_ENVIRONMENT", "None", "Sentry environment"},
       {"SENTRY_TRACES_SAMPLE_RATE", "1.5", "between 0 and 1"},

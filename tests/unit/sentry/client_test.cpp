@@ -42,6 +42,8 @@ sentry::Options options_for(const IngestPeer& peer) {
   options.capture_logs = false;
   options.retry_backoff = 20ms;
   options.http_timeout = 2000ms;
+  // These tests count the requests of events; sessions have their own (session_test.cpp).
+  options.auto_session_tracking = false;
   return options;
 }
 
