@@ -39,8 +39,9 @@ ALERTMANAGER_BIN=${ALERTMANAGER_BIN:-prometheus-alertmanager}
 VICTORIA_BIN=${VICTORIA_BIN:-victoria-metrics}
 
 [[ -x $DEMO ]] || fixture_die "no demo at $DEMO (make demo-stack FLEET=1 builds it)"
-[[ $REPLICAS =~ ^[0-9]+$ ]] && ((REPLICAS >= 1 && REPLICAS <= 20)) ||
+if ! [[ $REPLICAS =~ ^[0-9]+$ ]] || ((REPLICAS < 1 || REPLICAS > 20)); then
   fixture_die "FLEET_REPLICAS=$REPLICAS: expected 1..20"
+fi
 duration_re='^[0-9]+(ms|s|m|h)$'
 for var in INTERVAL GROUP_WAIT GROUP_INTERVAL; do
   [[ ${!var} =~ $duration_re ]] || fixture_die "$var=${!var} is not a duration (e.g. 15s)"
@@ -52,6 +53,7 @@ done
 
 dir=$(fixture_make_dir fleet-stack)
 pids=()  # the servers; replicas are found through their pid files
+receiver_port="" victoria_port="" alertmanager_port="" prometheus_port=""  # set by start_server
 # shellcheck disable=SC2317  # called by the trap
 stop() {
   trap - EXIT INT TERM

@@ -59,6 +59,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 # The whole test is bounded: the watchdog ends it (and through the trap, the stack).
+# shellcheck disable=SC2016  # expanded by the inner shell
 setsid bash -c 'sleep "$1"; kill -TERM "$2"' watchdog "$LIMIT" $$ </dev/null >/dev/null 2>&1 &
 WATCHDOG=$!
 
