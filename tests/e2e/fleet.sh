@@ -180,4 +180,11 @@ wait_for 60 "resolved BotInstanceDown for bot-2getpro-2 at the on-call webhook" 
   delivered oncall resolved BotInstanceDown bot-2getpro-2
 log "  resolved notification delivered"
 
+# An input of the README's sizing table: what a sample costs on the remote_write wire.
+rw=$(curl -sf --noproxy '*' "$PROMETHEUS/metrics" | awk '
+  /^prometheus_remote_storage_bytes_total/ { bytes += $NF }
+  /^prometheus_remote_storage_samples_total/ { samples += $NF }
+  END { if (samples > 0) printf "%d samples sent, %.1f bytes per sample", samples, bytes / samples }')
+[[ -n $rw ]] || fail "Prometheus sent nothing to VictoriaMetrics"
+log "remote_write: $rw"
 log "PASS ($((SECONDS - started)) s)"
