@@ -17,6 +17,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev libspdlog-dev
   # real servers the tests start on loopback
   prometheus prometheus-pushgateway redis-server postgresql
+  # the fleet end-to-end test (tests/e2e/fleet.sh): alert delivery and long-term storage
+  prometheus-alertmanager victoria-metrics
   # HTTP load and probing
   wrk nginx-light curl procps iproute2 psmisc
 )
@@ -41,7 +43,7 @@ $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 
 # The Debian packages start these services on their default ports; the tests run their own
 # instances on free ports, so stop the system ones where a service manager is present.
-for svc in prometheus prometheus-pushgateway redis-server postgresql nginx; do
+for svc in prometheus prometheus-pushgateway prometheus-alertmanager victoria-metrics redis-server postgresql nginx; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
     $SUDO systemctl stop "$svc" || true
   fi

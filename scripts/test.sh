@@ -34,6 +34,11 @@ ctest --test-dir "$BUILD/release" -L integration --output-on-failure --timeout 6
 step "deploy assets: promtool and end-to-end"
 bash tests/e2e/deploy_assets.sh "$BUILD/release/examples/monitoring-demo"
 
+step "fleet: Kubernetes schemas; 3 replicas, Alertmanager, VictoriaMetrics end-to-end (at most 240 s)"
+(cd tests/e2e/k8s-schema && npm ci --no-audit --no-fund --prefer-offline)
+node tests/e2e/k8s-schema/validate.mjs deploy/kubernetes
+FLEET_TEST_TIMEOUT=240 bash tests/e2e/fleet.sh "$BUILD/release/examples/monitoring-demo"
+
 step "secret hunt: the demo's every output, with secrets in every secret-carrying variable"
 python3 tests/e2e/secret_hunt.py "$BUILD/release/examples/monitoring-demo"
 
