@@ -34,6 +34,9 @@ ctest --test-dir "$BUILD/release" -L integration --output-on-failure --timeout 6
 step "deploy assets: promtool and end-to-end"
 bash tests/e2e/deploy_assets.sh "$BUILD/release/examples/monitoring-demo"
 
+step "status page in headless Chromium"
+bash tests/e2e/status_page.sh "$BUILD/release/examples/monitoring-demo"
+
 step "secret hunt: the demo's every output, with secrets in every secret-carrying variable"
 python3 tests/e2e/secret_hunt.py "$BUILD/release/examples/monitoring-demo"
 
