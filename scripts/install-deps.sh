@@ -21,6 +21,8 @@ PACKAGES=(
   prometheus-alertmanager victoria-metrics
   # HTTP load and probing
   wrk nginx-light curl procps iproute2 psmisc
+  # the status page is tested in a real browser
+  chromium
 )
 # Node.js runs the npm test validators; a machine may already have a newer Node with npm bundled.
 if ! command -v npm >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi

@@ -39,6 +39,9 @@ step "fleet: Kubernetes schemas; 3 replicas, Alertmanager, VictoriaMetrics end-t
 node tests/e2e/k8s-schema/validate.mjs deploy/kubernetes
 FLEET_TEST_TIMEOUT=240 bash tests/e2e/fleet.sh "$BUILD/release/examples/monitoring-demo"
 
+step "status page in headless Chromium"
+bash tests/e2e/status_page.sh "$BUILD/release/examples/monitoring-demo"
+
 step "secret hunt: the demo's every output, with secrets in every secret-carrying variable"
 python3 tests/e2e/secret_hunt.py "$BUILD/release/examples/monitoring-demo"
 

@@ -103,6 +103,11 @@ struct MonitoringConfig {
   /// MONITORING_DRAIN_MS: at shutdown, how long /ready answers 503 while everything else
   /// keeps serving, before the server stops (Kubernetes graceful shutdown; 0 = no wait).
   std::chrono::milliseconds drain_period{0};
+  /// MONITORING_STATUS_PAGE: serve GET /status, the HTML status page (behind the token).
+  bool status_page = true;
+  /// MONITORING_STATUS_SAMPLE_MS, 100..300000: how often the status page's charts take a
+  /// sample of the catalog (they show the last 15 minutes).
+  std::chrono::milliseconds status_sample_interval{10000};
 
   // --- metrics ---
   /// METRICS_SERIES_LIMIT: cardinality limit per family, for families registered by setup

@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 
+#include "catalog/figures.hpp"
 #include "monitoring/error.hpp"
 #include "monitoring/health/checks.hpp"
 #include "monitoring/logging/error_counter.hpp"
@@ -112,6 +113,32 @@ const std::array<TimerKind, 4> kTimerKinds = {{
 }  // namespace
 
 namespace detail {
+
+CatalogFigures read_catalog_figures() {
+  Catalog& c = catalog();
+  CatalogFigures figures;
+  c.bot_messages.for_each([&](const Counter& series) { figures.bot_messages += series.value(); });
+  c.errors.for_each([&](const Counter& series) { figures.errors += series.value(); });
+  c.bot_handler_duration.for_each([&](const Histogram& series) {
+    const Histogram::Snapshot snapshot = series.snapshot();
+    if (figures.handler_bounds.empty()) {
+      figures.handler_bounds.assign(series.bounds().begin(), series.bounds().end());
+      figures.handler_counts.assign(snapshot.cumulative_counts.size(), 0.0);
+    }
+    double below = 0;
+    for (std::size_t i = 0; i < snapshot.cumulative_counts.size(); ++i) {
+      figures.handler_counts[i] += snapshot.cumulative_counts[i] - below;
+      below = snapshot.cumulative_counts[i];
+    }
+  });
+  c.payment_requests.for_each([&](const Counter& series) {
+    figures.payments[std::string(series.label_value(0))].first += series.value();
+  });
+  c.payment_success.for_each([&](const Counter& series) {
+    figures.payments[std::string(series.label_value(0))].second += series.value();
+  });
+  return figures;
+}
 
 Histogram& timer_series(std::string_view kind, const Labels& labels) {
   const TimerKind* found = nullptr;

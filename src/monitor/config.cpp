@@ -907,6 +907,19 @@ const Rule kRules[] = {
      [](const MonitoringConfig& c, std::string_view n) {
        check_duration(n, c.drain_period, 0, 600'000);
      }},
+    {"MONITORING_STATUS_PAGE", "status_page",
+     [](MonitoringConfig& c, std::string_view env, std::string_view v) {
+       c.status_page = parse_bool(env, v);
+     },
+     nullptr},
+    {"MONITORING_STATUS_SAMPLE_MS", "status_sample_interval",
+     [](MonitoringConfig& c, std::string_view env, std::string_view v) {
+       c.status_sample_interval =
+           std::chrono::milliseconds(parse_integer<std::int64_t>(env, v, "expected milliseconds"));
+     },
+     [](const MonitoringConfig& c, std::string_view n) {
+       check_duration(n, c.status_sample_interval, 100, 300'000);
+     }},
     {"METRICS_SERIES_LIMIT", "metrics_series_limit",
      [](MonitoringConfig& c, std::string_view env, std::string_view v) {
        c.metrics_series_limit =

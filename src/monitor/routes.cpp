@@ -13,9 +13,6 @@
 
 namespace monitoring::detail {
 
-namespace {
-
-// nullopt when the request may go on; otherwise the 401 to send.
 std::optional<server::Response> refuse_unauthorized(const server::Request& request,
                                                     std::string_view token) {
   if (token.empty()) return std::nullopt;
@@ -31,8 +28,6 @@ std::optional<server::Response> refuse_unauthorized(const server::Request& reque
                                     : "Bearer realm=\"monitoring\", error=\"invalid_token\"");
   return response;
 }
-
-}  // namespace
 
 void install_metrics_route(server::HttpServer& server, const MonitoringConfig& config) {
   server.route("/metrics", [token = config.monitoring_auth_token](const server::Request& request) {

@@ -2,12 +2,18 @@
 
 // The endpoints setup_monitoring installs on the monitoring server.
 
+#include <optional>
 #include <string_view>
 
 #include "monitoring/monitor.hpp"
 #include "monitoring/server/http_server.hpp"
 
 namespace monitoring::detail {
+
+/// nullopt when `request` may see a route protected by `token` (always, when the token is
+/// empty); otherwise the 401 to send, with its WWW-Authenticate challenge.
+std::optional<server::Response> refuse_unauthorized(const server::Request& request,
+                                                    std::string_view token);
 
 /// GET /metrics: the default registry in the format the Accept header asks for, gzip when
 /// Accept-Encoding allows it, behind `Authorization: Bearer` when config.monitoring_auth_token

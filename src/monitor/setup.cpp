@@ -8,6 +8,7 @@
 
 #include "monitor/routes.hpp"
 #include "monitor/state.hpp"
+#include "monitor/status_page.hpp"
 #include "monitoring/catalog/catalog.hpp"
 #include "monitoring/catalog/tracing.hpp"
 #include "monitoring/health/http.hpp"
@@ -64,6 +65,16 @@ void install_routes(MonitoringServer::Impl& state) {
   options.auth_token = state.config.monitoring_auth_token;  // hides details, never the status
   options.version = state.config.sentry_release;
   health::install_health_routes(http, *state.health, *state.readiness, options);
+  if (state.config.status_page) {
+    auto sampler = std::make_shared<detail::StatusSampler>(state.config.status_sample_interval);
+    std::string service = "2GETPRO bot";
+    if (!state.config.sentry_release.empty()) service += " " + state.config.sentry_release;
+    if (!state.config.sentry_environment.empty())
+      service += " (" + state.config.sentry_environment + ")";
+    detail::install_status_route(http, *state.health, sampler, state.config.monitoring_auth_token,
+                                 std::move(service));
+    state.on_shutdown([sampler] { sampler->stop(); });
+  }
 }
 
 void start_server(MonitoringServer::Impl& state) {

@@ -1045,3 +1045,20 @@ TEST(OptionStructs, DesignatedInitializersNameOnlyWhatTheyChange) {
 
 }  // namespace
 }  // namespace monitoring
+
+namespace monitoring {
+namespace {
+
+TEST(MonitoringConfigFromEnv, StatusPageVariablesAreCheckedAndNamed) {
+  const MonitoringConfig config =
+      from({{"MONITORING_STATUS_PAGE", "off"}, {"MONITORING_STATUS_SAMPLE_MS", "2500"}});
+  EXPECT_FALSE(config.status_page);
+  EXPECT_EQ(config.status_sample_interval, std::chrono::milliseconds(2500));
+  EXPECT_THAT(error_for({{"MONITORING_STATUS_SAMPLE_MS", "5"}}),
+              ::testing::HasSubstr("MONITORING_STATUS_SAMPLE_MS"));
+  EXPECT_THAT(error_for({{"MONITORING_STATUS_SAMPLE_MS", "10s"}}), ::testing::HasSubstr("10s"));
+  EXPECT_THAT(error_for({{"MONITORING_STATUS_PAGE", "maybe"}}), ::testing::HasSubstr("maybe"));
+}
+
+}  // namespace
+}  // namespace monitoring
