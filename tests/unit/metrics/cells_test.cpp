@@ -87,17 +87,24 @@ TEST(MetricCellsConcurrency, CountsStayExactWhileWritersArePreemptedMigratedAndS
   // Writers stay alive until the disturber stops: signalling an exited thread is undefined.
   std::atomic<int> finished{0};
   std::atomic<bool> may_exit{false};
+  // Writers go on past kIterations until the disturber has done enough rounds: on a fast
+  // machine they would otherwise finish before it got going. Each counts what it did.
+  constexpr unsigned kRounds = 50;
+  std::atomic<unsigned> rounds{0};
+  std::vector<long> done(kWriters, 0);
   std::barrier start(kWriters + 1);
   std::vector<std::thread> writers;
   for (int w = 0; w < kWriters; ++w) {
     writers.emplace_back([&, w] {
       handles[w] = pthread_self();
       start.arrive_and_wait();
-      for (int i = 0; i < kIterations; ++i) {
+      long i = 0;
+      for (; i < kIterations || rounds.load(std::memory_order_relaxed) < kRounds; ++i) {
         counter.inc();
         counter.inc(0.5);
         histogram.observe(1.0);
       }
+      done[w] = i;
       finished.fetch_add(1);
       while (!may_exit.load()) std::this_thread::yield();
     });
@@ -120,6 +127,7 @@ TEST(MetricCellsConcurrency, CountsStayExactWhileWritersArePreemptedMigratedAndS
         }
       }
       ++round;
+      rounds.store(round, std::memory_order_relaxed);
       std::this_thread::yield();
     }
   });
@@ -128,14 +136,15 @@ TEST(MetricCellsConcurrency, CountsStayExactWhileWritersArePreemptedMigratedAndS
   for (auto& writer : writers) writer.join();
   sigaction(SIGUSR1, &previous, nullptr);
 
-  constexpr double kTotal = double(kWriters) * kIterations;
-  EXPECT_EQ(counter.value(), kTotal + kTotal * 0.5);
+  double total = 0;
+  for (long writes : done) total += double(writes);
+  EXPECT_EQ(counter.value(), total + total * 0.5);
   const Histogram::Snapshot snapshot = histogram.snapshot();
-  EXPECT_EQ(snapshot.count(), kTotal);
-  EXPECT_EQ(snapshot.sum, kTotal);
+  EXPECT_EQ(snapshot.count(), total);
+  EXPECT_EQ(snapshot.sum, total);
   ASSERT_EQ(snapshot.cumulative_counts.size(), 3u);
   EXPECT_EQ(snapshot.cumulative_counts[0], 0.0);  // 1.0 > 0.5
-  EXPECT_EQ(snapshot.cumulative_counts[1], kTotal);
+  EXPECT_EQ(snapshot.cumulative_counts[1], total);
   // The test disturbed the writers: otherwise it proves nothing about restarts.
   EXPECT_GT(signals_handled.load(), kWriters);
 }
