@@ -10,7 +10,8 @@
 //                                       the memory left behind after they exited.
 //   WriteLatency/<impl>/<op>/scrape:N   one writer times each bound or labeled increment over a
 //                                       100 000-series family (rdtsc), while another thread
-//                                       scrapes in a loop (N=1) or not (N=0): p50/p99/p99.9 ns.
+//                                       scrapes in a loop, 1 ms apart (N=1) or not (N=0):
+//                                       p50/p99/p99.9 ns over 2 M calls or 10 s.
 //
 // <impl> is `cells` (this library: per-CPU cells, detail/cells.hpp) or `shared_atomic`, the
 // same-run baseline: one shared atomic per series behind a mutex-guarded map, scraped under
@@ -322,13 +323,21 @@ Result time_ops(Op op, Scrape scrape, bool scraping) {
       while (!stop.load(std::memory_order_relaxed)) {
         scrape();
         scrapes.fetch_add(1, std::memory_order_relaxed);
+        // Back to back, a scrape that holds a mutex (the baseline's) would starve a writer
+        // waiting for it: glibc's mutex is not fair. 1 ms apart is still ~100 scrapes/s.
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
     });
-  std::vector<std::uint32_t> ticks(kLatencyOps);
+  // At most kLatencyOps calls or 10 s, whichever comes first, so a starved writer cannot
+  // hang the run.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::vector<std::uint32_t> ticks;
+  ticks.reserve(kLatencyOps);
   for (int i = 0; i < kLatencyOps; ++i) {
     const std::uint64_t begin = __rdtsc();
     op(i);
-    ticks[i] = static_cast<std::uint32_t>(__rdtsc() - begin);
+    ticks.push_back(static_cast<std::uint32_t>(__rdtsc() - begin));
+    if ((i & 1023) == 0 && std::chrono::steady_clock::now() > deadline) break;
   }
   stop = true;
   if (scraper.joinable()) scraper.join();
@@ -342,6 +351,7 @@ Result time_ops(Op op, Scrape scrape, bool scraping) {
   result.values[1] = at(0.99);
   result.values[2] = at(0.999);
   result.values[3] = double(scrapes.load());
+  result.values[4] = double(ticks.size());
   return result;
 }
 
@@ -355,6 +365,7 @@ void report_latency(benchmark::State& state, const Result& result) {
   state.counters["p99_ns"] = result.values[1];
   state.counters["p999_ns"] = result.values[2];
   state.counters["scrapes"] = result.values[3];
+  state.counters["calls"] = result.values[4];
 }
 
 void BM_WriteLatency_cells(benchmark::State& state) {
