@@ -82,8 +82,9 @@ TEST(StatusSamplerConcurrency, SamplesWhileOthersUpdateAndRender) {
   writer.join();
   reader.join();
   EXPECT_EQ(sampler->samples().size(), after_stop);  // stopped means stopped
-  const auto& last = sampler->samples().back();
-  EXPECT_GE(last.updates_per_second, 0.0);
+  const auto samples = sampler->samples();
+  ASSERT_FALSE(samples.empty());
+  EXPECT_GE(samples.back().updates_per_second, 0.0);
 }
 
 TEST(StatusPage, EscapesHostileNamesAndMessages) {
