@@ -54,13 +54,17 @@ void CallbackGauge::bind(std::span<const std::string_view> values, Function fn) 
 
 bool CallbackGauge::unbind(std::span<const std::string_view> values) {
   const std::vector<std::string> stored = stored_values(values);
-  std::lock_guard lock(mutex_);
-  const auto it = std::find_if(bindings_.begin(), bindings_.end(),
-                               [&](const Binding& binding) { return binding.values == stored; });
-  if (it == bindings_.end()) return false;
-  bindings_.erase(it);
+  {
+    std::lock_guard lock(mutex_);
+    const auto it = std::find_if(bindings_.begin(), bindings_.end(),
+                                 [&](const Binding& binding) { return binding.values == stored; });
+    if (it == bindings_.end()) return false;
+    bindings_.erase(it);
+  }
   // A scrape that copied the binding before the erase may still be calling it: wait for it,
-  // so the caller may destroy what the function reads once unbind returns.
+  // so the caller may destroy what the function reads once unbind returns. Not while holding
+  // mutex_: a scrape takes calls_mutex_ first and then mutex_ (ThreadSanitizer found the
+  // inversion).
   std::lock_guard calls(calls_mutex_);
   return true;
 }
