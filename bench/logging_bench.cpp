@@ -406,6 +406,48 @@ BENCHMARK(BM_LogCallWhileLevelsChange)
     ->Iterations(1)
     ->UseRealTime();
 
+// ---- the backtrace (LOG_BACKTRACE) ----------------------------------------------------------
+
+// The log call with the backtrace off and on (64 records per thread), level INFO, same bursts
+// as above: an INFO call that is written, and a DEBUG call that is only kept (backtrace on) or
+// dropped at the level check (off). The kept call should cost what a written one does.
+void BM_BacktraceLogCall(benchmark::State& state) {
+  const bool backtrace = state.range(0) != 0;
+  const bool debug = state.range(1) != 0;
+  const std::string dir = temp_dir("backtrace");
+  auto options = bench_options(dir);
+  options.backtrace = backtrace ? 64 : 0;
+  logging::configure(options);
+  monitoring::StructuredLogger logger("payment_service");
+  const logging::Level level = debug ? logging::Level::kDebug : logging::Level::kInfo;
+  std::vector<std::uint64_t> samples;
+  std::uint64_t allocations = 0;
+  for (auto _ : state)
+    samples = measure_bursts(
+        20'000,
+        [&](int i) {
+          const monitoring::Field fields[] = {
+              {"payment_id", i}, {"amount", 1000}, {"user", "john"}, {"success", true}};
+          logger.log(level, "Processing payment", fields);
+        },
+        allocations);
+  logging::shutdown();
+  fs::remove_all(dir);
+  const Percentiles p = percentiles(samples);
+  state.counters["p50_ns"] = p.p50;
+  state.counters["p99_ns"] = p.p99;
+  state.counters["p99.9_ns"] = p.p999;
+  state.counters["mean<p99_ns"] = p.trimmed_mean;
+}
+BENCHMARK(BM_BacktraceLogCall)
+    ->ArgNames({"backtrace", "debug"})
+    ->Args({0, 0})
+    ->Args({1, 0})
+    ->Args({1, 1})
+    ->Args({0, 1})
+    ->Iterations(1)
+    ->UseRealTime();
+
 // ---- micro-benchmarks ------------------------------------------------------------------------
 
 const std::string kPlainMessage =

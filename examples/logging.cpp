@@ -1,5 +1,6 @@
 // Structured logging in a few lines: ECS JSON to logs/app.log, readable text on the console,
-// context scopes, an exception with its stack, and a record observer (what the Sentry client
+// context scopes, an exception with its stack, a backtrace (the DEBUG steps before an error,
+// written only because the error happened), and a record observer (what the Sentry client
 // hooks into).
 //
 //   example_logging [log_dir]      (default: ./logs)
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
   options.json = false;  // console: colored text; the file is always ECS JSON
   options.console = logging::ConsoleTarget::kStdout;
   options.service_name = "example";
+  if (options.backtrace == 0) options.backtrace = 16;  // LOG_BACKTRACE: DEBUG steps kept per thread
   logging::configure(options);
 
   // Errors and above would become Sentry events, the rest breadcrumbs.
@@ -43,10 +45,12 @@ int main(int argc, char** argv) {
     auto user = logger.with_user(123, "john");
     logger.info("Processing payment",
                 {{"payment_id", payment_id}, {"amount", 1000}, {"card", "4111 1111 1111 1111"}});
+    logger.debug("Calling the provider", {{"payment_id", payment_id}});  // kept, not written
     try {
       charge(payment_id);
       logger.info("Payment succeeded", {{"payment_id", payment_id}});
     } catch (...) {
+      // Writes the kept "Calling the provider" first, marked [backtrace].
       logger.exception("Payment processing failed", {{"payment_id", payment_id}});
     }
 

@@ -72,6 +72,9 @@ struct MonitoringConfig {
   std::map<std::string, std::string> log_levels{};  ///< LOG_LEVELS: module -> level
   std::uint64_t log_max_bytes = 10u << 20;          ///< LOG_MAX_BYTES; 0 = no size rotation
   int log_backup_count = 5;                         ///< LOG_BACKUP_COUNT, 0..10000
+  /// LOG_BACKTRACE: records below the log level each thread keeps in memory and writes
+  /// before its next error (0..100000; 0 = off). See logging::LoggingOptions::backtrace.
+  int log_backtrace = 0;
   /// LOG_CONSOLE: where console logs go: "stderr", "stdout" (containers that collect
   /// stdout) or "none" (file only).
   std::string log_console = "stderr";

@@ -13,6 +13,7 @@
 #include <new>
 #include <optional>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #if defined(__x86_64__)
@@ -118,6 +119,10 @@ struct Runtime {
   std::mutex retire_mutex;
   std::vector<const LoggerState*> retired;
   bool retire_deferred = false;  // a backend consumes: retired states wait for its next pass
+  // Retired states that records kept for a backtrace still point to: freed once no kept
+  // record does. Touched by the backend thread, or under `control` with no backend running.
+  std::vector<const LoggerState*> pinned;
+  std::atomic<std::size_t> backtrace_capacity{0};  // LoggingOptions::backtrace
 
   std::mutex wake_mutex;
   std::condition_variable wake_cv;
@@ -205,7 +210,23 @@ class Backend {
 
   /// Drops what earlier runs left in the queues (records whose logger may be gone) and
   /// applies their context updates, so the queues start consistent. Before start() only.
-  void discard_leftovers() { pass(true); }
+  void discard_leftovers() {
+    forget_backtraces();
+    pass(true);
+  }
+
+  /// Drops every thread's kept records unread, then the logger states they pinned. With no
+  /// backend running only.
+  static void forget_backtraces() noexcept {
+    Runtime& rt = runtime();
+    {
+      std::lock_guard lock(rt.queues_mutex);
+      for (ProducerQueue* queue : rt.queues)
+        if (queue->backtrace) queue->backtrace->clear();
+    }
+    for (const LoggerState* chain : rt.pinned) delete_state_chain(chain);
+    rt.pinned.clear();
+  }
 
   void start() {
     // The thread blocks every signal: the application's handlers (and our SIGHUP flag) run
@@ -338,6 +359,10 @@ class Backend {
     if (file_) file_->tick(realtime_ns(), now);
     if (now >= next_resync_) {
       next_resync_ = now + std::chrono::seconds(1);
+      if (Runtime& rt = runtime(); !rt.pinned.empty()) {
+        const std::vector<const LoggerState*> chains = std::exchange(rt.pinned, {});
+        release_states(chains);
+      }
       clock_.resync();
       publish_clock();
       formatter_.refresh_scrubber();
@@ -363,9 +388,11 @@ class Backend {
         observer_level_ = std::min(observer_level_, entry->min_level);
   }
 
-  void dispatch(const RecordView& view) {
+  // `level`: the record's, or for a backtrace record the level of the error it precedes (an
+  // observer that sees the error sees its backtrace, whatever the records' own levels).
+  void dispatch(const RecordView& view, Level level) {
     for (const auto& entry : *observers_) {
-      if (view.level < entry->min_level || !entry->active.load(std::memory_order_acquire)) continue;
+      if (level < entry->min_level || !entry->active.load(std::memory_order_acquire)) continue;
       try {
         entry->observer(view);
       } catch (...) {
@@ -449,9 +476,10 @@ class Backend {
       const std::byte* record = cursor.queue->ring.at(cursor.position);
       const auto size = load_unaligned<ChunkHeader>(record).size;
       if (discard) {
-        count_dropped(DropReason::kShutdown);
+        if ((load_unaligned<ChunkHeader>(record).flags & kFlagKept) == 0)
+          count_dropped(DropReason::kShutdown);
       } else {
-        process(*cursor.queue, record);
+        handle(*cursor.queue, record, size);
       }
       ++handled;
       cursor.position += size;
@@ -472,7 +500,7 @@ class Backend {
       cursor.queue->ring.release();
     }
 
-    for (const LoggerState* state : retired_) delete_state_chain(state);
+    release_states(retired_);
     retired_.clear();
 
     if (any_abandoned) {
@@ -496,17 +524,72 @@ class Backend {
     return handled;
   }
 
-  void process(ProducerQueue& queue, const std::byte* record) {
+  // One record out of a queue: kept for the backtrace, or written (after the thread's
+  // backtrace when it is an error).
+  void handle(ProducerQueue& queue, const std::byte* record, std::uint32_t size) {
+    const auto chunk = load_unaligned<ChunkHeader>(record);
+    if (chunk.flags & kFlagKept) {
+      const std::size_t capacity = runtime().backtrace_capacity.load(std::memory_order_relaxed);
+      if (capacity == 0) return;  // the backtrace was turned off since
+      if (!queue.backtrace) queue.backtrace = std::make_unique<BacktraceStore>();
+      queue.backtrace->keep(record, size, queue.context, capacity);
+      return;
+    }
+    const auto level = static_cast<Level>(chunk.level);
+    if (level >= Level::kError && queue.backtrace && !queue.backtrace->empty()) {
+      queue.backtrace->drain(
+          [&](const std::byte* kept, const monitoring::detail::ContextData* context) {
+            process(queue, kept, context, level);
+          });
+    }
+    process(queue, record, queue.context.get(), std::nullopt);
+  }
+
+  // Frees retired logger states, except those a kept record points to: those wait in
+  // rt.pinned, checked again once a second (periodic).
+  void release_states(const std::vector<const LoggerState*>& chains) {
+    if (chains.empty()) return;
+    Runtime& rt = runtime();
+    bool any_kept = false;
+    for (const ProducerQueue* queue : queues_)
+      any_kept |= queue->backtrace != nullptr && !queue->backtrace->empty();
+    if (!any_kept) {
+      for (const LoggerState* chain : chains) delete_state_chain(chain);
+      return;
+    }
+    std::unordered_set<const LoggerState*> candidates;
+    for (const LoggerState* chain : chains)
+      for (const LoggerState* state = chain; state != nullptr; state = state->older)
+        candidates.insert(state);
+    std::unordered_set<const LoggerState*> referenced;
+    for (const ProducerQueue* queue : queues_)
+      if (queue->backtrace != nullptr) queue->backtrace->collect(candidates, referenced);
+    for (const LoggerState* chain : chains) {
+      bool in_use = false;
+      for (const LoggerState* state = chain; state != nullptr && !in_use; state = state->older)
+        in_use = referenced.contains(state);
+      if (in_use) {
+        rt.pinned.push_back(chain);
+      } else {
+        delete_state_chain(chain);
+      }
+    }
+  }
+
+  void process(ProducerQueue& queue, const std::byte* record,
+               const monitoring::detail::ContextData* context, std::optional<Level> backtrace_of) {
     Runtime& rt = runtime();
     // Counted as written here, published at the end of the batch; a write that loses it
     // later counts it in written_lost (count_write_lost).
     ++written_;
     const auto header = load_unaligned<LogHeader>(record);
-    const RecordView& view = formatter_.prepare(record, queue.context.get(), queue.thread_id,
-                                                clock_.to_unix_ns(header.timestamp));
+    formatter_.prepare(record, context, queue.thread_id, clock_.to_unix_ns(header.timestamp));
+    RecordView& view = formatter_.view();
+    view.backtrace = backtrace_of.has_value();
+    const Level observed_level = backtrace_of.value_or(view.level);
     if (rt.observers_version.load(std::memory_order_acquire) != observers_version_)
       refresh_observers();
-    const bool observe = observers_ && !observers_->empty() && view.level >= observer_level_;
+    const bool observe = observers_ && !observers_->empty() && observed_level >= observer_level_;
 
     std::string_view json_line;  // without the newline
     std::size_t line_start = 0;
@@ -532,7 +615,7 @@ class Backend {
     }
     if (observe) {
       formatter_.view().json = json_line;
-      dispatch(view);
+      dispatch(view, observed_level);
     }
     if (file_) {
       file_->after_line(line_start);
@@ -610,6 +693,9 @@ void normalize(LoggingOptions& options) {
   options.queue_capacity = capacity;
   options.max_field_bytes =
       std::clamp<std::size_t>(options.max_field_bytes, 64, std::size_t{64} << 20);
+  if (options.backtrace > kMaxBacktrace)
+    throw ConfigError("log backtrace: at most " + std::to_string(kMaxBacktrace) +
+                      " records per thread, got " + std::to_string(options.backtrace));
   if (options.reopen_check_interval <= std::chrono::milliseconds::zero())
     options.reopen_check_interval = std::chrono::milliseconds(1000);
 }
@@ -637,7 +723,9 @@ void configure_locked(const LoggingOptions& requested) {
     rt.backend->stop();
     rt.backend.reset();
   }
-  apply_levels(options.level, options.module_levels);
+  if (options.backtrace == 0) Backend::forget_backtraces();  // turned off: what was kept goes
+  apply_levels(options.level, options.module_levels, options.backtrace != 0);
+  rt.backtrace_capacity.store(options.backtrace, std::memory_order_relaxed);
   g_overflow.store(options.overflow, std::memory_order_relaxed);
   g_max_field_bytes.store(static_cast<std::uint32_t>(options.max_field_bytes),
                           std::memory_order_relaxed);
@@ -826,6 +914,7 @@ void shutdown() noexcept {
     rt.backend->stop();
     rt.backend.reset();
   }
+  Backend::forget_backtraces();  // unwritten: no error asked for them
   {
     std::lock_guard retire_lock(rt.retire_mutex);
     rt.retire_deferred = false;

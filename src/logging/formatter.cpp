@@ -42,6 +42,7 @@ constexpr std::string_view kReservedKeys[] = {
     "service.environment", "user.id",       "user.name",
     "request_id",          "trace.id",      "span.id",
     "error.type",          "error.message", "error.stack_trace",
+    "log.backtrace",
 };
 
 constexpr std::size_t kBlockSize = 64u << 10;
@@ -482,6 +483,7 @@ void Formatter::append_json(std::string& out) const {
   append_json_string(out, view_.message);
   out.append(",\"ecs.version\":\"8.11.0\",\"log.logger\":");
   append_json_string(out, view_.logger);
+  if (view_.backtrace) out.append(",\"log.backtrace\":true");
   out.append(",\"process.pid\":");
   out.append(pid_text_);
   out.append(",\"process.thread.id\":");
@@ -528,6 +530,7 @@ void Formatter::append_text(std::string& out, bool colors) const {
   out.append(kTextLevels[level]);
   if (colors) out.append(kReset);
   out.push_back(' ');
+  if (view_.backtrace) out.append("[backtrace] ");
   if (colors) out.append(kBold);
   append_sanitized_text(out, view_.logger);
   if (colors) out.append(kReset);

@@ -47,6 +47,7 @@ struct LoggerRegistry {
   LoggerCoreImpl* head = nullptr;
   Level level = Level::kInfo;
   ModuleLevels modules;
+  bool backtrace = false;  // LOG_BACKTRACE > 0: records below a logger's level are kept
 };
 
 LoggerRegistry& logger_registry() {
@@ -67,6 +68,15 @@ Level level_for(const LoggerRegistry& registry, std::string_view name) {
   }
 }
 
+// Publishes a logger's level. With a backtrace every record from DEBUG up enters the queue
+// and the ones below the level are flagged as kept; an OFF logger stays silent.
+void set_core_level(const LoggerRegistry& registry, LoggerCoreImpl& core) {
+  const Level level = level_for(registry, core.name);
+  core.write_level.store(level, std::memory_order_relaxed);
+  core.min_level.store(registry.backtrace && level < Level::kOff ? Level::kDebug : level,
+                       std::memory_order_relaxed);
+}
+
 LoggerCoreImpl* create_core(std::string_view name, const LoggerState* template_state) {
   auto core = std::make_unique<LoggerCoreImpl>();
   core->name.assign(name);
@@ -83,7 +93,7 @@ LoggerCoreImpl* create_core(std::string_view name, const LoggerState* template_s
   core->state.store(state.release(), std::memory_order_release);
   LoggerRegistry& registry = logger_registry();
   std::lock_guard lock(registry.mutex);
-  core->min_level.store(level_for(registry, core->name), std::memory_order_relaxed);
+  set_core_level(registry, *core);
   core->next = registry.head;
   if (registry.head != nullptr) registry.head->previous = core.get();
   registry.head = core.get();
@@ -202,9 +212,10 @@ constexpr std::uint32_t kOnePassBound = 1024;
 // Encodes a record without error info into `out` (kOnePassBound bytes). Returns the bytes
 // used (8-aligned), or 0 when the record needs truncation or does not fit: the caller then
 // takes the two-pass path, which sizes first.
-std::uint32_t encode_one_pass(std::byte* out, Level level, std::uint64_t timestamp,
-                              const LoggerState* state, std::string_view message,
-                              const Field* fields, std::size_t count, std::size_t cap) noexcept {
+std::uint32_t encode_one_pass(std::byte* out, Level level, std::uint8_t flags,
+                              std::uint64_t timestamp, const LoggerState* state,
+                              std::string_view message, const Field* fields, std::size_t count,
+                              std::size_t cap) noexcept {
   std::byte* const end = out + kOnePassBound;
   std::byte* p = out + sizeof(LogHeader);
   if (message.size() > cap || message.size() > kOnePassBound - sizeof(LogHeader)) return 0;
@@ -245,13 +256,15 @@ std::uint32_t encode_one_pass(std::byte* out, Level level, std::uint64_t timesta
   static_assert(offsetof(LogHeader, timestamp) == 8 && offsetof(LogHeader, logger) == 16 &&
                 offsetof(LogHeader, message_stored) == 24 &&
                 offsetof(LogHeader, field_count) == 32);
-  static_assert(offsetof(ChunkHeader, kind) == 4 && offsetof(ChunkHeader, level) == 5);
+  static_assert(offsetof(ChunkHeader, kind) == 4 && offsetof(ChunkHeader, level) == 5 &&
+                offsetof(ChunkHeader, flags) == 6);
   static_assert(std::endian::native == std::endian::little);  // the packing below
   const auto store = [out](std::size_t offset, std::uint64_t word) {
     std::memcpy(out + offset, &word, 8);
   };
   store(0, total | (std::uint64_t{kKindLog} << 32) |
-               (std::uint64_t{static_cast<std::uint8_t>(level)} << 40));
+               (std::uint64_t{static_cast<std::uint8_t>(level)} << 40) |
+               (std::uint64_t{flags} << 48));
   store(8, timestamp);
   store(16, reinterpret_cast<std::uintptr_t>(state));
   store(24, message.size() | (std::uint64_t{message.size()} << 32));  // stored, original
@@ -331,7 +344,8 @@ void StructuredLogger::add_context(std::span<const Field> fields) {
 }
 
 void StructuredLogger::write(Level level, std::string_view message, const Field* fields,
-                             std::size_t count, const ErrorCapture* error) noexcept {
+                             std::size_t count, const ErrorCapture* error,
+                             bool unfiltered) noexcept {
   if (g_run_state.load(std::memory_order_acquire) != RunState::kRunning) [[unlikely]] {
     if (!ensure_running()) {
       count_dropped(DropReason::kShutdown);
@@ -360,10 +374,14 @@ void StructuredLogger::write(Level level, std::string_view message, const Field*
 
   count = std::min(count, kMaxFields);
   std::uint32_t cap = g_max_field_bytes.load(std::memory_order_relaxed) + kScrubSlack;
+  // Below the logger's level (it passed the inline check only because a backtrace is on):
+  // the backend keeps the record instead of writing it.
+  const std::uint8_t kept =
+      !unfiltered && level < core_->write_level.load(std::memory_order_relaxed) ? kFlagKept : 0;
   if (error == nullptr) [[likely]] {
     if (std::byte* out = queue->ring.try_reserve(kOnePassBound)) [[likely]] {
       const std::uint32_t used = encode_one_pass(
-          out, level, timestamp,
+          out, level, kept, timestamp,
           static_cast<LoggerCoreImpl*>(core_)->state.load(std::memory_order_acquire), message,
           fields, count, cap);
       if (used != 0) [[likely]] {
@@ -425,7 +443,7 @@ void StructuredLogger::write(Level level, std::string_view message, const Field*
   const std::uint32_t message_stored = stored_size(message.size(), cap);
   const LogHeader header{
       ChunkHeader{total, kKindLog, static_cast<std::uint8_t>(level),
-                  static_cast<std::uint8_t>(error != nullptr ? kFlagError : 0), 0},
+                  static_cast<std::uint8_t>((error != nullptr ? kFlagError : 0) | kept), 0},
       timestamp,
       core->state.load(std::memory_order_acquire),
       message_stored,
@@ -507,12 +525,15 @@ void StructuredLogger::write(Level level, std::string_view message, const Field*
   }
   if (!is_enabled(Level::kError)) return;
   ErrorCapture capture;
+  // Kept for a backtrace, the record becomes a breadcrumb at most: it must not claim the
+  // exception's event.
+  const bool written = level() <= Level::kError;
   if (error) {
     // One event per exception object: the record becomes one only if nothing (a capture, an
     // earlier record) claimed the object's event before.
     const int event_level = g_exception_event_level.load(std::memory_order_acquire);
     capture.already_reported =
-        event_level >= 0 && static_cast<int>(Level::kError) >= event_level
+        written && event_level >= 0 && static_cast<int>(Level::kError) >= event_level
             ? !stacktrace::detail::claim_report(error, stacktrace::detail::Report::kEvent)
             : stacktrace::detail::is_reported(error, stacktrace::detail::Report::kEvent);
   }
@@ -546,13 +567,14 @@ void StructuredLogger::write(Level level, std::string_view message, const Field*
 
 namespace detail {
 
-void apply_levels(Level level, const ModuleLevels& modules) {
+void apply_levels(Level level, const ModuleLevels& modules, bool backtrace) {
   LoggerRegistry& registry = logger_registry();
   std::lock_guard lock(registry.mutex);
   registry.level = level;
   registry.modules = modules;
+  registry.backtrace = backtrace;
   for (LoggerCoreImpl* core = registry.head; core != nullptr; core = core->next)
-    core->min_level.store(level_for(registry, core->name), std::memory_order_relaxed);
+    set_core_level(registry, *core);
 }
 
 void lock_logger_registry() noexcept {
@@ -568,7 +590,7 @@ namespace detail {
 void write_unfiltered(StructuredLogger& logger, Level level, std::string_view message,
                       std::span<const Field> fields) noexcept {
   if (logger.core_ == &g_disabled_core) return;
-  logger.write(level, message, fields.data(), fields.size(), nullptr);
+  logger.write(level, message, fields.data(), fields.size(), nullptr, /*unfiltered=*/true);
 }
 
 namespace {
@@ -593,7 +615,7 @@ void check_module_name(std::string_view module) {
 // Sets every live logger's threshold after a change (the registry lock is held).
 void reapply_levels(LoggerRegistry& registry) {
   for (LoggerCoreImpl* core = registry.head; core != nullptr; core = core->next)
-    core->min_level.store(level_for(registry, core->name), std::memory_order_relaxed);
+    set_core_level(registry, *core);
 }
 
 std::string_view describe(std::optional<Level> level) {

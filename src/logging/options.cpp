@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <limits>
+#include <string>
 
 #include "core/ascii.hpp"
 #include "monitoring/error.hpp"
@@ -146,6 +147,13 @@ LoggingOptions LoggingOptions::from_env() {
       throw ConfigError("LOG_BACKUP_COUNT: at most 10000 backups, got \"" + std::string(value) +
                         "\"");
     options.backup_count = static_cast<unsigned>(count);
+  }
+  if (const char* value = env("LOG_BACKTRACE")) {
+    const std::uint64_t count = parse_unsigned("LOG_BACKTRACE", value, false);
+    if (count > kMaxBacktrace)
+      throw ConfigError("LOG_BACKTRACE: at most " + std::to_string(kMaxBacktrace) +
+                        " records per thread, got \"" + std::string(value) + "\"");
+    options.backtrace = static_cast<std::size_t>(count);
   }
   return options;
 }

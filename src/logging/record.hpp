@@ -28,6 +28,8 @@ enum RecordKind : std::uint8_t {
   kKindContext = 2,  // carries the producer thread's new context (a shared_ptr)
 };
 inline constexpr std::uint8_t kFlagError = 1;
+// Below its logger's level, encoded for the backtrace: the backend keeps it, unwritten.
+inline constexpr std::uint8_t kFlagKept = 2;
 
 /// One immutable version of a logger's name and context. add_context publishes a new
 /// version; older ones stay alive (chained through `older`) until the logger is destroyed,

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "backtrace.hpp"
 #include "monitoring/logging/options.hpp"
 #include "record.hpp"
 #include "ring.hpp"
@@ -36,6 +37,7 @@ struct ProducerQueue {
 
   std::uint64_t last_context_serial = 0;  // producer: context last sent through the ring
   std::shared_ptr<const monitoring::detail::ContextData> context;  // backend: current context
+  std::unique_ptr<BacktraceStore> backtrace;  // backend: kept records (LOG_BACKTRACE), lazily
 };
 
 // The calling thread's queue (nullptr until its first record). constinit: no TLS wrapper;
@@ -64,8 +66,9 @@ void count_write_lost(std::uint64_t records) noexcept;
 /// to them (immediately when logging is not running).
 void retire_logger_states(const LoggerState* newest) noexcept;
 
-/// Applies the global and per-module levels to every live logger and future ones.
-void apply_levels(Level level, const ModuleLevels& modules);
+/// Applies the global and per-module levels to every live logger and future ones; with
+/// `backtrace`, records below them are encoded too, flagged kFlagKept.
+void apply_levels(Level level, const ModuleLevels& modules, bool backtrace);
 
 /// Locks/unlocks the logger registry around fork() (see backend.cpp).
 void lock_logger_registry() noexcept;

@@ -25,6 +25,7 @@
 #include "core/ascii.hpp"
 #include "health/postgres.hpp"
 #include "health/redis.hpp"
+#include "monitoring/logging/options.hpp"
 #include "monitoring/monitor.hpp"
 #include "monitoring/scrub.hpp"
 #include "monitoring/sentry/client.hpp"
@@ -816,6 +817,14 @@ const Rule kRules[] = {
      },
      [](const MonitoringConfig& c, std::string_view n) {
        check_range(n, c.log_backup_count, 0, 10000, "a number of files in");
+     }},
+    {"LOG_BACKTRACE", "log_backtrace",
+     [](MonitoringConfig& c, std::string_view env, std::string_view v) {
+       c.log_backtrace = parse_integer<int>(env, v, "expected an integer 0..100000");
+     },
+     [](const MonitoringConfig& c, std::string_view n) {
+       check_range(n, c.log_backtrace, 0, static_cast<int>(logging::kMaxBacktrace),
+                   "a number of records in");
      }},
     {"LOG_CONSOLE", "log_console",
      [](MonitoringConfig& c, std::string_view, std::string_view v) { c.log_console = v; },

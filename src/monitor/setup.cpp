@@ -50,6 +50,7 @@ logging::LoggingOptions logging_options(const MonitoringConfig& config) {
                                                    : logging::ConsoleTarget::kStderr;
   options.max_bytes = config.log_max_bytes;
   options.backup_count = static_cast<unsigned>(config.log_backup_count);
+  options.backtrace = static_cast<std::size_t>(config.log_backtrace);
   options.service_environment = config.sentry_environment;
   options.service_version = config.sentry_release;
   return options;

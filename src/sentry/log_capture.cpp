@@ -32,7 +32,9 @@ void observe_record(const std::weak_ptr<Client>& weak, const logging::RecordView
     }
     data.emplace_back(std::string(field.key), field_text(field.value));
   }
-  if (record.level >= options.event_level) {
+  // A backtrace record leads up to the error that follows it: a breadcrumb of that event,
+  // whatever its level.
+  if (record.level >= options.event_level && !record.backtrace) {
     if (already_captured) return;
     if (from_log_level(record.level) >= Level::kError) client->note_error();
     if (!sampled(options.sample_rate)) {
@@ -64,7 +66,7 @@ void observe_record(const std::weak_ptr<Client>& weak, const logging::RecordView
     client->enqueue(std::move(captured));
     return;
   }
-  if (record.level >= options.breadcrumb_level) {
+  if (record.level >= options.breadcrumb_level || record.backtrace) {
     Breadcrumb crumb;
     crumb.timestamp = record.timestamp;
     crumb.type = record.level >= logging::Level::kError ? "error" : "default";

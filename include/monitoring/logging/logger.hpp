@@ -17,7 +17,12 @@ namespace monitoring::logging {
 namespace detail {
 /// The part of a logger the inline level check reads; the rest lives in the library.
 struct LoggerCore {
+  /// The lowest level a call encodes: the logger's level, or DEBUG while the backtrace
+  /// (LOG_BACKTRACE) keeps the records below it.
   std::atomic<Level> min_level{Level::kInfo};
+  /// The logger's level: a record below it (and at or above min_level) is kept for the
+  /// backtrace instead of written.
+  std::atomic<Level> write_level{Level::kInfo};
 };
 struct ErrorCapture;
 }  // namespace detail
@@ -112,11 +117,14 @@ class StructuredLogger {
     if (is_enabled(level)) write(level, message, fields.data(), fields.size(), nullptr);
   }
 
+  /// True when a record at `level` is written, or kept in the thread's backtrace
+  /// (LoggingOptions::backtrace): the caller should build it.
   bool is_enabled(Level level) const noexcept {
     return level >= core_->min_level.load(std::memory_order_relaxed) && level < Level::kOff;
   }
-  /// The effective threshold (global level or the module's).
-  Level level() const noexcept { return core_->min_level.load(std::memory_order_relaxed); }
+  /// The effective threshold (global level or the module's): records below it are not
+  /// written (with a backtrace they are kept until an error on their thread writes them).
+  Level level() const noexcept { return core_->write_level.load(std::memory_order_relaxed); }
 
  private:
   friend void detail::write_unfiltered(StructuredLogger&, Level, std::string_view,
@@ -124,8 +132,9 @@ class StructuredLogger {
   void log_if(Level level, std::string_view message, Fields fields) {
     if (is_enabled(level)) write(level, message, fields.begin(), fields.size(), nullptr);
   }
+  /// `unfiltered`: written whatever the logger's level (never kept for a backtrace).
   void write(Level level, std::string_view message, const Field* fields, std::size_t count,
-             const detail::ErrorCapture* error) noexcept;
+             const detail::ErrorCapture* error, bool unfiltered = false) noexcept;
   void log_exception(std::string_view message, const std::exception_ptr& error, Fields fields,
                      const void* caller) noexcept;
 

@@ -35,6 +35,10 @@ struct RecordView {
   /// record that claimed its event): the record is the application's log line, not a new error.
   bool error_already_reported = false;
   std::string_view json;  ///< the ECS JSON line, without the newline
+  /// Kept below its logger's level for the backtrace (LOG_BACKTRACE) and written now, just
+  /// before the error record of the same thread that it leads up to. Observers get it when
+  /// they get that error, whatever their level.
+  bool backtrace = false;
 };
 
 /// Called on the logging backend thread for every record at or above the observer's level.

@@ -11,6 +11,9 @@
 
 namespace monitoring::logging {
 
+/// The largest LoggingOptions::backtrace (records kept per thread).
+inline constexpr std::size_t kMaxBacktrace = 100000;
+
 /// Where console output goes.
 enum class ConsoleTarget : std::uint8_t { kNone, kStdout, kStderr };
 /// ANSI colors on the console (text format only). kAuto: when the stream is a terminal and
@@ -47,6 +50,14 @@ struct LoggingOptions {
   bool daily_rotation = false;          ///< also rotate when the UTC date changes
   bool compress_backups = false;        ///< gzip backups in the background (app.log.1.gz ...)
 
+  /// LOG_BACKTRACE: each thread keeps its last `backtrace` records below its loggers' levels
+  /// (DEBUG while the level is INFO, say) in memory, unformatted; its next record at ERROR or
+  /// above (an error, critical or exception() record) writes them first, oldest first, marked
+  /// "log.backtrace": true, and record observers (Sentry: breadcrumbs of that error's event)
+  /// see them too. 0 = off. At most 100000. A kept call costs what a written one does on the
+  /// calling thread; the backend only copies it.
+  std::size_t backtrace = 0;
+
   /// Bytes of each producer thread's queue (rounded up to a power of two, at least 64 KiB).
   /// Applies to threads that log for the first time after configure().
   std::size_t queue_capacity = 1u << 20;
@@ -75,8 +86,8 @@ struct LoggingOptions {
   std::chrono::milliseconds reopen_check_interval{1000};
 
   /// Reads LOG_LEVEL, LOG_LEVELS, LOG_DIR, USE_JSON_LOGS, LOG_MAX_BYTES (bytes, or with a
-  /// K/M/G suffix) and LOG_BACKUP_COUNT over the defaults. A bad value throws ConfigError
-  /// naming the variable.
+  /// K/M/G suffix), LOG_BACKUP_COUNT and LOG_BACKTRACE over the defaults. A bad value throws
+  /// ConfigError naming the variable.
   static LoggingOptions from_env();
 };
 

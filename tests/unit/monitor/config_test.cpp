@@ -155,6 +155,7 @@ TEST(MonitoringConfigFromEnv, ReadsEveryVariable) {
       {"LOG_LEVELS", "payment=DEBUG,aiogram.dispatcher=warn"},
       {"LOG_MAX_BYTES", "5MiB"},
       {"LOG_BACKUP_COUNT", "3"},
+      {"LOG_BACKTRACE", "50"},
       {"MONITORING_AUTH_TOKEN", "scrape-token_42"},
       {"MONITORING_SERVER_THREADS", "2"},
       {"MONITORING_MAX_CONNECTIONS", "64"},
@@ -194,6 +195,7 @@ TEST(MonitoringConfigFromEnv, ReadsEveryVariable) {
                                    {"aiogram.dispatcher", "WARNING"}, {"payment", "DEBUG"}}));
   EXPECT_EQ(config.log_max_bytes, 5u * 1024 * 1024);
   EXPECT_EQ(config.log_backup_count, 3);
+  EXPECT_EQ(config.log_backtrace, 50);
   EXPECT_EQ(config.monitoring_auth_token, "scrape-token_42");
   EXPECT_EQ(config.server_threads, 2);
   EXPECT_EQ(config.max_connections, 64u);
@@ -681,6 +683,9 @@ TEST(MonitoringConfigFromEnv, BadValuesNameTheVariableAndTheValue) {
       {"LOG_MAX_BYTES", "99999999999TiB", "64 bits"},
       {"LOG_BACKUP_COUNT", "-1", "0..10000"},
       {"LOG_BACKUP_COUNT", "five", "0..10000"},
+      {"LOG_BACKTRACE", "-1", "0..100000"},
+      {"LOG_BACKTRACE", "100001", "0..100000"},
+      {"LOG_BACKTRACE", "lots", "0..100000"},
       {"MONITORING_SERVER_THREADS", "0", "1..64"},
       {"MONITORING_MAX_CONNECTIONS", "0", "1..1000000"},
       {"MONITORING_MAX_CONNECTIONS_PER_CLIENT", "-1", "0..1000000"},
@@ -918,6 +923,7 @@ TEST(MonitoringConfigValidate, NamesTheField) {
        },
        "log_levels", "module name"},
       {[](MonitoringConfig& c) { c.log_backup_count = -2; }, "log_backup_count", "-2"},
+      {[](MonitoringConfig& c) { c.log_backtrace = 200000; }, "log_backtrace", "200000"},
       {[](MonitoringConfig& c) { c.monitoring_auth_token = "two words"; }, "monitoring_auth_token",
        "[Filtered]"},
       {[](MonitoringConfig& c) { c.server_threads = 0; }, "server_threads", "1..64"},

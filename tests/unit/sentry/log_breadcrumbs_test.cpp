@@ -104,6 +104,41 @@ TEST_F(LogBreadcrumbs, EveryRecordBeforeTheCaptureInOrder) {
             (std::vector<std::string>{"validate", "retrying", "charge"}));
 }
 
+// LOG_BACKTRACE: debug records kept below the INFO level become the breadcrumbs of the event
+// of the exception logged after them, in order, and no second event.
+TEST_F(LogBreadcrumbs, TheBacktraceBecomesTheErrorEventsBreadcrumbs) {
+  logging::LoggingOptions options;
+  options.log_dir = dir_.string();
+  options.console = logging::ConsoleTarget::kNone;
+  options.backtrace = 8;
+  logging::configure(options);
+  IngestPeer peer;
+  sentry::init(log_capturing_options(peer));
+  monitoring::StructuredLogger logger("payments");
+  logger.debug("loaded the invoice", {{"invoice", 17}});
+  logger.debug("called the provider");
+  try {
+    charge(17);
+  } catch (...) {
+    logger.exception("payment failed");
+  }
+  logging::flush();  // the backend has handed the records to Sentry's observer
+  ASSERT_TRUE(sentry::flush(10s));
+  const auto envelopes = peer.with_item("event");
+  ASSERT_EQ(envelopes.size(), 1u);
+  const auto& event = *envelopes[0].item("event");
+  const auto& crumbs = event["breadcrumbs"]["values"].array;
+  ASSERT_GE(crumbs.size(), 2u);
+  const auto& first = crumbs[crumbs.size() - 2];
+  const auto& second = crumbs[crumbs.size() - 1];
+  EXPECT_EQ(first["message"].string, "loaded the invoice");
+  EXPECT_EQ(first["level"].string, "debug");
+  EXPECT_EQ(first["category"].string, "payments");
+  EXPECT_EQ(first["data"]["invoice"].string, "17");
+  EXPECT_EQ(second["message"].string, "called the provider");
+  EXPECT_EQ(event["exception"]["values"][0]["value"].string, "card declined");
+}
+
 // The worker is held (before_send of an earlier event blocks) until records another thread
 // logs after the capture have surely become breadcrumbs, so many that they pushed the earlier
 // ones out of the breadcrumb log: the event must still leave them out and keep the earlier.
