@@ -219,7 +219,10 @@ TEST_F(Backtrace, ObserversGetItWithTheErrorWhateverTheirLevel) {
   EXPECT_EQ(seen, (std::vector<std::pair<std::string, bool>>{{"step", true}, {"failed", false}}));
 }
 
-TEST_F(Backtrace, ManyThreadsKeepAndWriteWithoutLosingOrMixing) {
+// Runs under ThreadSanitizer too (CI's "Concurrency" tests).
+using BacktraceConcurrency = Backtrace;
+
+TEST_F(BacktraceConcurrency, ManyThreadsKeepAndWriteWithoutLosingOrMixing) {
   start(4);
   constexpr int kThreads = 8;
   std::vector<std::thread> threads;
