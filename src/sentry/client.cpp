@@ -441,7 +441,11 @@ std::vector<Breadcrumb> Client::late_log_breadcrumbs(const Captured& captured) {
   // Only what was added after the capture's own snapshot: however many breadcrumbs other
   // threads add meanwhile, the ones the capture saw stay.
   BreadcrumbSnapshot added;
-  breadcrumb_log().snapshot(added, captured.breadcrumbs ? captured.breadcrumbs->head : 0);
+  if (captured.breadcrumbs) {
+    breadcrumb_log().snapshot_added_since(added, *captured.breadcrumbs);
+  } else {
+    breadcrumb_log().snapshot_added_since(added, BreadcrumbSnapshot{});
+  }
   std::vector<Breadcrumb> crumbs;
   decode_breadcrumbs(added, crumbs);
   std::erase_if(crumbs, [&](const Breadcrumb& crumb) { return crumb.timestamp > capture_time; });

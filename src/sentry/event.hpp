@@ -42,6 +42,9 @@ struct BreadcrumbSnapshot {
   std::uint64_t base = 0;  ///< the log position of words[0]
   std::vector<std::uint64_t> words;
   std::vector<std::pair<std::uint32_t, std::uint32_t>> records;  ///< (header word, text bytes)
+  /// Ordinals below `head` that it covers but could not read whole (still being written, or
+  /// overwritten), ascending: a later snapshot picks up those still being written.
+  std::vector<std::uint64_t> unread;
 };
 
 /// One loaded ELF image as Sentry's debug_meta lists it (type "elf").

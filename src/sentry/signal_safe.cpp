@@ -297,52 +297,83 @@ bool BreadcrumbLog::read(std::uint64_t ordinal, char* buffer, std::size_t& lengt
   return true;
 }
 
-void BreadcrumbLog::snapshot(BreadcrumbSnapshot& out, std::uint64_t since) const {
+void BreadcrumbLog::snapshot(BreadcrumbSnapshot& out) const {
+  out.limit = limit();
+  const std::uint64_t head = next_ordinal_.load(std::memory_order_acquire);
+  snapshot_from(out, head > out.limit ? head - out.limit : 0, head,
+                [](std::uint64_t) { return true; });
+}
+
+void BreadcrumbLog::snapshot_added_since(BreadcrumbSnapshot& out,
+                                         const BreadcrumbSnapshot& earlier) const {
+  out.limit = limit();
+  const std::uint64_t head = next_ordinal_.load(std::memory_order_acquire);
+  // A record begun before `earlier` but published after it is in neither snapshot unless
+  // this one goes back for it (a capture racing the log backend's breadcrumb).
+  std::uint64_t first = std::min(earlier.head, head);
+  if (!earlier.unread.empty()) first = std::min(first, earlier.unread.front());
+  if (head > kSlots) first = std::max(first, head - kSlots);
+  snapshot_from(out, first, head, [&](std::uint64_t ordinal) {
+    return ordinal >= earlier.head ||
+           std::binary_search(earlier.unread.begin(), earlier.unread.end(), ordinal);
+  });
+}
+
+template <typename Wanted>
+void BreadcrumbLog::snapshot_from(BreadcrumbSnapshot& out, std::uint64_t first, std::uint64_t head,
+                                  Wanted wanted) const {
   out.words.clear();
   out.records.clear();
-  const std::size_t limit = out.limit = this->limit();
-  const std::uint64_t head = out.head = next_ordinal_.load(std::memory_order_acquire);
+  out.unread.clear();
+  out.head = head;
   out.complete = true;
-  if (limit == 0) return;
-  const std::uint64_t first =
-      since == kLatest ? (head > limit ? head - limit : 0)
-                       : std::max(std::min(since, head), head > kSlots ? head - kSlots : 0);
+  if (out.limit == 0) return;
   // Where the records start, as published (acquire: their words are written by then).
   std::uint64_t starts[kSlots];
   std::uint64_t lowest = ~std::uint64_t{0};
   for (std::uint64_t ordinal = first; ordinal < head; ++ordinal) {
-    const std::uint64_t at = slots_[ordinal % kSlots].load(std::memory_order_acquire);
+    const std::uint64_t at =
+        wanted(ordinal) ? slots_[ordinal % kSlots].load(std::memory_order_acquire) : 0;
     starts[ordinal - first] = at;
     if (at != 0 && at - 1 < lowest) lowest = at - 1;
   }
-  if (lowest == ~std::uint64_t{0}) return;
   // Every published record ends below the cursor; what lies a ring further back is gone.
   const std::uint64_t end = cursor_.load(std::memory_order_acquire);
-  if (end - lowest > kWords) lowest = end - kWords;
-  out.base = lowest;
-  out.words.resize(static_cast<std::size_t>(end - lowest));
-  for (std::size_t i = 0; i < out.words.size(); ++i)
-    out.words[i] = words_[(lowest + i) % kWords].load(std::memory_order_relaxed);
+  if (lowest != ~std::uint64_t{0}) {
+    if (end - lowest > kWords) lowest = end - kWords;
+    out.base = lowest;
+    out.words.resize(static_cast<std::size_t>(end - lowest));
+    for (std::size_t i = 0; i < out.words.size(); ++i)
+      out.words[i] = words_[(lowest + i) % kWords].load(std::memory_order_relaxed);
+  }
   std::atomic_thread_fence(std::memory_order_acquire);
   const std::uint64_t after = cursor_.load(std::memory_order_relaxed);
   out.records.reserve(static_cast<std::size_t>(head - first));
+  std::size_t expected = 0;
   for (std::uint64_t ordinal = first; ordinal < head; ++ordinal) {
+    if (!wanted(ordinal)) continue;
+    ++expected;
     const std::uint64_t at = starts[ordinal - first];
-    if (at == 0) continue;
     const std::uint64_t start = at - 1;
-    // Older than the copy, or possibly overwritten while it was copied.
-    if (start < lowest || after - start > kWords) continue;
     const std::size_t offset = static_cast<std::size_t>(start - lowest);
-    if (offset + 2 > out.words.size() || out.words[offset] != tagged(start, ordinal)) continue;
-    const std::uint64_t size_word = out.words[offset + 1];
-    const std::uint64_t bytes = size_word & kPayloadMask;
-    if (!tag_matches(start + 1, size_word) || bytes > kMaxBreadcrumbText) continue;
-    if (offset + 2 + (bytes + kTextBytesPerWord - 1) / kTextBytesPerWord > out.words.size())
+    // Not published yet, older than the copy, or possibly overwritten while it was copied.
+    bool whole = at != 0 && start >= lowest && after - start <= kWords &&
+                 offset + 2 <= out.words.size() && out.words[offset] == tagged(start, ordinal);
+    std::uint64_t bytes = 0;
+    if (whole) {
+      const std::uint64_t size_word = out.words[offset + 1];
+      bytes = size_word & kPayloadMask;
+      whole = tag_matches(start + 1, size_word) && bytes <= kMaxBreadcrumbText &&
+              offset + 2 + (bytes + kTextBytesPerWord - 1) / kTextBytesPerWord <= out.words.size();
+    }
+    if (!whole) {
+      out.unread.push_back(ordinal);
       continue;
+    }
     // The text words' laps are checked when they are unpacked (background thread).
     out.records.emplace_back(static_cast<std::uint32_t>(offset), static_cast<std::uint32_t>(bytes));
   }
-  out.complete = out.records.size() == head - first;
+  out.complete = out.records.size() == expected;
 }
 
 bool BreadcrumbLog::unpack(const BreadcrumbSnapshot& snapshot, std::size_t offset,

@@ -63,10 +63,11 @@ class BreadcrumbLog {
   void add(const Breadcrumb& crumb);
   /// The latest limit() records that could be read whole, oldest first: one bulk copy of
   /// the words they occupy. No lock, no waiting, no decoding (that is the worker's part).
-  /// With `since` (an earlier snapshot's head), every record begun since then that is still
-  /// in the log, whatever limit() says (up to kSlots): what was added after that snapshot.
-  static constexpr std::uint64_t kLatest = ~std::uint64_t{0};
-  void snapshot(BreadcrumbSnapshot& out, std::uint64_t since = kLatest) const;
+  void snapshot(BreadcrumbSnapshot& out) const;
+  /// What was added after `earlier` (a snapshot of this log), whatever limit() says (up to
+  /// kSlots): every record begun since it was taken, and those it could not read because
+  /// they were still being written then, that are still in the log.
+  void snapshot_added_since(BreadcrumbSnapshot& out, const BreadcrumbSnapshot& earlier) const;
   /// The same as lines ('\n' after each record).
   void snapshot(std::string& out) const;
 
@@ -85,6 +86,10 @@ class BreadcrumbLog {
   /// Copies the text of record `ordinal` into `buffer` (kMaxBreadcrumbText bytes); false when
   /// it is not there (not written yet, being written, or overwritten).
   bool read(std::uint64_t ordinal, char* buffer, std::size_t& length) const noexcept;
+  /// The records with ordinals in [first, head) for which `wanted(ordinal)` holds.
+  template <typename Wanted>
+  void snapshot_from(BreadcrumbSnapshot& out, std::uint64_t first, std::uint64_t head,
+                     Wanted wanted) const;
 
   std::atomic<std::uint64_t> next_ordinal_{0};
   std::atomic<std::uint64_t> cursor_{0};  // words reserved so far (never wraps)
