@@ -38,6 +38,16 @@ using namespace std::chrono_literals;
 
 namespace {
 
+/// The thread running the calling piece of a coroutine. Not std::this_thread::get_id() in the
+/// coroutine itself: glibc declares pthread_self() __attribute__((const)), and clang 14 (which
+/// optimizes a coroutine as one function before splitting it at its suspension points) reuses
+/// an id read before a co_await after it, so a coroutine that resumed elsewhere would see the
+/// thread it left. The empty asm keeps clang from inferring that this function is const too.
+[[gnu::noinline]] std::thread::id running_thread() {
+  asm volatile("" ::: "memory");
+  return std::this_thread::get_id();
+}
+
 /// What the log record observer saw of one record.
 struct SeenRecord {
   std::string message, user_id, request_id, trace_id, coro;
@@ -123,7 +133,7 @@ asio::awaitable<void> interleaved(int index, monitoring::logging::StructuredLogg
   const std::string request_id = "req-" + id;
   auto executor = co_await asio::this_coro::executor;
   asio::steady_timer timer(executor);
-  const auto started_on = std::this_thread::get_id();
+  const auto started_on = running_thread();
   auto check = [&](std::string_view where) {
     const monitoring::ContextSnapshot now = context::current();
     if (now.user_id() != id || now.request_id() != request_id) {
@@ -131,7 +141,7 @@ asio::awaitable<void> interleaved(int index, monitoring::logging::StructuredLogg
       ADD_FAILURE() << "coroutine " << index << " at " << where << " sees user '" << now.user_id()
                     << "', request '" << now.request_id() << "'";
     }
-    if (std::this_thread::get_id() != started_on) outcome.hopped = true;
+    if (running_thread() != started_on) outcome.hopped = true;
   };
 
   co_await asio::post(executor, asio::use_awaitable);
@@ -462,7 +472,7 @@ asio::awaitable<void> forced_hop(asio::io_context& io, std::string& seen_after_h
   sentry::ThreadScope scope;
   scope.set_tag("where", "hopper");
   auto transaction = sentry::start_transaction("hop", "task");
-  const auto left = std::this_thread::get_id();
+  const auto left = running_thread();
   std::function<void()> occupy = [&] {
     if (std::this_thread::get_id() != left) {
       asio::post(io, occupy);  // not the thread the coroutine left: try again
@@ -475,7 +485,7 @@ asio::awaitable<void> forced_hop(asio::io_context& io, std::string& seen_after_h
   auto executor = co_await asio::this_coro::executor;
   // Once `left` is occupied, only the other thread can run this coroutine.
   while (!left_is_occupied) co_await asio::post(executor, asio::use_awaitable);
-  hopped = std::this_thread::get_id() != left;
+  hopped = running_thread() != left;
   const monitoring::ContextSnapshot now = context::current();
   seen_after_hop = std::string(now.user_id()) + "," + std::string(now.request_id());
   auto child = sentry::start_span("after.hop");
