@@ -504,22 +504,29 @@ class Backend {
     retired_.clear();
 
     if (any_abandoned) {
-      std::lock_guard lock(rt.queues_mutex);
-      for (const Cursor& cursor : cursors_) {
-        if (!cursor.abandoned) continue;
-        std::erase(rt.queues, cursor.queue);
-        // An exited thread's ring, already faulted in, is the next thread's spare.
-        const std::size_t capacity = cursor.queue->ring.capacity();
-        if (rt.spare_ring == nullptr &&
-            capacity == rt.queue_capacity.load(std::memory_order_relaxed)) {
-          rt.spare_ring = cursor.queue->ring.take_memory();
-          rt.spare_capacity.store(capacity, std::memory_order_relaxed);
+      gone_.clear();
+      {
+        std::lock_guard lock(rt.queues_mutex);
+        for (const Cursor& cursor : cursors_) {
+          if (!cursor.abandoned) continue;
+          std::erase(rt.queues, cursor.queue);
+          // An exited thread's ring, already faulted in, is the next thread's spare.
+          const std::size_t capacity = cursor.queue->ring.capacity();
+          if (rt.spare_ring == nullptr &&
+              capacity == rt.queue_capacity.load(std::memory_order_relaxed)) {
+            rt.spare_ring = cursor.queue->ring.take_memory();
+            rt.spare_capacity.store(capacity, std::memory_order_relaxed);
+          }
+          gone_.push_back(cursor.queue);
         }
-        delete cursor.queue;
+        rt.queues_version.fetch_add(1, std::memory_order_release);
+        queues_ = rt.queues;
+        queues_version_ = rt.queues_version.load(std::memory_order_relaxed);
       }
-      rt.queues_version.fetch_add(1, std::memory_order_release);
-      queues_ = rt.queues;
-      queues_version_ = rt.queues_version.load(std::memory_order_relaxed);
+      // Unmapped outside the lock: a new thread's first log call takes it to register its
+      // queue, and must not wait while a faulted-in 1 MiB ring is unmapped (TLB shootdowns
+      // included).
+      for (ProducerQueue* queue : gone_) delete queue;
     }
     return handled;
   }
@@ -635,6 +642,7 @@ class Backend {
   std::vector<const LoggerState*> retired_;
   std::vector<Cursor> cursors_;
   std::vector<Cursor*> active_;
+  std::vector<ProducerQueue*> gone_;  // abandoned queues of this pass, freed after unlisting
   std::shared_ptr<const ObserverList> observers_;
   std::uint64_t observers_version_ = UINT64_MAX;
   Level observer_level_ = Level::kOff;
