@@ -33,9 +33,7 @@
 namespace monitoring::logging {
 namespace detail {
 
-constinit std::atomic<RunState> g_run_state{RunState::kNotStarted};
-constinit std::atomic<OverflowPolicy> g_overflow{OverflowPolicy::kBlock};
-constinit std::atomic<std::uint32_t> g_max_field_bytes{16u << 10};
+constinit HotState g_hot;
 [[gnu::tls_model("initial-exec")]] thread_local constinit ProducerQueue* tls_queue = nullptr;
 [[gnu::tls_model("initial-exec")]] thread_local constinit bool tls_is_backend = false;
 

@@ -11,8 +11,6 @@
 
 namespace monitoring::logging::detail {
 
-constinit bool g_ticks_are_tsc = false;
-
 namespace {
 
 struct Calibration {

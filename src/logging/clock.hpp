@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <ctime>
 
+#include "hot_state.hpp"
+
 #if defined(__x86_64__)
 #include <x86intrin.h>
 #endif
@@ -20,7 +22,6 @@ namespace monitoring::logging::detail {
 
 // Written once, by the first configure(), before logging is published as running; producers
 // read it only after seeing "running" (acquire), so a plain variable is race-free.
-extern constinit bool g_ticks_are_tsc;
 
 inline std::int64_t realtime_ns() noexcept {
   timespec now;

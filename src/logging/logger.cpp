@@ -28,7 +28,8 @@ namespace monitoring::logging {
 namespace detail {
 
 /// The library's side of a logger: name, current state, registry links.
-struct LoggerCoreImpl : LoggerCore {
+/// Aligned so that the levels the call checks and `state` share one cache line.
+struct alignas(kCacheLine) LoggerCoreImpl : LoggerCore {
   std::string name;
   std::atomic<const LoggerState*> state{nullptr};
   std::mutex update_mutex;  // serializes add_context
@@ -148,7 +149,7 @@ bool send_context(ProducerQueue& queue, std::uint64_t serial) noexcept {
   ContextSnapshot snapshot = context::current();  // the owner of tls_context (same serial)
   new (slot) ContextRecord{ChunkHeader{kSize, kKindContext, 0, 0, 0}, snapshot.data()};
   queue.ring.commit(kSize);
-  queue.last_context_serial = serial;
+  queue.last_context_serial() = serial;
   return true;
 }
 
@@ -363,7 +364,7 @@ void StructuredLogger::write(Level level, std::string_view message, const Field*
   }
   const monitoring::detail::ContextData* context = monitoring::detail::tls_context;
   const std::uint64_t serial = context != nullptr ? context->serial : 0;
-  if (serial != queue->last_context_serial) [[unlikely]] {
+  if (serial != queue->last_context_serial()) [[unlikely]] {
     if (!send_context(*queue, serial)) {
       count_dropped(g_run_state.load(std::memory_order_relaxed) == RunState::kRunning
                         ? DropReason::kQueueFull

@@ -49,36 +49,38 @@ inline void unmap_ring_memory(std::byte* memory, std::size_t capacity) noexcept 
 class SpscRing {
  public:
   /// Takes ownership of `memory` (from map_ring_memory, `capacity` bytes, a power of two).
-  SpscRing(std::size_t capacity, std::byte* memory)
-      : capacity_(capacity), mask_(capacity - 1), data_(memory) {
-    if (data_ == nullptr) throw std::bad_alloc();
+  SpscRing(std::size_t capacity, std::byte* memory) {
+    if (memory == nullptr) throw std::bad_alloc();
+    producer_.data = consumer_.data = memory;
+    producer_.mask = consumer_.mask = capacity - 1;
   }
-  ~SpscRing() { unmap_ring_memory(data_, capacity_); }
+  ~SpscRing() { unmap_ring_memory(producer_.data, capacity()); }
   SpscRing(const SpscRing&) = delete;
   SpscRing& operator=(const SpscRing&) = delete;
 
-  std::size_t capacity() const noexcept { return capacity_; }
+  std::size_t capacity() const noexcept { return producer_.mask + 1; }
 
   // ---- producer side ----
 
   /// Room for `size` bytes (a multiple of 8, at most capacity/2), or nullptr when full.
   std::byte* try_reserve(std::uint32_t size) noexcept {
     std::uint64_t position = producer_.write;
-    const std::size_t offset = position & mask_;
+    const std::size_t capacity = producer_.mask + 1;
+    const std::size_t offset = position & producer_.mask;
     std::size_t pad = 0;
-    if (offset + size > capacity_) pad = capacity_ - offset;
+    if (offset + size > capacity) pad = capacity - offset;
     const std::uint64_t needed_end = position + pad + size;
-    if (needed_end - producer_.cached_read > capacity_) {
+    if (needed_end - producer_.cached_read > capacity) {
       producer_.cached_read = read_.load(std::memory_order_acquire);
-      if (needed_end - producer_.cached_read > capacity_) return nullptr;
+      if (needed_end - producer_.cached_read > capacity) return nullptr;
     }
     if (pad != 0) {
       const ChunkHeader header{static_cast<std::uint32_t>(pad), kKindPad, 0, 0, 0};
-      std::memcpy(data_ + offset, &header, sizeof header);
+      std::memcpy(producer_.data + offset, &header, sizeof header);
       position += pad;
       producer_.write = position;
     }
-    return data_ + (position & mask_);
+    return producer_.data + (position & producer_.mask);
   }
 
   /// Bytes written so far (the producer's own view, committed records only).
@@ -95,8 +97,12 @@ class SpscRing {
   /// Everything published so far ends here.
   std::uint64_t published_end() const noexcept { return write_.load(std::memory_order_acquire); }
   std::uint64_t consumer_position() const noexcept { return consumer_.read; }
-  const std::byte* at(std::uint64_t position) const noexcept { return data_ + (position & mask_); }
-  std::byte* at(std::uint64_t position) noexcept { return data_ + (position & mask_); }
+  const std::byte* at(std::uint64_t position) const noexcept {
+    return consumer_.data + (position & consumer_.mask);
+  }
+  std::byte* at(std::uint64_t position) noexcept {
+    return consumer_.data + (position & consumer_.mask);
+  }
   /// Marks bytes up to `position` consumed (locally; release() hands them back).
   void advance_to(std::uint64_t position) noexcept { consumer_.read = position; }
   /// Lets the producer reuse everything consumed so far.
@@ -106,20 +112,31 @@ class SpscRing {
 
   /// Hands the storage (its pages already faulted in) to a new ring; this ring must not be
   /// used afterwards.
-  std::byte* take_memory() noexcept { return std::exchange(data_, nullptr); }
+  std::byte* take_memory() noexcept {
+    consumer_.data = nullptr;
+    return std::exchange(producer_.data, nullptr);
+  }
+
+  /// A word the producer keeps on its own cache line beside its position (the log queue:
+  /// the context last sent), so that the log call reads no other line of the queue.
+  std::uint64_t& producer_word() noexcept { return producer_.word; }
 
  private:
-  const std::size_t capacity_;
-  const std::size_t mask_;
-  std::byte* data_;
-
+  // Each side's line holds everything its path reads (a copy of the storage and mask each),
+  // so that a log call touches two lines of the ring besides the record's bytes: after a
+  // thread sleeps, each line it touches may be a cache miss (the first call of a burst).
   struct alignas(kCacheLine) ProducerSide {
+    std::byte* data = nullptr;
+    std::size_t mask = 0;
     std::uint64_t write = 0;
     std::uint64_t cached_read = 0;
+    std::uint64_t word = 0;
   } producer_;
   alignas(kCacheLine) std::atomic<std::uint64_t> write_{0};
   alignas(kCacheLine) std::atomic<std::uint64_t> read_{0};
   struct alignas(kCacheLine) ConsumerSide {
+    std::byte* data = nullptr;
+    std::size_t mask = 0;
     std::uint64_t read = 0;
   } consumer_;
 };

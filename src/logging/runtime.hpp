@@ -9,22 +9,15 @@
 #include <memory>
 
 #include "backtrace.hpp"
+#include "hot_state.hpp"
 #include "monitoring/logging/options.hpp"
 #include "record.hpp"
 #include "ring.hpp"
 
 namespace monitoring::logging::detail {
 
-enum class RunState : std::uint8_t { kNotStarted, kRunning, kStopped };
-
-// Published with release by configure()/shutdown(); the hot path loads it with acquire.
-extern constinit std::atomic<RunState> g_run_state;
-// Hot-path knobs (relaxed: a record encoded under the previous value is still valid).
-extern constinit std::atomic<OverflowPolicy> g_overflow;
-extern constinit std::atomic<std::uint32_t> g_max_field_bytes;
-
-/// One producer thread's queue. The producer owns the ring's producer side and
-/// `last_context_serial`; the backend owns the consumer side and `context`.
+/// One producer thread's queue. The producer owns the ring's producer side (with the context
+/// last sent through it); the backend owns the consumer side and `context`.
 struct ProducerQueue {
   ProducerQueue(std::size_t capacity, std::byte* memory, std::uint64_t thread_id,
                 std::uint64_t serial)
@@ -34,8 +27,9 @@ struct ProducerQueue {
   const std::uint64_t thread_id;  // kernel tid, for process.thread.id
   std::uint64_t serial;  // set once when registered, never reused: names it in a LogPosition
   std::atomic<bool> abandoned{false};  // the thread exited; free once drained
+  /// Producer: the serial of the context last sent through the ring.
+  std::uint64_t& last_context_serial() noexcept { return ring.producer_word(); }
 
-  std::uint64_t last_context_serial = 0;  // producer: context last sent through the ring
   std::shared_ptr<const monitoring::detail::ContextData> context;  // backend: current context
   std::unique_ptr<BacktraceStore> backtrace;  // backend: kept records (LOG_BACKTRACE), lazily
 };
