@@ -496,6 +496,61 @@ TEST_F(LoggingTest, RecordsAroundTheOnePassBoundKeepEveryByteAndType) {
   }
 }
 
+// One record with the fields names[0] = 0, names[1] = 1, ... (one braced list, as callers write).
+template <std::size_t... I>
+void log_numbered_fields(StructuredLogger& logger, const std::vector<std::string>& names,
+                         std::index_sequence<I...>) {
+  logger.info("numbered", {monitoring::Field{names[I], static_cast<int>(I)}...});
+}
+
+// A record whose keys and values are all under 256 bytes is encoded in one pass; a longer
+// one is sized first (two passes). Both decode alike at every size around that limit, and
+// with the field count at its limit (64) and past it.
+TEST_F(LoggingTest, RecordsOnBothSidesOfTheOnePassLimitDecodeAlike) {
+  logging::configure(file_options(dir_.path()));
+  StructuredLogger logger("headers");
+  const std::vector<std::size_t> sizes = {0, 1, 7, 8, 15, 16, 254, 255, 256, 257, 300};
+  for (const std::size_t key_size : sizes) {
+    if (key_size == 0) continue;
+    for (const std::size_t value_size : sizes) {
+      std::string key(key_size, 'x');
+      key[0] = 'k';
+      logger.info(std::string(value_size, 'm'), {{key, std::string(value_size, 'v')},
+                                                 {"n", -static_cast<std::int64_t>(value_size)},
+                                                 {"d", 0.25},
+                                                 {"b", false},
+                                                 {"z", nullptr}});
+    }
+  }
+  std::vector<std::string> names;
+  for (int i = 0; i < 70; ++i) names.push_back(std::string("f").append(std::to_string(i)));
+  log_numbered_fields(logger, names, std::make_index_sequence<64>());
+  log_numbered_fields(logger, names, std::make_index_sequence<70>());
+
+  const auto records = flushed_records(dir_.path());
+  ASSERT_EQ(records.size(), (sizes.size() - 1) * sizes.size() + 2);
+  std::size_t index = 0;
+  for (const std::size_t key_size : sizes) {
+    if (key_size == 0) continue;
+    for (const std::size_t value_size : sizes) {
+      const auto& r = records[index++];
+      std::string key(std::min<std::size_t>(key_size, 256), 'x');  // keys are cut at 256 bytes
+      key[0] = 'k';
+      SCOPED_TRACE("key " + std::to_string(key_size) + ", value " + std::to_string(value_size));
+      EXPECT_EQ(r["message"].string, std::string(value_size, 'm'));
+      EXPECT_EQ(r[key].string, std::string(value_size, 'v'));
+      EXPECT_EQ(r["n"].number, -static_cast<double>(value_size));
+      EXPECT_EQ(r["d"].number, 0.25);
+      EXPECT_FALSE(r["b"].boolean);
+      EXPECT_TRUE(r["z"].is_null());
+    }
+  }
+  for (const auto* r : {&records[index], &records[index + 1]}) {
+    for (int i = 0; i < 64; ++i) EXPECT_EQ((*r)[names[static_cast<std::size_t>(i)]].number, i);
+    EXPECT_FALSE(r->has("f64"));  // a record keeps at most 64 fields
+  }
+}
+
 TEST_F(LoggingTest, RecordsLargerThanTheQueueAreCutToFit) {
   auto options = file_options(dir_.path());
   options.queue_capacity = 64 << 10;
