@@ -279,6 +279,7 @@ class Backend {
         {
           std::lock_guard dispatch(rt.dispatch_mutex);
           processed = pass(false);
+          if (crash_ticket != g_crash_done.load(std::memory_order_relaxed)) write_crash_backtrace();
         }
         flush_outputs();
         refill_spare_ring();
@@ -548,6 +549,18 @@ class Backend {
           });
     }
     process(queue, record, queue.context.get(), std::nullopt);
+  }
+
+  // A fatal signal ends the thread's story like an error record would: the records kept for
+  // its backtrace go out (after everything it logged, which this sweep has written), as
+  // before a CRITICAL record. The crash itself is reported by whoever handles the signal.
+  void write_crash_backtrace() {
+    ProducerQueue* queue = g_crash_queue.exchange(nullptr, std::memory_order_relaxed);
+    if (queue == nullptr || !queue->backtrace || queue->backtrace->empty()) return;
+    queue->backtrace->drain(
+        [&](const std::byte* kept, const monitoring::detail::ContextData* context) {
+          process(*queue, kept, context, Level::kCritical);
+        });
   }
 
   // Frees retired logger states, except those a kept record points to: those wait in

@@ -16,6 +16,7 @@ constinit std::atomic<bool> g_sighup_enabled{false};
 constinit std::atomic<bool> g_fatal_flush_enabled{false};
 constinit std::atomic<std::uint64_t> g_crash_request{0};
 constinit std::atomic<std::uint64_t> g_crash_done{0};
+constinit std::atomic<ProducerQueue*> g_crash_queue{nullptr};
 constinit std::atomic<std::uint64_t> g_backend_tid{0};
 
 namespace {
@@ -61,6 +62,7 @@ void on_fatal_signal(int signal_number, siginfo_t* info, void* context) {
   if (!entered.exchange(true) && g_fatal_flush_enabled.load(std::memory_order_relaxed) &&
       g_run_state.load(std::memory_order_acquire) == RunState::kRunning &&
       current_thread_id() != g_backend_tid.load(std::memory_order_relaxed)) {
+    g_crash_queue.store(tls_queue, std::memory_order_relaxed);  // published by the fetch_add
     const std::uint64_t ticket = g_crash_request.fetch_add(1, std::memory_order_acq_rel) + 1;
     const std::int64_t deadline = monotonic_ns() + kFlushWait;
     while (g_crash_done.load(std::memory_order_acquire) < ticket && monotonic_ns() < deadline) {

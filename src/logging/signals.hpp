@@ -17,6 +17,10 @@ extern constinit std::atomic<bool> g_fatal_flush_enabled;
 // and fsynced everything and published the same number in g_crash_done.
 extern constinit std::atomic<std::uint64_t> g_crash_request;
 extern constinit std::atomic<std::uint64_t> g_crash_done;
+// The crashing thread's queue (nullptr: it never logged), set before the request: the
+// backend writes that thread's backtrace (LOG_BACKTRACE) as it would before an error.
+struct ProducerQueue;
+extern constinit std::atomic<ProducerQueue*> g_crash_queue;
 extern constinit std::atomic<std::uint64_t> g_backend_tid;
 
 /// Installs the handlers (each at most once per process; they chain to what was installed

@@ -2,7 +2,10 @@
 // and written before that thread's next error, oldest first, marked "log.backtrace".
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <mutex>
 #include <optional>
@@ -283,6 +286,33 @@ TEST_F(Backtrace, BadSizesAreRefusedNamingTheValue) {
   EXPECT_EQ(logging::LoggingOptions::from_env().backtrace, 64u);
   ::unsetenv("LOG_BACKTRACE");
   EXPECT_EQ(logging::LoggingOptions::from_env().backtrace, 0u);
+}
+
+// A fatal signal writes the crashing thread's backtrace after everything it logged, as an
+// error would: its last steps reach the file before the process dies.
+TEST_F(Backtrace, AFatalSignalWritesTheCrashingThreadsBacktrace) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    try {
+      start(3);
+      StructuredLogger logger("payments");
+      std::thread other([] {  // another thread's kept records stay unwritten
+        StructuredLogger("worker").debug("another thread's step");
+      });
+      other.join();
+      for (int i = 1; i <= 5; ++i) logger.debug("step " + std::to_string(i));
+      logger.info("charging");
+    } catch (...) {
+      ::_exit(3);
+    }
+    std::abort();
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "exit status " << status;
+  EXPECT_EQ(WTERMSIG(status), SIGABRT);
+  EXPECT_EQ(lines(), (Lines{"charging", "*step 3", "*step 4", "*step 5"}));
 }
 
 }  // namespace
