@@ -1086,13 +1086,19 @@ bool wait_until_observed_in_signal_handler(std::int64_t timeout_ns) noexcept {
   ProducerQueue* queue = tls_queue;
   if (queue == nullptr) return true;
   const std::uint64_t end = queue->ring.producer_position();
+  // This is a crash: the backend also writes the thread's backtrace, as the fatal-signal
+  // flush does, so that the report carries the thread's last steps.
+  g_crash_queue.store(queue, std::memory_order_relaxed);  // published by the fetch_add
+  const std::uint64_t ticket = g_crash_request.fetch_add(1, std::memory_order_acq_rel) + 1;
   timespec start{};
   clock_gettime(CLOCK_MONOTONIC, &start);
   while (true) {
     if (g_run_state.load(std::memory_order_acquire) != RunState::kRunning) return false;
     // The backend sleeps at most 1 ms when idle, so polling finds it soon without a wake-up
     // (which would take a mutex: not async-signal-safe).
-    if (queue->ring.released_position() >= end) return true;
+    if (queue->ring.released_position() >= end &&
+        g_crash_done.load(std::memory_order_acquire) >= ticket)
+      return true;
     timespec now{};
     clock_gettime(CLOCK_MONOTONIC, &now);
     const std::int64_t elapsed =

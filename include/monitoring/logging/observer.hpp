@@ -103,7 +103,9 @@ bool wait_until_observed(const LogPosition& position, std::chrono::nanoseconds t
 
 /// The same for the calling thread's records so far, from a fatal-signal handler: atomic
 /// loads and nanosleep only. Does not wait on the backend thread itself or when logging is not
-/// running (false). Meant for a crash report that should carry the thread's last records.
+/// running (false). Meant for a crash report that should carry the thread's last records: the
+/// records the thread kept for its backtrace (LOG_BACKTRACE) are written and observed too, as
+/// the fatal-signal flush would write them.
 bool wait_until_observed_in_signal_handler(std::int64_t timeout_ns) noexcept;
 
 /// Tells exception() from which level on the observer turns records into error events

@@ -185,6 +185,51 @@ TEST_F(CrashReport, ASegfaultNamesTheFaultingFunctionCarriesTheLastLogLineAndThe
   std::filesystem::remove_all(dir);
 }
 
+// With LOG_BACKTRACE the records the crashing thread kept (below its level) become the
+// crash report's last breadcrumbs, oldest first, after the records it wrote.
+TEST_F(CrashReport, ACrashReportCarriesTheCrashingThreadsBacktrace) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "the sanitizer runtime owns SIGSEGV (it reports the fault and exits itself)";
+#endif
+  const auto dir = fresh_dir("backtrace");
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    logging::LoggingOptions logging_options;
+    logging_options.log_dir = (dir / "logs").string();
+    logging_options.console = logging::ConsoleTarget::kNone;
+    logging_options.backtrace = 3;
+    logging::configure(logging_options);
+    sentry::Options options;
+    options.dsn = "http://0123456789abcdef0123456789abcdef@127.0.0.1:9/42";
+    options.cache_dir = dir.string();
+    options.capture_logs = true;
+    sentry::init(options);
+    monitoring::StructuredLogger logger("billing");
+    for (int i = 1; i <= 5; ++i) logger.debug("step " + std::to_string(i));
+    logger.info("about to charge");
+    charge_card(g_card);
+    ::_exit(0);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(WTERMSIG(status), SIGSEGV);
+
+  IngestPeer peer;
+  auto options = options_for(peer);
+  options.cache_dir = dir.string();
+  sentry::init(options);
+  ASSERT_TRUE(sentry::flush(10s));
+  const auto envelopes = peer.with_item("event");
+  ASSERT_EQ(envelopes.size(), 1u);
+  const test_json::Value& event = *envelopes[0].item("event");
+  std::vector<std::string> messages;
+  for (const auto& crumb : event["breadcrumbs"]["values"].array)
+    messages.push_back(crumb["message"].string);
+  EXPECT_EQ(messages, (std::vector<std::string>{"about to charge", "step 3", "step 4", "step 5"}));
+  std::filesystem::remove_all(dir);
+}
+
 // An object opened after init (a plugin) is in the crash record too: the worker refreshes the
 // handler's module map when objects were loaded since.
 TEST_F(CrashReport, ObjectsLoadedAfterInitAreListedInTheCrashRecord) {
