@@ -20,9 +20,6 @@
 
 namespace monitoring::logging::detail {
 
-// Written once, by the first configure(), before logging is published as running; producers
-// read it only after seeing "running" (acquire), so a plain variable is race-free.
-
 inline std::int64_t realtime_ns() noexcept {
   timespec now;
   clock_gettime(CLOCK_REALTIME, &now);

@@ -19,7 +19,8 @@ struct alignas(kCacheLine) HotState {
   std::atomic<RunState> run_state{RunState::kNotStarted};
   // Knobs (relaxed: a record encoded under the previous value is still valid).
   std::atomic<OverflowPolicy> overflow{OverflowPolicy::kBlock};
-  // Set once by initialize_clock() before the first record (see clock.hpp).
+  // Written once, by the first configure(), before logging is published as running;
+  // producers read it only after seeing "running" (acquire), so a plain bool is race-free.
   bool ticks_are_tsc = false;
   std::atomic<std::uint32_t> max_field_bytes{16u << 10};
 };

@@ -58,7 +58,10 @@ class SpscRing {
   SpscRing(const SpscRing&) = delete;
   SpscRing& operator=(const SpscRing&) = delete;
 
-  std::size_t capacity() const noexcept { return producer_.mask + 1; }
+  /// Read from the consumer's line: the backend asks per record, and reading the producer's
+  /// line would pull it away from the thread writing it (the log call's rare sizing path
+  /// pays that instead).
+  std::size_t capacity() const noexcept { return consumer_.mask + 1; }
 
   // ---- producer side ----
 
