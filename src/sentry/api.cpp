@@ -2,6 +2,7 @@
 // is_enabled and stats. Capturing is in capture.cpp, the scope setters in scope.cpp.
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -34,6 +35,25 @@ void close_locked(std::optional<std::chrono::milliseconds> timeout) {
   client->close(timeout.value_or(client->options().shutdown_timeout));
 }
 
+std::once_flag g_exit_hook_once;
+
+// How long the exit waits for workers close() left behind to block or end (a worker builds
+// an event in milliseconds; past close()'s deadline it drops the rest unbuilt).
+constexpr std::chrono::milliseconds kExitGateLimit{1000};
+
+// At the process's exit the running client closes as close() would (within its
+// shutdown_timeout): an application that never calls close() still sends, or caches, what it
+// captured. Then the workers close() left behind are kept off the objects exit destroys next.
+// Registered by the first init, after the objects those workers use, so it runs before their
+// destructors.
+void close_at_exit() {
+  {
+    std::lock_guard lifecycle(g_lifecycle_mutex);
+    close_locked(std::nullopt);
+  }
+  detail::stop_workers_for_exit(kExitGateLimit);
+}
+
 }  // namespace
 
 void init(Options options) {
@@ -57,6 +77,7 @@ void init(Options options) {
   if (options.http_timeout.count() <= 0)
     throw SentryError("sentry: http_timeout " + std::to_string(options.http_timeout.count()) +
                       " ms must be positive");
+  std::call_once(g_exit_hook_once, [] { std::atexit(close_at_exit); });
   std::lock_guard lifecycle(g_lifecycle_mutex);
   close_locked(std::nullopt);
   detail::breadcrumb_log().set_limit(options.max_breadcrumbs);

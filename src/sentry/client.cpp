@@ -4,6 +4,8 @@
 
 #include "sentry/client.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <iterator>
@@ -33,6 +35,26 @@ namespace {
 
 // Worker threads still running, detached ones included (tests wait for them to end).
 std::atomic<int> live_workers{0};
+
+// The exit gate (stop_workers_for_exit). Workers count themselves in g_running_workers while
+// they run code, and out while blocked in a BlockingSection. Both sides use sequentially
+// consistent operations: a worker that leaves a blocking section after the exit began either
+// sees g_exiting, or was counted before the exiting thread looked, which then waits for it.
+// Plain atomics: they outlive every static destructor a parked worker could race with.
+std::atomic<int> g_running_workers{0};
+std::atomic<bool> g_exiting{false};
+
+[[noreturn]] void park_for_exit() noexcept {
+  for (;;) ::pause();
+}
+
+void enter_running() noexcept {
+  g_running_workers.fetch_add(1);
+  if (g_exiting.load()) {
+    g_running_workers.fetch_sub(1);
+    park_for_exit();
+  }
+}
 
 /// monitoring_sentry_events_dropped_total{reason, category}; null when it cannot be made.
 metrics::Counter* dropped_series(std::string_view reason, std::string_view category) noexcept {
@@ -100,7 +122,25 @@ void Client::start() {
   load_cache();
   begin_session();
   live_workers.fetch_add(1);
-  worker_ = std::thread([this] { run(); });
+  worker_ = std::thread([this] {
+    enter_running();
+    run();
+  });
+}
+
+BlockingSection::BlockingSection() noexcept {
+  g_running_workers.fetch_sub(1);
+}
+
+BlockingSection::~BlockingSection() {
+  enter_running();
+}
+
+void stop_workers_for_exit(std::chrono::milliseconds limit) noexcept {
+  g_exiting.store(true);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (g_running_workers.load() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 void Client::count_drop(LockFreeDrop kind) noexcept {
@@ -195,6 +235,11 @@ void Client::run() {
   bool saw_stopping = false;
   bool worked = false;  // since the last client report
   while (true) {
+    // The process is exiting: what is left cannot be sent any more (stop_workers_for_exit).
+    if (g_exiting.load()) {
+      g_running_workers.fetch_sub(1);
+      park_for_exit();
+    }
     if (std::unique_ptr<IntakeNode> node = intake_.pop()) {
       Work work;
       work.captured = std::move(node->captured);
@@ -239,6 +284,7 @@ void Client::run() {
     settled_ = finished;
     idle_.notify_all();
     lock.unlock();
+    BlockingSection idle;
     while (::sem_wait(&wake_semaphore_) != 0 && errno == EINTR) {
     }
   }
@@ -252,13 +298,29 @@ void Client::run() {
   lock.unlock();
   self.reset();
   live_workers.fetch_sub(1);
+  g_running_workers.fetch_sub(1);
 }
 
 int live_transport_threads() noexcept {
   return live_workers.load();
 }
 
+bool Client::drop_past_close_deadline(std::string_view category) {
+  std::lock_guard lock(mutex_);
+  if (!stopping_ || std::chrono::steady_clock::now() < close_deadline_) return false;
+  if (!options_.cache_dir.empty() && cached_past_deadline_ < options_.max_cache_files) {
+    ++cached_past_deadline_;
+    return false;
+  }
+  // The same reasons a built one would be counted under: unsent for want of a network, or
+  // pushed out of a full cache.
+  discard_locked(options_.cache_dir.empty() ? "network_error" : "cache_overflow", category);
+  return true;
+}
+
 void Client::process(Work& work) {
+  if (work.transaction && drop_past_close_deadline("transaction")) return;
+  if (work.captured && work.crash_file.empty() && drop_past_close_deadline("error")) return;
   refresh_crash_module_map();
   if (work.end_session) {
     send_live_session("exited");

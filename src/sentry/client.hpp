@@ -94,6 +94,11 @@ class Client {
   };
 
   void discard_locked(std::string_view reason, std::string_view category, std::uint64_t count = 1);
+  /// Past close()'s deadline nothing more is sent, so an event or transaction is only worth
+  /// building to be cached, and only as many as the cache holds. True (and counted) when this
+  /// one is dropped unbuilt: a worker close() gave up on then ends in microseconds per item
+  /// instead of symbolizing and serializing a full queue for nothing.
+  bool drop_past_close_deadline(std::string_view category);
   bool admit(std::unique_ptr<IntakeNode> node) {
     const bool is_event = node->captured != nullptr;
     const bool accepted = intake_.try_push(node, [&] {
@@ -160,6 +165,7 @@ class Client {
   bool busy_ = false;
   bool stopping_ = false;
   std::chrono::steady_clock::time_point close_deadline_{};  // set with stopping_
+  std::size_t cached_past_deadline_ = 0;  // items built after the deadline to be cached
   bool exited_ = false;
   DiscardCounts discards_;
   RateLimits limits_;
@@ -207,5 +213,21 @@ bool client_published() noexcept;
 /// Worker threads still running, including one that close() left behind on a hanging server
 /// (it ends at its HTTP timeout or when the connection drops).
 int live_transport_threads() noexcept;
+
+/// For the process's exit (after the running client was closed): from now on a worker thread
+/// that wakes up (from idleness or a finished send) touches nothing more and sleeps until the
+/// process ends, since the objects it would use are about to be destroyed. Waits, at most
+/// `limit`, for the workers running at this moment to reach such a point or end.
+void stop_workers_for_exit(std::chrono::milliseconds limit) noexcept;
+
+/// The worker's stretches that may block for long (waiting for work, an HTTP send) are
+/// outside the exit gate above; entering and leaving one is how a worker tells it.
+class BlockingSection {
+ public:
+  BlockingSection() noexcept;
+  ~BlockingSection();  // parks the thread for good when the process is exiting
+  BlockingSection(const BlockingSection&) = delete;
+  BlockingSection& operator=(const BlockingSection&) = delete;
+};
 
 }  // namespace monitoring::sentry::detail

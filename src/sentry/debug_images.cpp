@@ -114,18 +114,22 @@ std::string debug_id_from_build_id(std::string_view build_id) {
 }
 
 std::shared_ptr<const std::vector<DebugImage>> loaded_images() {
-  static std::mutex mutex;
-  static LoadCounters seen;
-  static std::shared_ptr<const std::vector<DebugImage>> cached;
+  // Leaked on purpose: a Sentry worker close() gave up on may still ask during exit.
+  struct Cache {
+    std::mutex mutex;
+    LoadCounters seen;
+    std::shared_ptr<const std::vector<DebugImage>> images;
+  };
+  static Cache* cache = new Cache();
   LoadCounters now;
   dl_iterate_phdr(read_counters, &now);
-  std::lock_guard lock(mutex);
-  if (cached && now == seen) return cached;
+  std::lock_guard lock(cache->mutex);
+  if (cache->images && now == cache->seen) return cache->images;
   auto images = std::make_shared<std::vector<DebugImage>>();
   dl_iterate_phdr(collect_image, images.get());
-  cached = std::move(images);
-  seen = now;
-  return cached;
+  cache->images = std::move(images);
+  cache->seen = now;
+  return cache->images;
 }
 
 }  // namespace monitoring::sentry::detail

@@ -177,7 +177,8 @@ struct HostInfo {
 };
 
 const HostInfo& host_info() {
-  static const HostInfo info = [] {
+  // Leaked on purpose: a Sentry worker close() gave up on may still build events during exit.
+  static const HostInfo& info = *new HostInfo([] {
     HostInfo out;
     utsname names{};
     if (::uname(&names) == 0) {
@@ -187,7 +188,7 @@ const HostInfo& host_info() {
     char host[256] = {};
     if (::gethostname(host, sizeof host - 1) == 0) out.hostname = host;
     return out;
-  }();
+  }());
   return info;
 }
 

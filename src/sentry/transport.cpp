@@ -104,7 +104,10 @@ Client::SendResult Client::send_envelope(const std::string& envelope, std::strin
       in_flight_file_.clear();
     }
     try {
-      common::HttpResponse response = common::http_request(request);
+      common::HttpResponse response = [&] {
+        BlockingSection sending;  // bounded by http_timeout, but outside the exit gate
+        return common::http_request(request);
+      }();
       std::lock_guard lock(mutex_);
       limits_.update(response.status, response.headers, std::chrono::steady_clock::now());
       in_flight_.clear();

@@ -1044,3 +1044,113 @@ TEST_F(SentryClient, EachCaptureSeesTheBreadcrumbsAddedBeforeIt) {
   EXPECT_EQ(last_crumb["c"], "from another thread");
   EXPECT_EQ(last_crumb["d"], "last");
 }
+
+namespace {
+
+/// A client that cannot send (the discard port refuses), with room for `queue` events. Its
+/// before_send counts the events the worker builds, and holds the first one until `release`
+/// is set: close() then gives up on the worker and leaves it behind with the queue full.
+struct HeldWorker {
+  std::atomic<int> built{0};
+  std::atomic<bool> release{false};
+
+  sentry::Options options(std::size_t queue) {
+    sentry::Options options;
+    options.dsn = "http://0123456789abcdef0123456789abcdef@127.0.0.1:9/42";
+    options.capture_logs = false;
+    options.auto_session_tracking = false;
+    options.max_retries = 0;
+    options.queue_size = queue;
+    options.before_send = [this](sentry::Event&) {
+      if (built.fetch_add(1) == 0)
+        while (!release.load()) std::this_thread::sleep_for(1ms);
+      return true;
+    };
+    return options;
+  }
+};
+
+std::string dropped_series(const std::string& reason) {
+  return "monitoring_sentry_events_dropped_total{reason=\"" + reason + "\",category=\"error\"}";
+}
+
+}  // namespace
+
+TEST_F(SentryClient, WhatIsLeftPastTheCloseDeadlineIsCountedWithoutBeingBuilt) {
+  constexpr int kEvents = 5000;
+  HeldWorker held;
+  const double dropped_before = series_value(dropped_series("network_error"));
+  sentry::init(held.options(kEvents));
+  for (int i = 0; i < kEvents; ++i) ASSERT_FALSE(sentry::capture_message("left behind").empty());
+  ASSERT_TRUE(wait_for([&] { return held.built.load() == 1; }));
+  sentry::close(0ms);  // gives up on the held worker
+  held.release = true;
+  ASSERT_TRUE(wait_for([] { return sentry::detail::live_transport_threads() == 0; }));
+  // Only the event in hand when the deadline passed was built; every event is counted once.
+  EXPECT_EQ(held.built.load(), 1);
+  EXPECT_EQ(series_value(dropped_series("network_error")) - dropped_before, kEvents);
+}
+
+TEST_F(SentryClient, PastTheCloseDeadlineOnlyWhatTheCacheHoldsIsBuilt) {
+  constexpr int kEvents = 500;
+  const auto dir = fresh_dir("past-deadline");
+  HeldWorker held;
+  auto options = held.options(kEvents);
+  options.cache_dir = dir.string();
+  options.max_cache_files = 3;
+  options.crash_handler = false;
+  const double overflow_before = series_value(dropped_series("cache_overflow"));
+  sentry::init(options);
+  for (int i = 0; i < kEvents; ++i) ASSERT_FALSE(sentry::capture_message("left behind").empty());
+  ASSERT_TRUE(wait_for([&] { return held.built.load() == 1; }));
+  sentry::close(0ms);
+  held.release = true;
+  ASSERT_TRUE(wait_for([] { return sentry::detail::live_transport_threads() == 0; }));
+  // The event in hand, then as many as the cache holds; the rest are counted as overflow
+  // (one of the built ones was pushed out by the later ones).
+  EXPECT_EQ(held.built.load(), 1 + 3);
+  EXPECT_EQ(count_files(dir, ".envelope"), 3u);
+  EXPECT_EQ(series_value(dropped_series("cache_overflow")) - overflow_before, kEvents - 3);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(SentryClient, ExitingRightAfterClosesThatGaveUpEndsCleanly) {
+  // The benchmark's pattern that crashed: clients closed with a full queue and a short
+  // deadline leave their workers behind, and the process exits while they still run.
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    for (int round = 0; round < 3; ++round) {
+      sentry::Options options;
+      options.dsn = "http://0123456789abcdef0123456789abcdef@127.0.0.1:9/42";
+      options.release = "exit-test@1";
+      options.capture_logs = false;
+      options.queue_size = 1u << 17;
+      options.max_retries = 0;
+      sentry::init(options);
+      for (int i = 0; i < 100000; ++i)
+        sentry::capture_message("checkout failed", sentry::Level::kError);
+      sentry::close(1ms);
+    }
+    std::exit(0);  // static destructors and atexit handlers run, unlike _exit
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child ended by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST_F(SentryClient, AnApplicationThatNeverClosesStillSendsWhatItCapturedOnExit) {
+  IngestPeer peer;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    sentry::init(options_for(peer));
+    sentry::capture_message("captured just before exit");
+    std::exit(0);  // no close(): the exit closes the client within its shutdown_timeout
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child ended by signal " << WTERMSIG(status);
+  const auto events = peer.with_item("event");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ((*events[0].item("event"))["message"]["formatted"].string, "captured just before exit");
+}
