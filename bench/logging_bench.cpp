@@ -165,23 +165,31 @@ logging::LoggingOptions bench_options(const std::string& dir) {
   return options;
 }
 
-void latency_ours(int bursts) {
+// The same record through the regular call or a static call site (only the values queued).
+template <class Call>
+void latency_ours(const char* name, int bursts, Call call) {
   const std::string dir = temp_dir("latency-ours");
   logging::configure(bench_options(dir));
   monitoring::StructuredLogger logger("payment_service");
   auto request = logger.with_request_id();
   std::uint64_t allocations = 0;
   auto samples = measure_bursts(
-      bursts,
-      [&](int i) {
-        logger.info("Processing payment",
-                    {{"payment_id", i}, {"amount", 1000}, {"user", "john"}, {"success", true}});
-      },
-      allocations);
+      bursts, [&](int i) { call(logger, i); }, allocations);
   logging::shutdown();
-  print_latency("monitoring StructuredLogger", percentiles(samples),
+  print_latency(name, percentiles(samples),
                 static_cast<double>(allocations) / static_cast<double>(samples.size()));
   fs::remove_all(dir);
+}
+
+void log_regular(monitoring::StructuredLogger& logger, int i) {
+  logger.info("Processing payment",
+              {{"payment_id", i}, {"amount", 1000}, {"user", "john"}, {"success", true}});
+}
+
+void log_static(monitoring::StructuredLogger& logger, int i) {
+  using logging::field;
+  logger.info<"Processing payment">(field<"payment_id">(i), field<"amount">(1000),
+                                    field<"user">("john"), field<"success">(true));
 }
 
 void latency_timer_overhead(int bursts) {
@@ -234,21 +242,19 @@ void print_throughput(const char* name, int records, double seconds, std::uintma
               records / seconds / 1e6, records, seconds, static_cast<double>(bytes) / 1e6);
 }
 
-void throughput_ours(int records) {
+template <class Call>
+void throughput_ours(const char* name, int records, Call call) {
   const std::string dir = temp_dir("throughput-ours");
   logging::configure(bench_options(dir));
   monitoring::StructuredLogger logger("payment_service");
   auto request = logger.with_request_id();
   const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < records; ++i)
-    logger.info("Processing payment",
-                {{"payment_id", i}, {"amount", 1000}, {"user", "john"}, {"success", true}});
+  for (int i = 0; i < records; ++i) call(logger, i);
   logging::flush();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   logging::shutdown();
-  print_throughput("monitoring StructuredLogger", records, seconds,
-                   fs::file_size(dir + "/app.log"));
+  print_throughput(name, records, seconds, fs::file_size(dir + "/app.log"));
   fs::remove_all(dir);
 }
 
@@ -322,18 +328,30 @@ void sleeping_tail(benchmark::State& state, Call call) {
   state.counters["max_ns"] = p.max;
 }
 
-void BM_SleepingBurstTail(benchmark::State& state) {
+template <class Call>
+void sleeping_tail_ours(benchmark::State& state, Call call) {
   const std::string dir = temp_dir("sleeping-ours");
   logging::configure(bench_options(dir));
   monitoring::StructuredLogger logger("payment_service");
-  sleeping_tail(state, [&](int i) {
-    logger.info("Processing payment",
-                {{"payment_id", i}, {"amount", 1000}, {"user", "john"}, {"success", true}});
-  });
+  sleeping_tail(state, [&](int i) { call(logger, i); });
   logging::shutdown();
   fs::remove_all(dir);
 }
+
+void BM_SleepingBurstTail(benchmark::State& state) {
+  sleeping_tail_ours(state, log_regular);
+}
 BENCHMARK(BM_SleepingBurstTail)->ArgName("fresh")->Arg(0)->Arg(1)->Iterations(1)->UseRealTime();
+
+void BM_SleepingBurstTailStaticSite(benchmark::State& state) {
+  sleeping_tail_ours(state, log_static);
+}
+BENCHMARK(BM_SleepingBurstTailStaticSite)
+    ->ArgName("fresh")
+    ->Arg(0)
+    ->Arg(1)
+    ->Iterations(1)
+    ->UseRealTime();
 
 #if MONITORING_BENCH_SPDLOG
 void BM_SleepingBurstTailSpdlog(benchmark::State& state) {
@@ -521,14 +539,16 @@ int main(int argc, char** argv) {
       "Caller latency, message + 4 fields, bursts of %d calls then ~10 us pause, %d calls each:\n",
       kBurst, bursts * kBurst);
   latency_timer_overhead(bursts);
-  latency_ours(bursts);
+  latency_ours("monitoring StructuredLogger", bursts, log_regular);
+  latency_ours("monitoring, static call site", bursts, log_static);
 #if MONITORING_BENCH_SPDLOG
   latency_spdlog(bursts);
 #else
   std::printf("  (spdlog not found at build time: no baseline)\n");
 #endif
   std::printf("\nThroughput, 1 producer, JSON lines to a file, until written:\n");
-  throughput_ours(records);
+  throughput_ours("monitoring StructuredLogger", records, log_regular);
+  throughput_ours("monitoring, static call site", records, log_static);
 #if MONITORING_BENCH_SPDLOG
   throughput_spdlog(records);
 #endif

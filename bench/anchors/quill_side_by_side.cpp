@@ -5,9 +5,10 @@
 // Not part of CI: quill is not packaged by Debian. Build it against a quill source checkout:
 //   cmake -B build/quill -DCMAKE_BUILD_TYPE=Release -DMONITORING_QUILL_INCLUDE_DIR=<quill>/include
 //   cmake --build build/quill --target quill_side_by_side
-//   build/quill/bench/quill_side_by_side [spin|sleep|fresh]
+//   build/quill/bench/quill_side_by_side [spin|sleep|fresh] [regular|static]
 // spin: 7 us busy pause between bursts (warm caches); sleep: the thread sleeps 200 us (the
-// way a service logs); fresh: sleep, on 10 new threads, 10 000 calls each.
+// way a service logs); fresh: sleep, on 10 new threads, 10 000 calls each. static: our call
+// is a static call site (only the values queued, like quill's), else the regular call.
 
 #include <algorithm>
 #include <chrono>
@@ -108,9 +109,17 @@ void report(const char* name, const Samples& samples) {
 int main(int argc, char** argv) {
   const std::string_view mode = argc > 1 ? argv[1] : "sleep";
   if (mode != "spin" && mode != "sleep" && mode != "fresh") {
-    std::fprintf(stderr, "usage: %s [spin|sleep|fresh] (got '%s')\n", argv[0], argv[1]);
+    std::fprintf(stderr, "usage: %s [spin|sleep|fresh] [regular|static] (got '%s')\n", argv[0],
+                 argv[1]);
     return 2;
   }
+  const std::string_view form = argc > 2 ? argv[2] : "regular";
+  if (form != "regular" && form != "static") {
+    std::fprintf(stderr, "usage: %s [spin|sleep|fresh] [regular|static] (got '%s')\n", argv[0],
+                 argv[2]);
+    return 2;
+  }
+  const bool static_site = form == "static";
   const Pause pause = mode == "spin" ? Pause::kSpin : Pause::kSleep;
   const fs::path dir = fs::temp_directory_path() / "monitoring-quill-side-by-side";
   fs::create_directories(dir);
@@ -128,8 +137,13 @@ int main(int argc, char** argv) {
   quill::Logger* theirs = quill::Frontend::create_or_get_logger("payment_service", std::move(sink));
 
   auto call_ours = [&](int i) {
-    ours.info("Processing payment",
-              {{"payment_id", i}, {"amount", 1000}, {"user", "john"}, {"success", true}});
+    using logging::field;
+    if (static_site)
+      ours.info<"Processing payment">(field<"payment_id">(i), field<"amount">(1000),
+                                      field<"user">("john"), field<"success">(true));
+    else
+      ours.info("Processing payment",
+                {{"payment_id", i}, {"amount", 1000}, {"user", "john"}, {"success", true}});
   };
   auto call_theirs = [&](int i) {
     LOG_INFO(theirs, "Processing payment {payment_id} {amount} {user} {success}", i, 1000, "john",

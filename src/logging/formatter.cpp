@@ -394,13 +394,37 @@ const RecordView& Formatter::prepare(const std::byte* record,
   }
 
   const std::byte* p = record + sizeof(LogHeader);
-  const std::string_view message(reinterpret_cast<const char*>(p), header.message_stored);
-  p += header.message_stored;
+  // A static call site's record points to the site for its message and keys (kFlagStatic).
+  const StaticSite* site = nullptr;
+  std::string_view message;
+  std::uint32_t message_original;
+  if (header.chunk.flags & kFlagStatic) {
+    site = reinterpret_cast<const StaticSite*>(
+        load_unaligned<std::uintptr_t>(record + offsetof(LogHeader, message_stored)));
+    message = site->message;
+    message_original = static_cast<std::uint32_t>(message.size());
+  } else {
+    message = std::string_view(reinterpret_cast<const char*>(p), header.message_stored);
+    message_original = header.message_original;
+    p += header.message_stored;
+  }
   for (std::uint32_t i = 0; i < header.field_count; ++i) {
-    const auto field = load_unaligned<FieldHeader>(p);
-    p += sizeof(FieldHeader);
-    const std::string_view key(reinterpret_cast<const char*>(p), field.key_size);
-    p += field.key_size;
+    std::string_view key;
+    FieldHeader field{};
+    if (site != nullptr) {
+      key = site->keys[i];
+      field.type = static_cast<std::uint8_t>(site->types[i]);
+      if (site->types[i] == FieldValue::Type::kString) {
+        field.stored = load_unaligned<std::uint32_t>(p);
+        field.original = load_unaligned<std::uint32_t>(p + 4);
+        p += 8;
+      }
+    } else {
+      field = load_unaligned<FieldHeader>(p);
+      p += sizeof(FieldHeader);
+      key = std::string_view(reinterpret_cast<const char*>(p), field.key_size);
+      p += field.key_size;
+    }
     // Values are constructed in place (placement new): a FieldValue assembled in a
     // temporary and then copied stalled on store forwarding (a byte store and an 8-byte
     // store read back by one 16-byte load), a fifth of this function.
@@ -434,7 +458,7 @@ const RecordView& Formatter::prepare(const std::byte* record,
     }
   }
 
-  view_.message = clean_string(message, header.message_original);
+  view_.message = clean_string(message, message_original);
 
   // Keys as they will be written ("extra.<reserved>", ill-formed UTF-8 repaired), so that two
   // keys that only become equal there are merged too: later wins, as for equal keys.

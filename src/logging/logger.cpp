@@ -273,6 +273,81 @@ std::uint32_t encode_one_pass(std::byte* out, Level level, std::uint8_t flags,
   return total;
 }
 
+// A static call site's record (kFlagStatic) into `out` (kOnePassBound bytes): the header
+// points to the site, then each value follows: 8 bytes for a scalar, nothing for null, and
+// for a string its stored and original sizes (4 bytes each) and its bytes. Returns the bytes
+// used, or 0 when the regular path must take it: a value whose type is not the site's (a null
+// C string), a string that needs truncating, or more than fits.
+std::uint32_t encode_static(std::byte* out, Level level, std::uint8_t flags,
+                            std::uint64_t timestamp, const LoggerState* state,
+                            const StaticSite& site, const FieldValue* values,
+                            std::size_t cap) noexcept {
+  if (site.message.size() > cap) return 0;
+  std::byte* const end = out + kOnePassBound;
+  std::byte* p = out + sizeof(LogHeader);
+  for (std::uint32_t i = 0; i < site.count; ++i) {
+    const FieldValue& value = values[i];
+    const FieldValue::Type type = site.types[i];
+    if (value.type() != type) return 0;
+    if (type == FieldValue::Type::kString) {
+      const std::string_view text = value.as_string();
+      if (text.size() > cap || text.size() + 8 > static_cast<std::size_t>(end - p)) return 0;
+      const std::uint64_t sizes = text.size() | (std::uint64_t{text.size()} << 32);
+      std::memcpy(p, &sizes, 8);
+      copy_bytes(p + 8, text.data(), text.size());
+      p += 8 + text.size();
+    } else if (type != FieldValue::Type::kNull) {
+      if (end - p < 8) return 0;
+      const std::uint64_t bits = value.scalar_bits();
+      std::memcpy(p, &bits, 8);
+      p += 8;
+    }
+  }
+  const std::uint32_t total = align8(static_cast<std::size_t>(p - out));
+  const auto store = [out](std::size_t offset, std::uint64_t word) {
+    std::memcpy(out + offset, &word, 8);
+  };
+  store(0, total | (std::uint64_t{kKindLog} << 32) |
+               (std::uint64_t{static_cast<std::uint8_t>(level)} << 40) |
+               (std::uint64_t{static_cast<std::uint8_t>(flags | kFlagStatic)} << 48));
+  store(8, timestamp);
+  store(16, reinterpret_cast<std::uintptr_t>(state));
+  store(24, reinterpret_cast<std::uintptr_t>(&site));  // in place of the message sizes
+  store(32, site.count);
+  return total;
+}
+
+// The start of every log call: the backend is running, the thread has its queue, and the
+// queue has the thread's current context. Null when the record is dropped (counted).
+[[gnu::always_inline]] inline ProducerQueue* queue_for_record(std::uint64_t& timestamp) noexcept {
+  if (g_run_state.load(std::memory_order_acquire) != RunState::kRunning) [[unlikely]] {
+    if (!ensure_running()) {
+      count_dropped(DropReason::kShutdown);
+      return nullptr;
+    }
+  }
+  timestamp = now_ticks();
+  ProducerQueue* queue = tls_queue;
+  if (queue == nullptr) [[unlikely]] {
+    queue = attach_current_thread();
+    if (queue == nullptr) {
+      count_dropped(DropReason::kShutdown);
+      return nullptr;
+    }
+  }
+  const monitoring::detail::ContextData* context = monitoring::detail::tls_context;
+  const std::uint64_t serial = context != nullptr ? context->serial : 0;
+  if (serial != queue->last_context_serial()) [[unlikely]] {
+    if (!send_context(*queue, serial)) {
+      count_dropped(g_run_state.load(std::memory_order_relaxed) == RunState::kRunning
+                        ? DropReason::kQueueFull
+                        : DropReason::kShutdown);
+      return nullptr;
+    }
+  }
+  return queue;
+}
+
 }  // namespace
 }  // namespace detail
 
@@ -347,31 +422,10 @@ void StructuredLogger::add_context(std::span<const Field> fields) {
 void StructuredLogger::write(Level level, std::string_view message, const Field* fields,
                              std::size_t count, const ErrorCapture* error,
                              bool unfiltered) noexcept {
-  if (g_run_state.load(std::memory_order_acquire) != RunState::kRunning) [[unlikely]] {
-    if (!ensure_running()) {
-      count_dropped(DropReason::kShutdown);
-      return;
-    }
-  }
-  const std::uint64_t timestamp = now_ticks();
-  ProducerQueue* queue = tls_queue;
-  if (queue == nullptr) [[unlikely]] {
-    queue = attach_current_thread();
-    if (queue == nullptr) {
-      count_dropped(DropReason::kShutdown);
-      return;
-    }
-  }
-  const monitoring::detail::ContextData* context = monitoring::detail::tls_context;
-  const std::uint64_t serial = context != nullptr ? context->serial : 0;
-  if (serial != queue->last_context_serial()) [[unlikely]] {
-    if (!send_context(*queue, serial)) {
-      count_dropped(g_run_state.load(std::memory_order_relaxed) == RunState::kRunning
-                        ? DropReason::kQueueFull
-                        : DropReason::kShutdown);
-      return;
-    }
-  }
+  std::uint64_t timestamp;
+  ProducerQueue* queue = queue_for_record(timestamp);
+  if (queue == nullptr) [[unlikely]]
+    return;
 
   count = std::min(count, kMaxFields);
   std::uint32_t cap = g_max_field_bytes.load(std::memory_order_relaxed) + kScrubSlack;
@@ -499,6 +553,33 @@ void StructuredLogger::write(Level level, std::string_view message, const Field*
 [[gnu::noinline]] void StructuredLogger::exception(std::string_view message,
                                                    const std::exception_ptr& error, Fields fields) {
   log_exception(message, error, fields, __builtin_return_address(0));
+}
+
+void StructuredLogger::write_static(Level level, const StaticSite& site,
+                                    const FieldValue* values) noexcept {
+  std::uint64_t timestamp;
+  ProducerQueue* queue = queue_for_record(timestamp);
+  if (queue == nullptr) [[unlikely]]
+    return;
+  const std::uint32_t cap = g_max_field_bytes.load(std::memory_order_relaxed) + kScrubSlack;
+  const std::uint8_t kept =
+      level < core_->write_level.load(std::memory_order_relaxed) ? kFlagKept : 0;
+  if (std::byte* out = queue->ring.try_reserve(kOnePassBound)) [[likely]] {
+    const std::uint32_t used =
+        encode_static(out, level, kept, timestamp,
+                      static_cast<LoggerCoreImpl*>(core_)->state.load(std::memory_order_acquire),
+                      site, values, cap);
+    if (used != 0) [[likely]] {
+      queue->ring.commit(used);
+      return;
+    }
+  }
+  // What the static form does not hold (see encode_static), or a full queue (the overflow
+  // policy applies there): the regular call writes the same record.
+  Field fields[kMaxFields];
+  const std::size_t count = std::min<std::size_t>(site.count, kMaxFields);
+  for (std::size_t i = 0; i < count; ++i) fields[i] = Field{site.keys[i], values[i]};
+  write(level, site.message, fields, count, nullptr);
 }
 
 [[gnu::noinline]] void StructuredLogger::log_exception(std::string_view message,

@@ -30,6 +30,9 @@ enum RecordKind : std::uint8_t {
 inline constexpr std::uint8_t kFlagError = 1;
 // Below its logger's level, encoded for the backtrace: the backend keeps it, unwritten.
 inline constexpr std::uint8_t kFlagKept = 2;
+// From a static call site: the header's message sizes hold a `const StaticSite*` instead, and
+// only the values follow (logger.cpp, encode_static).
+inline constexpr std::uint8_t kFlagStatic = 4;
 
 /// One immutable version of a logger's name and context. add_context publishes a new
 /// version; older ones stay alive (chained through `older`) until the logger is destroyed,

@@ -11,6 +11,7 @@
 
 #include "monitoring/context.hpp"
 #include "monitoring/logging/level.hpp"
+#include "monitoring/logging/static_fields.hpp"
 
 namespace monitoring::logging {
 
@@ -117,6 +118,41 @@ class StructuredLogger {
     if (is_enabled(level)) write(level, message, fields.data(), fields.size(), nullptr);
   }
 
+  /// Static call sites (static_fields.hpp): the message and the keys are template arguments,
+  /// so only the values are queued. The record written is the same as the regular call's.
+  /// ```
+  /// logger.info<"Processing payment">(field<"payment_id">(id), field<"amount">(1000));
+  /// ```
+  template <Literal Message, class... Fields>
+  void debug(const Fields&... fields) {
+    log<Message>(Level::kDebug, fields...);
+  }
+  template <Literal Message, class... Fields>
+  void info(const Fields&... fields) {
+    log<Message>(Level::kInfo, fields...);
+  }
+  template <Literal Message, class... Fields>
+  void warning(const Fields&... fields) {
+    log<Message>(Level::kWarning, fields...);
+  }
+  template <Literal Message, class... Fields>
+  void error(const Fields&... fields) {
+    log<Message>(Level::kError, fields...);
+  }
+  template <Literal Message, class... Fields>
+  void critical(const Fields&... fields) {
+    log<Message>(Level::kCritical, fields...);
+  }
+  template <Literal Message, class... Fields>
+  void log(Level level, const Fields&... fields) {
+    static_assert((detail::kIsStaticField<Fields> && ...),
+                  "a static log call takes its fields as field<\"key\">(value)");
+    static_assert(sizeof...(Fields) <= 64, "a record has at most 64 fields");
+    if (!is_enabled(level)) return;
+    const FieldValue values[sizeof...(Fields) + 1] = {FieldValue(fields.value)..., FieldValue()};
+    write_static(level, detail::StaticSiteOf<Message, Fields...>::site, values);
+  }
+
   /// True when a record at `level` is written, or kept in the thread's backtrace
   /// (LoggingOptions::backtrace): the caller should build it.
   bool is_enabled(Level level) const noexcept {
@@ -135,6 +171,7 @@ class StructuredLogger {
   /// `unfiltered`: written whatever the logger's level (never kept for a backtrace).
   void write(Level level, std::string_view message, const Field* fields, std::size_t count,
              const detail::ErrorCapture* error, bool unfiltered = false) noexcept;
+  void write_static(Level level, const detail::StaticSite& site, const FieldValue* values) noexcept;
   void log_exception(std::string_view message, const std::exception_ptr& error, Fields fields,
                      const void* caller) noexcept;
 
