@@ -276,19 +276,20 @@ std::uint32_t encode_one_pass(std::byte* out, Level level, std::uint8_t flags,
 // A static call site's record (kFlagStatic) into `out` (kOnePassBound bytes): the header
 // points to the site, then each value follows: 8 bytes for a scalar, nothing for null, and
 // for a string its stored and original sizes (4 bytes each) and its bytes. Returns the bytes
-// used, or 0 when the regular path must take it: a value whose type is not the site's (a null
-// C string), a string that needs truncating, or more than fits.
+// used, or 0 when the regular path must take it: a string that needs truncating, or more
+// than fits.
 std::uint32_t encode_static(std::byte* out, Level level, std::uint8_t flags,
                             std::uint64_t timestamp, const LoggerState* state,
-                            const StaticSite& site, const FieldValue* values,
-                            std::size_t cap) noexcept {
-  if (site.message.size() > cap) return 0;
+                            const StaticSite& site, std::size_t message_size, std::uint32_t count,
+                            const FieldValue* values, std::size_t cap) noexcept {
+  if (message_size > cap) return 0;
   std::byte* const end = out + kOnePassBound;
   std::byte* p = out + sizeof(LogHeader);
-  for (std::uint32_t i = 0; i < site.count; ++i) {
+  // The values' types are the site's (the caller sent any other call the regular way), so
+  // the site itself is not read here.
+  for (std::uint32_t i = 0; i < count; ++i) {
     const FieldValue& value = values[i];
-    const FieldValue::Type type = site.types[i];
-    if (value.type() != type) return 0;
+    const FieldValue::Type type = value.type();
     if (type == FieldValue::Type::kString) {
       const std::string_view text = value.as_string();
       if (text.size() > cap || text.size() + 8 > static_cast<std::size_t>(end - p)) return 0;
@@ -313,7 +314,7 @@ std::uint32_t encode_static(std::byte* out, Level level, std::uint8_t flags,
   store(8, timestamp);
   store(16, reinterpret_cast<std::uintptr_t>(state));
   store(24, reinterpret_cast<std::uintptr_t>(&site));  // in place of the message sizes
-  store(32, site.count);
+  store(32, count);
   return total;
 }
 
@@ -555,8 +556,8 @@ void StructuredLogger::write(Level level, std::string_view message, const Field*
   log_exception(message, error, fields, __builtin_return_address(0));
 }
 
-void StructuredLogger::write_static(Level level, const StaticSite& site,
-                                    const FieldValue* values) noexcept {
+void StructuredLogger::write_static(Level level, const StaticSite& site, std::size_t message_size,
+                                    std::uint32_t count, const FieldValue* values) noexcept {
   std::uint64_t timestamp;
   ProducerQueue* queue = queue_for_record(timestamp);
   if (queue == nullptr) [[unlikely]]
@@ -568,7 +569,7 @@ void StructuredLogger::write_static(Level level, const StaticSite& site,
     const std::uint32_t used =
         encode_static(out, level, kept, timestamp,
                       static_cast<LoggerCoreImpl*>(core_)->state.load(std::memory_order_acquire),
-                      site, values, cap);
+                      site, message_size, count, values, cap);
     if (used != 0) [[likely]] {
       queue->ring.commit(used);
       return;
@@ -577,8 +578,7 @@ void StructuredLogger::write_static(Level level, const StaticSite& site,
   // What the static form does not hold (see encode_static), or a full queue (the overflow
   // policy applies there): the regular call writes the same record.
   Field fields[kMaxFields];
-  const std::size_t count = std::min<std::size_t>(site.count, kMaxFields);
-  for (std::size_t i = 0; i < count; ++i) fields[i] = Field{site.keys[i], values[i]};
+  for (std::uint32_t i = 0; i < count; ++i) fields[i] = Field{site.keys[i], values[i]};
   write(level, site.message, fields, count, nullptr);
 }
 
