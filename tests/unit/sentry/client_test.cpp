@@ -1115,6 +1115,9 @@ TEST_F(SentryClient, PastTheCloseDeadlineOnlyWhatTheCacheHoldsIsBuilt) {
 }
 
 TEST_F(SentryClient, ExitingRightAfterClosesThatGaveUpEndsCleanly) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer cannot start threads in a child forked from threads";
+#endif
   // The benchmark's pattern that crashed: clients closed with a full queue and a short
   // deadline leave their workers behind, and the process exits while they still run.
   const pid_t pid = ::fork();
@@ -1140,6 +1143,9 @@ TEST_F(SentryClient, ExitingRightAfterClosesThatGaveUpEndsCleanly) {
 }
 
 TEST_F(SentryClient, AnApplicationThatNeverClosesStillSendsWhatItCapturedOnExit) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer cannot start threads in a child forked from threads";
+#endif
   IngestPeer peer;
   const pid_t pid = ::fork();
   if (pid == 0) {
