@@ -216,7 +216,8 @@ bool is_enabled() noexcept;
 /// Waits until every queued event was sent (or given up), at most `timeout`. True when done.
 bool flush(std::chrono::milliseconds timeout);
 /// Flushes within `timeout` (default: the option), stops the background thread; what is still
-/// unsent goes to the cache directory. Idempotent.
+/// unsent goes to the cache directory (as many as it holds; the rest is counted as dropped,
+/// unbuilt). Idempotent. The process's exit calls it for a client still running.
 void close(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
 
 /// Captures `error` (default: the exception being handled) with its nested exceptions, each
