@@ -29,10 +29,7 @@
 
 #include "core/json_writer.hpp"
 #include "monitoring/logging.hpp"
-
-#if defined(__x86_64__)
-#include <x86intrin.h>
-#endif
+#include "support/tsc_clock.hpp"
 
 #if MONITORING_BENCH_SPDLOG
 #include <spdlog/async.h>
@@ -68,25 +65,8 @@ namespace {
 namespace fs = std::filesystem;
 namespace logging = monitoring::logging;
 
-std::uint64_t ticks() {
-#if defined(__x86_64__)
-  return __rdtsc();
-#else
-  return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-#endif
-}
-
-double ns_per_tick() {
-  static const double value = [] {
-    const auto t0 = std::chrono::steady_clock::now();
-    const std::uint64_t c0 = ticks();
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    const auto t1 = std::chrono::steady_clock::now();
-    const std::uint64_t c1 = ticks();
-    return std::chrono::duration<double, std::nano>(t1 - t0).count() / static_cast<double>(c1 - c0);
-  }();
-  return value;
-}
+using bench::ns_per_tick;
+using bench::ticks;
 
 void spin_for(std::chrono::nanoseconds pause) {
   const std::uint64_t end =

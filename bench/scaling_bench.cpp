@@ -25,7 +25,6 @@
 #include <malloc.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <x86intrin.h>
 
 #include <algorithm>
 #include <atomic>
@@ -43,6 +42,7 @@
 #include "monitoring/metrics/detail/cells.hpp"
 #include "monitoring/metrics/exposition.hpp"
 #include "monitoring/metrics/registry.hpp"
+#include "support/tsc_clock.hpp"
 
 namespace {
 
@@ -303,14 +303,7 @@ void BM_ThreadChurn_shared_atomic(benchmark::State& state) {
 constexpr std::size_t kLatencySeries = 100000;
 constexpr int kLatencyOps = 2000000;
 
-double ns_per_tick() {
-  const auto begin = std::chrono::steady_clock::now();
-  const std::uint64_t ticks = __rdtsc();
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  const double ns =
-      std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - begin).count();
-  return ns / double(__rdtsc() - ticks);
-}
+using bench::ns_per_tick;
 
 // Times `op(i)` one call at a time; another thread runs `scrape` in a loop meanwhile if asked.
 template <class Op, class Scrape>
@@ -334,9 +327,9 @@ Result time_ops(Op op, Scrape scrape, bool scraping) {
   std::vector<std::uint32_t> ticks;
   ticks.reserve(kLatencyOps);
   for (int i = 0; i < kLatencyOps; ++i) {
-    const std::uint64_t begin = __rdtsc();
+    const std::uint64_t begin = bench::ticks();
     op(i);
-    ticks.push_back(static_cast<std::uint32_t>(__rdtsc() - begin));
+    ticks.push_back(static_cast<std::uint32_t>(bench::ticks() - begin));
     if ((i & 1023) == 0 && std::chrono::steady_clock::now() > deadline) break;
   }
   stop = true;
