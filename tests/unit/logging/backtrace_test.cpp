@@ -291,27 +291,16 @@ TEST_F(Backtrace, BadSizesAreRefusedNamingTheValue) {
 // A fatal signal writes the crashing thread's backtrace after everything it logged, as an
 // error would: its last steps reach the file before the process dies.
 TEST_F(Backtrace, AFatalSignalWritesTheCrashingThreadsBacktrace) {
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    try {
-      start(3);
-      StructuredLogger logger("payments");
-      std::thread other([] {  // another thread's kept records stay unwritten
-        StructuredLogger("worker").debug("another thread's step");
-      });
-      other.join();
-      for (int i = 1; i <= 5; ++i) logger.debug("step " + std::to_string(i));
-      logger.info("charging");
-    } catch (...) {
-      ::_exit(3);
-    }
-    std::abort();
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFSIGNALED(status)) << "exit status " << status;
-  EXPECT_EQ(WTERMSIG(status), SIGABRT);
+  ASSERT_TRUE(test_support::child_aborts_after([this] {
+    start(3);
+    StructuredLogger logger("payments");
+    std::thread other([] {  // another thread's kept records stay unwritten
+      StructuredLogger("worker").debug("another thread's step");
+    });
+    other.join();
+    for (int i = 1; i <= 5; ++i) logger.debug("step " + std::to_string(i));
+    logger.info("charging");
+  }));
   EXPECT_EQ(lines(), (Lines{"charging", "*step 3", "*step 4", "*step 5"}));
 }
 

@@ -893,27 +893,16 @@ void test_abort_handler(int signal_number, siginfo_t* info, void* context) {
 
 TEST_F(LoggingTest, FatalSignalFlushesThenChainsAndReRaises) {
   const std::string marker = dir_.file("marker");
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
+  ASSERT_TRUE(test_support::child_aborts_after([&] {
     g_marker_fd = ::open(marker.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     struct sigaction action {};
     action.sa_sigaction = test_abort_handler;
     action.sa_flags = SA_SIGINFO;
     sigaction(SIGABRT, &action, &g_replaced_abort_handler);
-    try {
-      logging::configure(file_options(dir_.path()));
-      StructuredLogger logger("crash");
-      for (int i = 0; i < 5000; ++i) logger.info("before crash", {{"i", i}});
-    } catch (...) {
-      ::_exit(3);
-    }
-    std::abort();
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFSIGNALED(status)) << "exit status " << status;
-  EXPECT_EQ(WTERMSIG(status), SIGABRT);
+    logging::configure(file_options(dir_.path()));
+    StructuredLogger logger("crash");
+    for (int i = 0; i < 5000; ++i) logger.info("before crash", {{"i", i}});
+  }));
   EXPECT_EQ(test_support::read_file(marker), "chained");
   const auto lines = test_support::split_lines(test_support::read_file(dir_.file("app.log")));
   ASSERT_EQ(lines.size(), 5000u);

@@ -6,9 +6,11 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <libdeflate.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -176,6 +178,29 @@ inline std::vector<test_json::Value> parse_all(const std::vector<std::string>& l
 inline std::vector<test_json::Value> flushed_records(const std::string& dir) {
   monitoring::logging::flush();
   return parse_all(split_lines(read_file((fs::path(dir) / "app.log").string())));
+}
+
+/// Runs `body` in a forked child, which then aborts: success when the child died by SIGABRT
+/// (a body that throws makes it exit 3 instead). For the fatal-signal paths, which end the
+/// process; the assertions stay in the parent.
+template <class Body>
+::testing::AssertionResult child_aborts_after(Body body) {
+  const pid_t child = ::fork();
+  if (child < 0) return ::testing::AssertionFailure() << "fork failed";
+  if (child == 0) {
+    try {
+      body();
+    } catch (...) {
+      ::_exit(3);
+    }
+    std::abort();
+  }
+  int status = 0;
+  if (::waitpid(child, &status, 0) != child) return ::testing::AssertionFailure() << "waitpid";
+  if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
+    return ::testing::AssertionFailure()
+           << "the child ended with status " << status << ", not by SIGABRT";
+  return ::testing::AssertionSuccess();
 }
 
 }  // namespace test_support

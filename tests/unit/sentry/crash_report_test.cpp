@@ -117,42 +117,54 @@ std::filesystem::path fresh_dir(const std::string& name) {
   return dir;
 }
 
-TEST_F(CrashReport, ASegfaultNamesTheFaultingFunctionCarriesTheLastLogLineAndTheImages) {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  GTEST_SKIP() << "the sanitizer runtime owns SIGSEGV (it reports the fault and exits itself)";
-#endif
-  const auto dir = fresh_dir("segv");
-  const auto log_dir = dir / "logs";
+/// Forks a child that logs into `dir`/logs (keeping `backtrace` records per thread) with a
+/// Sentry client caching into `dir` and capturing logs, and runs `crash` there, which must end
+/// in a segfault. Then starts a client on `dir` as the next run would and returns the crash
+/// event it sends (a failure unless there is exactly one).
+template <class Crash>
+test_json::Value crash_event_of_child(IngestPeer& peer, const std::filesystem::path& dir,
+                                      std::size_t backtrace, Crash crash) {
   const pid_t pid = ::fork();
   if (pid == 0) {
     logging::LoggingOptions logging_options;
-    logging_options.log_dir = log_dir.string();
+    logging_options.log_dir = (dir / "logs").string();
     logging_options.console = logging::ConsoleTarget::kNone;
+    logging_options.backtrace = backtrace;
     logging::configure(logging_options);
     sentry::Options options;
     options.dsn = "http://0123456789abcdef0123456789abcdef@127.0.0.1:9/42";
     options.cache_dir = dir.string();
     options.capture_logs = true;
     sentry::init(options);
-    sentry::set_user({.id = "77", .username = "payer"});
-    monitoring::StructuredLogger logger("billing");
-    logger.info("about to charge", {{"amount", 990}});
-    charge_card(g_card);
+    crash();
     ::_exit(0);
   }
   int status = 0;
   ::waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFSIGNALED(status));
-  EXPECT_EQ(WTERMSIG(status), SIGSEGV);
-
-  IngestPeer peer;
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV)
+      << "the child ended with status " << status << ", not by SIGSEGV";
   auto options = options_for(peer);
   options.cache_dir = dir.string();
   sentry::init(options);
-  ASSERT_TRUE(sentry::flush(10s));
+  EXPECT_TRUE(sentry::flush(10s));
   const auto envelopes = peer.with_item("event");
-  ASSERT_EQ(envelopes.size(), 1u);
-  const test_json::Value& event = *envelopes[0].item("event");
+  EXPECT_EQ(envelopes.size(), 1u);
+  return envelopes.empty() ? test_json::Value{} : *envelopes[0].item("event");
+}
+
+TEST_F(CrashReport, ASegfaultNamesTheFaultingFunctionCarriesTheLastLogLineAndTheImages) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "the sanitizer runtime owns SIGSEGV (it reports the fault and exits itself)";
+#endif
+  const auto dir = fresh_dir("segv");
+  IngestPeer peer;
+  const test_json::Value event = crash_event_of_child(peer, dir, 0, [] {
+    sentry::set_user({.id = "77", .username = "payer"});
+    monitoring::StructuredLogger logger("billing");
+    logger.info("about to charge", {{"amount", 990}});
+    charge_card(g_card);
+  });
+  ASSERT_TRUE(event.has("exception"));
 
   const auto& values = event["exception"]["values"].array;
   ASSERT_EQ(values.size(), 1u);
@@ -192,37 +204,13 @@ TEST_F(CrashReport, ACrashReportCarriesTheCrashingThreadsBacktrace) {
   GTEST_SKIP() << "the sanitizer runtime owns SIGSEGV (it reports the fault and exits itself)";
 #endif
   const auto dir = fresh_dir("backtrace");
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    logging::LoggingOptions logging_options;
-    logging_options.log_dir = (dir / "logs").string();
-    logging_options.console = logging::ConsoleTarget::kNone;
-    logging_options.backtrace = 3;
-    logging::configure(logging_options);
-    sentry::Options options;
-    options.dsn = "http://0123456789abcdef0123456789abcdef@127.0.0.1:9/42";
-    options.cache_dir = dir.string();
-    options.capture_logs = true;
-    sentry::init(options);
+  IngestPeer peer;
+  const test_json::Value event = crash_event_of_child(peer, dir, 3, [] {
     monitoring::StructuredLogger logger("billing");
     for (int i = 1; i <= 5; ++i) logger.debug("step " + std::to_string(i));
     logger.info("about to charge");
     charge_card(g_card);
-    ::_exit(0);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFSIGNALED(status));
-  EXPECT_EQ(WTERMSIG(status), SIGSEGV);
-
-  IngestPeer peer;
-  auto options = options_for(peer);
-  options.cache_dir = dir.string();
-  sentry::init(options);
-  ASSERT_TRUE(sentry::flush(10s));
-  const auto envelopes = peer.with_item("event");
-  ASSERT_EQ(envelopes.size(), 1u);
-  const test_json::Value& event = *envelopes[0].item("event");
+  });
   std::vector<std::string> messages;
   for (const auto& crumb : event["breadcrumbs"]["values"].array)
     messages.push_back(crumb["message"].string);
