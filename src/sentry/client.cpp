@@ -44,6 +44,33 @@ std::atomic<int> live_workers{0};
 std::atomic<int> g_running_workers{0};
 std::atomic<bool> g_exiting{false};
 
+// Workers close() gave up on. They are not detached: the exit joins those that have ended,
+// so none is still tearing down its thread (freeing its TLS) while the process exits. Leaked
+// on purpose, like everything the exit still uses.
+struct AbandonedWorker {
+  std::thread thread;
+  std::shared_ptr<const std::atomic<bool>> ended;  // set as the thread's last step
+};
+struct AbandonedWorkers {
+  std::mutex mutex;
+  std::vector<AbandonedWorker> workers;
+};
+AbandonedWorkers& abandoned_workers() {
+  static auto* workers = new AbandonedWorkers();
+  return *workers;
+}
+
+/// Joins the abandoned workers that have ended (each at most a thread exit away).
+void join_ended_workers() noexcept {
+  AbandonedWorkers& abandoned = abandoned_workers();
+  std::lock_guard lock(abandoned.mutex);
+  std::erase_if(abandoned.workers, [](AbandonedWorker& worker) {
+    if (!worker.ended->load()) return false;
+    worker.thread.join();
+    return true;
+  });
+}
+
 [[noreturn]] void park_for_exit() noexcept {
   for (;;) ::pause();
 }
@@ -122,9 +149,11 @@ void Client::start() {
   load_cache();
   begin_session();
   live_workers.fetch_add(1);
-  worker_ = std::thread([this] {
+  join_ended_workers();
+  worker_ = std::thread([this, ended = worker_ended_] {
     enter_running();
-    run();
+    run();  // may destroy this client: only `ended` is used afterwards
+    ended->store(true);
   });
 }
 
@@ -141,6 +170,7 @@ void stop_workers_for_exit(std::chrono::milliseconds limit) noexcept {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (g_running_workers.load() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  join_ended_workers();
 }
 
 void Client::count_drop(LockFreeDrop kind) noexcept {
@@ -216,7 +246,10 @@ void Client::close(std::chrono::milliseconds timeout) {
       in_flight_file_ = persist_locked(in_flight_);
     }
     lock.unlock();
-    worker_.detach();  // it still holds a reference to this client through `self_`
+    // It still holds a reference to this client through `self_`.
+    AbandonedWorkers& abandoned = abandoned_workers();
+    std::lock_guard abandoned_lock(abandoned.mutex);
+    abandoned.workers.push_back({std::move(worker_), worker_ended_});
     return;
   }
   lock.unlock();

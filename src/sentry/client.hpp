@@ -186,6 +186,7 @@ class Client {
   bool session_end_queued_ = false;  // guarded by mutex_
 
   std::shared_ptr<Client> self_;
+  std::shared_ptr<std::atomic<bool>> worker_ended_ = std::make_shared<std::atomic<bool>>(false);
   std::thread worker_;
 };
 
